@@ -1,0 +1,211 @@
+#include "pysm/memory.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "pysm/error.hpp"
+
+#if PYSM_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+namespace pysm {
+
+namespace {
+std::mutex g_registry_mu;
+std::vector<MemoryPool*>& registry() {
+  static std::vector<MemoryPool*> r;
+  return r;
+}
+}  // namespace
+
+Block::~Block() {
+  if (pool_) pool_->release(this);
+}
+
+void Block::record_use(cuda::StreamHandle stream) {
+#if PYSM_WITH_CUDA
+  if (kind_ == MemoryKind::Host || stream == nullptr) return;
+  int dev = kind_ == MemoryKind::Device ? device_ : cuda::current_device();
+  auto ev = std::make_shared<cuda::Event>(dev);
+  ev->record(stream);
+  last_use_ = std::move(ev);
+#else
+  (void)stream;
+#endif
+}
+
+MemoryPool::MemoryPool(MemoryKind kind, int device)
+    : kind_(kind), device_(device), cache_limit_(kind == MemoryKind::Device ? (size_t(8) << 30) : (size_t(2) << 30)) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  registry().push_back(this);
+}
+
+MemoryPool::~MemoryPool() {
+  // Pools are process-lifetime singletons; at exit the driver may already be gone, so cached
+  // device memory is left to the driver's teardown rather than freed here.
+}
+
+MemoryPool& MemoryPool::host() {
+  static MemoryPool* pool = new MemoryPool(cuda::is_available() ? MemoryKind::PinnedHost : MemoryKind::Host, -1);
+  return *pool;
+}
+
+MemoryPool& MemoryPool::device(int device) {
+  static std::mutex mu;
+  static std::map<int, MemoryPool*> pools;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = pools.find(device);
+  if (it != pools.end()) return *it->second;
+  if (!cuda::is_available())
+    raise(ErrorKind::Cuda, "device memory requested but no CUDA device is available (" +
+                               cuda::unavailable_reason() + "); use device='cpu'");
+  if (device < 0 || device >= cuda::device_count())
+    raise(ErrorKind::Value, "CUDA device " + std::to_string(device) + " does not exist");
+  auto* p = new MemoryPool(MemoryKind::Device, device);
+  pools[device] = p;
+  return *p;
+}
+
+std::vector<MemoryPool*> MemoryPool::all() {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  return registry();
+}
+
+size_t MemoryPool::round_size(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  // Small blocks: next power of two (>= 512 B). Large: multiple of 2 MiB, which bounds waste
+  // to 2 MiB per frame-sized block and keeps frame sizes of one resolution in one class.
+  if (bytes <= (size_t(1) << 20)) {
+    size_t s = 512;
+    while (s < bytes) s <<= 1;
+    return s;
+  }
+  const size_t g = size_t(2) << 20;
+  return (bytes + g - 1) / g * g;
+}
+
+void* MemoryPool::system_alloc(size_t bytes) {
+  void* p = nullptr;
+  switch (kind_) {
+    case MemoryKind::Host: {
+      p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+      if (!p) raise(ErrorKind::Memory, "out of host memory allocating " + std::to_string(bytes) + " bytes");
+      break;
+    }
+#if PYSM_WITH_CUDA
+    case MemoryKind::PinnedHost:
+      cuda::check(cudaHostAlloc(&p, bytes, cudaHostAllocPortable), "cudaHostAlloc");
+      break;
+    case MemoryKind::Device: {
+      int prev = 0;
+      cudaGetDevice(&prev);
+      cuda::check(cudaSetDevice(device_), "cudaSetDevice");
+      cudaError_t e = cudaMalloc(&p, bytes);
+      if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        // Free the cache and retry once before reporting out-of-memory.
+        trim();
+        e = cudaMalloc(&p, bytes);
+      }
+      cudaSetDevice(prev);
+      cuda::check(e, ("cudaMalloc of " + std::to_string(bytes) + " bytes on device " + std::to_string(device_)).c_str());
+      break;
+    }
+#else
+    default:
+      raise(ErrorKind::Cuda, "pysm was built without CUDA");
+#endif
+  }
+  return p;
+}
+
+void MemoryPool::system_free(void* p) {
+  switch (kind_) {
+    case MemoryKind::Host:
+      std::free(p);
+      break;
+#if PYSM_WITH_CUDA
+    case MemoryKind::PinnedHost:
+      cudaFreeHost(p);
+      break;
+    case MemoryKind::Device: {
+      int prev = 0;
+      cudaGetDevice(&prev);
+      cudaSetDevice(device_);
+      cudaFree(p);
+      cudaSetDevice(prev);
+      break;
+    }
+#endif
+    default:
+      break;
+  }
+}
+
+BlockPtr MemoryPool::allocate(size_t bytes) {
+  const size_t size = round_size(bytes);
+  void* data = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.allocations++;
+    // Exact size class first; a block still in use by queued GPU work is skipped.
+    auto range = free_.equal_range(size);
+    for (auto it = range.first; it != range.second; ++it) {
+      if (!it->second.last_use || it->second.last_use->query()) {
+        data = it->second.data;
+        free_.erase(it);
+        stats_.cached_bytes -= size;
+        stats_.reuses++;
+        break;
+      }
+    }
+    if (data) stats_.in_use_bytes += size;
+  }
+  if (!data) {
+    data = system_alloc(size);
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.system_allocs++;
+    stats_.in_use_bytes += size;
+    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.in_use_bytes + stats_.cached_bytes);
+  }
+  return BlockPtr(new Block(this, data, size, kind_, device_));
+}
+
+void MemoryPool::release(Block* b) {
+  std::unique_lock<std::mutex> lock(mu_);
+  stats_.in_use_bytes -= b->size_;
+  if (stats_.cached_bytes + b->size_ > cache_limit_) {
+    lock.unlock();
+    if (b->last_use_) b->last_use_->synchronize();
+    system_free(b->data_);
+    return;
+  }
+  free_.emplace(b->size_, Cached{b->data_, std::move(b->last_use_)});
+  stats_.cached_bytes += b->size_;
+}
+
+MemoryStats MemoryPool::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void MemoryPool::set_cache_limit(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_limit_ = bytes;
+}
+
+void MemoryPool::trim() {
+  std::multimap<size_t, Cached> victims;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    victims.swap(free_);
+    stats_.cached_bytes = 0;
+  }
+  for (auto& kv : victims) {
+    if (kv.second.last_use) kv.second.last_use->synchronize();
+    system_free(kv.second.data);
+  }
+}
+
+}  // namespace pysm

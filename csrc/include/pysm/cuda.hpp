@@ -1,0 +1,81 @@
+// The CUDA runtime as pysm uses it: the device's primary context only (never a private one),
+// non-blocking streams and events, and error messages that carry the error name and a hint.
+// Handles are opaque (void*) so that this header compiles in CPU-only builds.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace pysm::cuda {
+
+using StreamHandle = void*;  // cudaStream_t
+using EventHandle = void*;   // cudaEvent_t
+
+// True when this build has CUDA and at least one device is usable. Never throws.
+bool is_available() noexcept;
+// Number of usable devices (0 without driver/GPU/CUDA build). Never throws.
+int device_count() noexcept;
+// Why is_available() is false ("" when it is true).
+std::string unavailable_reason();
+// Whether the core was compiled with CUDA, and for which architectures.
+bool built_with_cuda() noexcept;
+std::string built_architectures();
+int runtime_version() noexcept;
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  size_t total_memory = 0;
+  size_t free_memory = 0;
+  int major = 0, minor = 0;
+  int multiprocessors = 0;
+  std::string pci_bus_id;
+};
+DeviceInfo device_info(int device);
+
+// Throws Error(Cuda) "what: cudaErrorX (text). hint" when code != 0.
+void check(int code, const char* what);
+// Makes `device` current on this thread (binds its primary context).
+void set_device(int device);
+int current_device();
+
+// Owned non-blocking stream on a device.
+class Stream {
+ public:
+  explicit Stream(int device = 0);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  StreamHandle handle() const { return stream_; }
+  int device() const { return device_; }
+  void synchronize() const;
+
+ private:
+  StreamHandle stream_ = nullptr;
+  int device_ = 0;
+};
+
+// Owned event (timing disabled). record() on a producer stream, wait() on consumers.
+class Event {
+ public:
+  explicit Event(int device = 0);
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record(StreamHandle stream);
+  void wait(StreamHandle stream) const;  // consumer stream waits; never blocks the host
+  bool query() const;                    // true when complete
+  void synchronize() const;              // host blocks until complete
+  EventHandle handle() const { return event_; }
+  int device() const { return device_; }
+
+ private:
+  EventHandle event_ = nullptr;
+  int device_ = 0;
+};
+using EventPtr = std::shared_ptr<Event>;
+
+// A per-device stream for pysm's own work when the caller supplies none.
+StreamHandle default_stream(int device);
+
+}  // namespace pysm::cuda

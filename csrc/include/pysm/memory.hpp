@@ -1,0 +1,92 @@
+// Pooled memory for frames and tensors. A Block returns to its pool when the last reference
+// (a Tensor, a Python view, a DLPack consumer) drops it; the pool reuses it only after the
+// work last enqueued on it (see Block::record_use) has completed, so reuse never races a kernel.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "pysm/cuda.hpp"
+
+namespace pysm {
+
+enum class MemoryKind : int { Host = 0, PinnedHost = 1, Device = 2 };
+
+class MemoryPool;
+
+class Block {
+ public:
+  ~Block();
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+  void* data() const { return data_; }
+  size_t size() const { return size_; }         // usable bytes (>= requested)
+  MemoryKind kind() const { return kind_; }
+  int device() const { return device_; }
+  // Mark that work on `stream` uses this block; reuse waits for it to finish.
+  void record_use(cuda::StreamHandle stream);
+
+ private:
+  friend class MemoryPool;
+  Block(MemoryPool* pool, void* data, size_t size, MemoryKind kind, int device)
+      : pool_(pool), data_(data), size_(size), kind_(kind), device_(device) {}
+  MemoryPool* pool_;
+  void* data_;
+  size_t size_;
+  MemoryKind kind_;
+  int device_;
+  std::shared_ptr<cuda::Event> last_use_;
+};
+using BlockPtr = std::shared_ptr<Block>;
+
+struct MemoryStats {
+  size_t in_use_bytes = 0;   // held by live blocks
+  size_t cached_bytes = 0;   // free blocks kept for reuse
+  size_t peak_bytes = 0;     // max of in_use + cached
+  uint64_t allocations = 0;  // allocate() calls
+  uint64_t reuses = 0;       // served from the cache
+  uint64_t system_allocs = 0;  // real cudaMalloc / cudaHostAlloc / aligned_alloc calls
+};
+
+class MemoryPool {
+ public:
+  // Host pool: pinned (cudaHostAlloc) when CUDA is available, else 64-byte-aligned pageable.
+  static MemoryPool& host();
+  static MemoryPool& device(int device);
+  // Every pool created so far (for memory_stats()).
+  static std::vector<MemoryPool*> all();
+
+  BlockPtr allocate(size_t bytes);
+  MemoryStats stats() const;
+  void trim();  // release every cached block to the system
+  MemoryKind kind() const { return kind_; }
+  int device_index() const { return device_; }
+  // Upper bound on cached bytes; blocks returned beyond it are freed at once.
+  void set_cache_limit(size_t bytes);
+
+  ~MemoryPool();
+
+ private:
+  MemoryPool(MemoryKind kind, int device);
+  friend class Block;
+  void release(Block* b);  // called from ~Block
+  static size_t round_size(size_t bytes);
+  void* system_alloc(size_t bytes);
+  void system_free(void* p);
+
+  MemoryKind kind_;
+  int device_;
+  mutable std::mutex mu_;
+  struct Cached {
+    void* data;
+    std::shared_ptr<cuda::Event> last_use;
+  };
+  std::multimap<size_t, Cached> free_;
+  MemoryStats stats_;
+  size_t cache_limit_;
+};
+
+}  // namespace pysm

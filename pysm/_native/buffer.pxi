@@ -1,0 +1,1 @@
+# buffer: bindings (to be written)

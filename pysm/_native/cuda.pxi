@@ -1,0 +1,69 @@
+# CUDA availability, devices and memory statistics (pysm.cuda, pysm.memory_stats).
+
+def cuda_is_available():
+    return is_available()
+
+def cuda_device_count():
+    return device_count()
+
+def cuda_unavailable_reason():
+    return unavailable_reason().decode()
+
+def cuda_build_info():
+    return {
+        "cuda": bool(built_with_cuda()),
+        "architectures": built_architectures().decode(),
+        "runtime_version": runtime_version() if built_with_cuda() else 0,
+    }
+
+def cuda_device_info(int device):
+    cdef DeviceInfo info = device_info(device)
+    return {
+        "index": info.index,
+        "name": info.name.decode(),
+        "total_memory": info.total_memory,
+        "free_memory": info.free_memory,
+        "compute_capability": (info.major, info.minor),
+        "multiprocessors": info.multiprocessors,
+        "pci_bus_id": info.pci_bus_id.decode(),
+    }
+
+cdef object _library_status(const Library& lib):
+    return (bool(lib.loaded()), lib.name.decode(), lib.report.decode())
+
+def driver_libraries():
+    """Load status of the driver libraries: {name: (loaded, loaded_name, dlerror report)}."""
+    return {
+        "libcuda": _library_status(libcuda()),
+        "libnvcuvid": _library_status(libnvcuvid()),
+        "libnvidia-encode": _library_status(libnvidia_encode()),
+    }
+
+def cuda_driver_version():
+    return driver_version()
+
+def memory_stats():
+    """Statistics of every memory pool created so far."""
+    cdef vector[MemoryPool*] pools = MemoryPool.all()
+    cdef MemoryStats st
+    out = {}
+    for p in pools:
+        st = p.stats()
+        kind = p.kind()
+        if kind == MemoryKind.Device:
+            key = "cuda:%d" % p.device_index()
+        elif kind == MemoryKind.PinnedHost:
+            key = "host_pinned"
+        else:
+            key = "host"
+        out[key] = {
+            "in_use_bytes": st.in_use_bytes, "cached_bytes": st.cached_bytes,
+            "peak_bytes": st.peak_bytes, "allocations": st.allocations,
+            "reuses": st.reuses, "system_allocs": st.system_allocs,
+        }
+    return out
+
+def empty_cache():
+    """Return every cached pool block to the system."""
+    for p in MemoryPool.all():
+        p.trim()

@@ -1,0 +1,1 @@
+# decoder: bindings (to be written)

@@ -1,0 +1,1 @@
+# imgproc: bindings (to be written)

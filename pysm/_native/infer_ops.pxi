@@ -1,0 +1,1 @@
+# infer_ops: bindings (to be written)

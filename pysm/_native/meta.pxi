@@ -1,0 +1,1 @@
+# meta: bindings (to be written)

@@ -1,0 +1,1 @@
+# osd: bindings (to be written)

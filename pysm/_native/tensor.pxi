@@ -1,0 +1,1 @@
+# tensor: bindings (to be written)
