@@ -2,20 +2,20 @@
 # Included textually into _core.pyx after errors.pxi, so `except +raise_native` maps native errors.
 
 cdef extern from "pysm/driver.hpp" namespace "pysm::driver" nogil:
-    cdef cppclass Library:
+    cdef cppclass CLibrary "pysm::driver::Library":
         void* handle
         string name
         string report
         cbool loaded()
         void* symbol(const char* name)
-    const Library& libcuda()
-    const Library& libnvcuvid()
-    const Library& libnvidia_encode()
+    const CLibrary& libcuda()
+    const CLibrary& libnvcuvid()
+    const CLibrary& libnvidia_encode()
     int driver_version()
 
 cdef extern from "pysm/cuda.hpp" namespace "pysm::cuda" nogil:
     ctypedef void* StreamHandle
-    cdef cppclass DeviceInfo:
+    cdef cppclass CDeviceInfo "pysm::cuda::DeviceInfo":
         int index
         string name
         size_t total_memory
@@ -29,62 +29,62 @@ cdef extern from "pysm/cuda.hpp" namespace "pysm::cuda" nogil:
     cbool built_with_cuda()
     string built_architectures() except +raise_native
     int runtime_version()
-    DeviceInfo device_info(int device) except +raise_native
+    CDeviceInfo device_info(int device) except +raise_native
     StreamHandle default_stream(int device) except +raise_native
-    cdef cppclass Event:
-        Event(int device) except +raise_native
+    cdef cppclass CEvent "pysm::cuda::Event":
+        CEvent(int device) except +raise_native
         void record(StreamHandle stream) except +raise_native
         void wait(StreamHandle stream) except +raise_native
         cbool query() except +raise_native
         void synchronize() except +raise_native
 
 cdef extern from "pysm/memory.hpp" namespace "pysm" nogil:
-    cdef enum class MemoryKind(int):
-        Host, PinnedHost, Device
-    cdef cppclass MemoryStats:
+    cdef enum class CMemoryKind "pysm::MemoryKind"(int):
+        Host "pysm::MemoryKind::Host", PinnedHost "pysm::MemoryKind::PinnedHost", Device "pysm::MemoryKind::Device"
+    cdef cppclass CMemoryStats "pysm::MemoryStats":
         size_t in_use_bytes
         size_t cached_bytes
         size_t peak_bytes
         uint64_t allocations
         uint64_t reuses
         uint64_t system_allocs
-    cdef cppclass MemoryPool:
+    cdef cppclass CMemoryPool "pysm::MemoryPool":
         @staticmethod
-        MemoryPool& host() except +raise_native
+        CMemoryPool& host() except +raise_native
         @staticmethod
-        MemoryPool& device(int device) except +raise_native
+        CMemoryPool& device(int device) except +raise_native
         @staticmethod
-        vector[MemoryPool*] all()
-        MemoryStats stats()
+        vector[CMemoryPool*] all()
+        CMemoryStats stats()
         void trim() except +raise_native
-        MemoryKind kind()
+        CMemoryKind kind()
         int device_index()
 
 cdef extern from "pysm/tensor.hpp" namespace "pysm" nogil:
-    cdef enum class DeviceType(int32_t):
+    cdef enum class CDeviceType "pysm::DeviceType"(int32_t):
         CPU, CUDA, CUDAHost
-    cdef cppclass Device:
-        DeviceType type
+    cdef cppclass CDevice "pysm::Device":
+        CDeviceType type
         int32_t id
         cbool is_cuda()
-    cdef cppclass DType:
+    cdef cppclass CDType "pysm::DType":
         uint8_t code
         uint8_t bits
         uint16_t lanes
         size_t itemsize()
         string str()
-    cdef cppclass Tensor:
-        Tensor()
-        Tensor(shared_ptr[void] owner, void* data, DType dtype, vector[int64_t] shape,
-               vector[int64_t] strides, Device device, string layout) except +raise_native
+    cdef cppclass CTensor "pysm::Tensor":
+        CTensor()
+        CTensor(shared_ptr[void] owner, void* data, CDType dtype, vector[int64_t] shape,
+               vector[int64_t] strides, CDevice device, string layout) except +raise_native
         @staticmethod
-        Tensor empty(const vector[int64_t]& shape, DType dtype, Device device, string layout) except +raise_native
+        CTensor empty(const vector[int64_t]& shape, CDType dtype, CDevice device, string layout) except +raise_native
         void* data()
-        DType dtype()
+        CDType dtype()
         const vector[int64_t]& shape()
         const vector[int64_t]& strides()
         int ndim()
-        Device device()
+        CDevice device()
         const string& layout()
         void set_layout(string l)
         const shared_ptr[void]& owner()
@@ -94,38 +94,40 @@ cdef extern from "pysm/tensor.hpp" namespace "pysm" nogil:
         void mark_written(StreamHandle stream) except +raise_native
         void wait_ready(StreamHandle stream) except +raise_native
         void synchronize() except +raise_native
-        const shared_ptr[Event]& ready_event()
-        void set_ready_event(shared_ptr[Event] e)
-        Tensor clone(StreamHandle stream) except +raise_native
-        Tensor to(Device device, StreamHandle stream) except +raise_native
-    void copy_tensor(const Tensor& src, Tensor& dst, StreamHandle stream) except +raise_native
+        const shared_ptr[CEvent]& ready_event()
+        void set_ready_event(shared_ptr[CEvent] e)
+        CTensor clone(StreamHandle stream) except +raise_native
+        CTensor to(CDevice device, StreamHandle stream) except +raise_native
+    void copy_tensor(const CTensor& src, CTensor& dst, StreamHandle stream) except +raise_native
 
 cdef extern from "pysm/surface.hpp" namespace "pysm" nogil:
-    cdef enum class ColorFormat(int):
+    cdef enum class CColorFormat "pysm::ColorFormat"(int):
         Invalid, GRAY8, I420, NV12, P016, RGBA, BGRA, RGB, BGR
-    const char* color_format_name(ColorFormat f)
-    cdef cppclass Surface:
-        ColorFormat format
+    const char* color_format_name(CColorFormat f)
+    cdef cppclass CSurface "pysm::Surface":
+        CColorFormat format
         int width
         int height
         int64_t pitch
-        Device device
+        CDevice device
         shared_ptr[void] owner
         uint8_t* data
         int64_t pts
+        cbool error
         cbool empty()
-        Tensor tensor() except +raise_native
+        CTensor tensor() except +raise_native
         @staticmethod
-        Surface from_tensor(const Tensor& t, ColorFormat format) except +raise_native
+        CSurface from_tensor(const CTensor& t, CColorFormat format) except +raise_native
         @staticmethod
-        Surface allocate(ColorFormat format, int width, int height, Device device, int align) except +raise_native
+        CSurface allocate(CColorFormat format, int width, int height, CDevice device, int align) except +raise_native
 
 cdef extern from "pysm/buffer.hpp" namespace "pysm" nogil:
-    cdef cppclass BatchMeta
-    cdef cppclass Buffer:
-        vector[Surface] surfaces
-        shared_ptr[BatchMeta] meta
+    cdef cppclass CBatchMeta "pysm::BatchMeta"
+    cdef cppclass CBuffer "pysm::Buffer":
+        vector[CSurface] surfaces
+        shared_ptr[CBatchMeta] meta
         int64_t pts
         cbool eos
         int batch_size()
-        Tensor extract(int i) except +raise_native
+        CTensor extract(int i) except +raise_native
+        CTensor extract(int i) except +raise_native

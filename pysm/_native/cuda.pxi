@@ -17,7 +17,7 @@ def cuda_build_info():
     }
 
 def cuda_device_info(int device):
-    cdef DeviceInfo info = device_info(device)
+    cdef CDeviceInfo info = device_info(device)
     return {
         "index": info.index,
         "name": info.name.decode(),
@@ -28,7 +28,7 @@ def cuda_device_info(int device):
         "pci_bus_id": info.pci_bus_id.decode(),
     }
 
-cdef object _library_status(const Library& lib):
+cdef object _library_status(const CLibrary& lib):
     return (bool(lib.loaded()), lib.name.decode(), lib.report.decode())
 
 def driver_libraries():
@@ -44,15 +44,15 @@ def cuda_driver_version():
 
 def memory_stats():
     """Statistics of every memory pool created so far."""
-    cdef vector[MemoryPool*] pools = MemoryPool.all()
-    cdef MemoryStats st
+    cdef vector[CMemoryPool*] pools = CMemoryPool.all()
+    cdef CMemoryStats st
     out = {}
     for p in pools:
         st = p.stats()
         kind = p.kind()
-        if kind == MemoryKind.Device:
+        if kind == CMemoryKind.Device:
             key = "cuda:%d" % p.device_index()
-        elif kind == MemoryKind.PinnedHost:
+        elif kind == CMemoryKind.PinnedHost:
             key = "host_pinned"
         else:
             key = "host"
@@ -65,5 +65,6 @@ def memory_stats():
 
 def empty_cache():
     """Return every cached pool block to the system."""
-    for p in MemoryPool.all():
+    cdef CMemoryPool* p
+    for p in CMemoryPool.all():
         p.trim()

@@ -1,1 +1,1 @@
-# infer_ops: bindings (to be written)
+# infer_ops: preprocessing / box decode / NMS bindings (to be written)

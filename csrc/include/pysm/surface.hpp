@@ -45,6 +45,7 @@ struct Surface {
   ColorMatrix matrix = ColorMatrix::BT709;
   ColorRange range = ColorRange::Limited;
   std::shared_ptr<cuda::Event> ready;  // set when written asynchronously on a device stream
+  bool error = false;      // decoded with errors (corrupt/missing slices): pixels may be damaged
 
   bool empty() const { return data == nullptr; }
   size_t bytes() const { return surface_bytes(format, pitch, height); }
