@@ -1,9 +1,15 @@
 """pysm: stream analytics on NVIDIA GPUs, compatible with DeepStream's Service Maker Python API.
 
-``import pysm`` works on any machine; GPU features load the driver on first use.
+``import pysm`` works on any machine (no GPU, no driver); GPU features load the driver on first
+use. A pyservicemaker program runs on pysm with its import changed::
+
+    from pysm import Pipeline, Flow, RenderMode, Probe, BatchMetadataOperator
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -19,6 +25,45 @@ from pysm.errors import (
     SourceError,
 )
 
+# Public names and the module that defines each. Resolved lazily so that `import pysm` stays
+# cheap and a missing optional dependency only fails the feature that needs it.
+_EXPORTS: dict[str, str] = {
+    # data model
+    "Tensor": "pysm.tensor", "ColorFormat": "pysm.tensor", "as_tensor": "pysm.tensor",
+    "Buffer": "pysm.metadata", "BatchMetadata": "pysm.metadata", "FrameMetadata": "pysm.metadata",
+    "ObjectMetadata": "pysm.metadata", "ClassifierMetadata": "pysm.metadata",
+    "DisplayMetadata": "pysm.metadata", "UserMetadata": "pysm.metadata",
+    "TensorOutputUserMetadata": "pysm.metadata", "EventMessageUserMetadata": "pysm.metadata",
+    "osd": "pysm.osd", "utils": "pysm.utils", "codec": "pysm.codec",
+    # pipeline runtime
+    "Pipeline": "pysm.pipeline", "PipelineState": "pysm.pipeline", "Node": "pysm.pipeline",
+    "StateTransitionMessage": "pysm.pipeline", "DynamicSourceMessage": "pysm.pipeline",
+    "EOSMessage": "pysm.pipeline", "PipelineMessage": "pysm.pipeline",
+    "Probe": "pysm.pipeline", "Receiver": "pysm.pipeline", "Feeder": "pysm.pipeline",
+    "BufferRetriever": "pysm.pipeline", "BufferProvider": "pysm.pipeline",
+    "BufferOperator": "pysm.pipeline", "BatchMetadataOperator": "pysm.pipeline",
+    "BufferObserver": "pysm.pipeline", "CommonFactory": "pysm.pipeline", "signal": "pysm.pipeline",
+    "Flow": "pysm.flow", "RenderMode": "pysm.flow", "MediaType": "pysm.flow", "StreamInfo": "pysm.flow",
+    "SourceConfig": "pysm.source_config", "SensorInfo": "pysm.source_config",
+    "RecordConfig": "pysm.source_config",
+    # inference
+    "InferEngine": "pysm.infer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pysm' has no attribute '{name}'")
+    mod = importlib.import_module(module)
+    value = mod if module.endswith("." + name) else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 def memory_stats() -> dict:
     """Per-pool memory statistics: bytes in use, cached, peak, and allocation counts."""
@@ -33,4 +78,5 @@ def empty_cache() -> None:
 __all__ = [
     "__version__", "cuda", "errors", "memory_stats", "empty_cache",
     "Error", "ConfigError", "SourceError", "DecodeError", "InferenceError", "PipelineError", "CudaError",
+    *_EXPORTS,
 ]
