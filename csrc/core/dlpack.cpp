@@ -93,10 +93,13 @@ Tensor view_of(const DLTensor& dl, std::shared_ptr<void> owner, std::string layo
     shape[i] = dl.shape[i];
     if (shape[i] < 0) raise(ErrorKind::Value, "DLPack tensor has a negative dimension");
   }
+  int64_t numel = 1;
+  for (auto d : shape) numel *= d;
   std::vector<int64_t> strides;
   if (dl.strides && dl.ndim > 0) {
     strides.assign(dl.strides, dl.strides + dl.ndim);
-    for (int i = 0; i < dl.ndim; ++i) {
+    // An empty tensor's strides address nothing; producers report arbitrary values for them.
+    for (int i = 0; i < dl.ndim && numel > 0; ++i) {
       if (strides[i] < 0)
         raise(ErrorKind::Value,
               "unsupported strides: dimension " + std::to_string(i) + " has a negative stride (a reversed "

@@ -178,16 +178,16 @@ cdef class Tensor:
 
     @property
     def dtype(self):
-        """The element type as a NumPy dtype (bfloat16: ``ml_dtypes.bfloat16`` when installed,
+        """The element type as a NumPy dtype (bfloat16: NumPy's dtype of ``ml_dtypes.bfloat16`` when installed,
         else the string ``"bfloat16"``)."""
         cdef CDType d = self.c.dtype()
+        import numpy as np
         if d.code == 4:
             try:
                 import ml_dtypes
-                return ml_dtypes.bfloat16
+                return np.dtype(ml_dtypes.bfloat16)
             except ImportError:
                 return "bfloat16"
-        import numpy as np
         return np.dtype(d.str().decode())
 
     @property
