@@ -137,7 +137,8 @@ def as_tensor(obj: Any, layout: str = "") -> Tensor:
                     "memory (kDLCPU=1) or CUDA memory (kDLCUDA=2)")
         try:
             capsule = _export_capsule(obj, stream)
-        except BufferError as e:
+        except (BufferError, RuntimeError) as e:
+            # e.g. torch tensors that require grad, NumPy strides that are not whole elements
             raise errors.InvalidArgument(f"{type(obj).__name__} refused DLPack export: {e}") from e
         t = _core.tensor_from_dlpack_capsule(capsule, name, on_pysm_stream)
     else:

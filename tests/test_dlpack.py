@@ -331,6 +331,13 @@ def test_as_tensor_unsupported_strides_from_producer():
         as_tensor(odd)
 
 
+def test_as_tensor_producer_refusal_becomes_value_error():
+    x = torch.ones(3, requires_grad=True)
+    with pytest.raises(ValueError, match="refused DLPack export"):
+        as_tensor(x)
+    assert as_tensor(x.detach()).data_ptr == x.data_ptr()
+
+
 class _FakeProducer:
     def __init__(self, device):
         self._device = device

@@ -101,6 +101,19 @@ def test_array_interface_host_only():
     assert a.base is t  # the view keeps the tensor alive
 
 
+def test_array_protocol_on_host():
+    t = Tensor.empty((3, 2), "int16")
+    np.asarray(t)[...] = [[1, 2], [3, 4], [5, 6]]
+    same = t.__array__()
+    assert same.ctypes.data == t.data_ptr
+    copied = np.array(t, copy=True)
+    assert copied.ctypes.data != t.data_ptr
+    as_float = t.__array__(dtype=np.float32)
+    assert as_float.dtype == np.float32 and as_float[2, 1] == 6.0
+    with pytest.raises(ValueError, match="copy=False"):
+        t.__array__(dtype=np.float32, copy=False)
+
+
 def test_array_interface_of_pitched_tensor_has_byte_strides():
     from pysm._native import _core
 

@@ -421,6 +421,27 @@ cdef class Tensor:
         d["version"] = 3
         return d
 
+    def __array__(self, dtype=None, copy=None):
+        """NumPy conversion: host tensors without a copy (unless ``copy=True`` or another dtype is
+        asked for); GPU tensors as a host copy, since NumPy cannot view device memory
+        (``copy=False`` raises ValueError for them)."""
+        import numpy as np
+        self._require()
+        if self.c.device().is_cuda():
+            if copy is False:
+                raise ValueError(f"a tensor on {self.device} cannot be viewed by NumPy without a copy; "
+                                 "use .cpu() or leave copy unset")
+            arr = np.from_dlpack(self.cpu())
+        else:
+            arr = np.from_dlpack(self)
+            if copy:
+                arr = arr.copy()
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            if copy is False:
+                raise ValueError(f"converting {arr.dtype} to {np.dtype(dtype)} needs a copy, but copy=False")
+            arr = arr.astype(dtype)
+        return arr
+
     @property
     def __cuda_array_interface__(self):
         """The CUDA array interface (v3) for device tensors (CuPy, numba). When pysm's write of
