@@ -117,3 +117,26 @@ def test_batch_meta_view_expires_with_the_buffer():
     gc.collect()
     with pytest.raises(ReferenceError):
         bm.n_frames
+
+
+def test_internal_batch_of_frames_gets_one_frame_meta_per_surface():
+    from pysm._native._core import _buffer_from_tensors
+
+    gray8 = 1  # ColorFormat.GRAY8
+    frames = [Buffer(bytes([i]) * (10 + i)).extract(0) for i in range(3)]  # (1, 10+i) uint8 each
+    b = _buffer_from_tensors(frames, gray8, pts=[100, 200, 300])
+    assert b.batch_size == 3 and b.timestamp == 100
+    metas = list(b.batch_meta.frame_items)
+    assert [(m.batch_id, m.pad_index) for m in metas] == [(0, 0), (1, 1), (2, 2)]
+    assert [(m.pipeline_width, m.pipeline_height) for m in metas] == [(10, 1), (11, 1), (12, 1)]
+    assert [(m.source_width, m.source_height) for m in metas] == [(10, 1), (11, 1), (12, 1)]
+    assert [m.buffer_pts for m in metas] == [100, 200, 300]
+    assert [b.extract(i).shape for i in range(3)] == [(1, 10), (1, 11), (1, 12)]
+    with pytest.raises(InvalidArgument):
+        _buffer_from_tensors(frames, gray8, pts=[1])
+    with pytest.raises(TypeError):
+        _buffer_from_tensors([b"raw"], gray8)
+    with pytest.raises(ValueError):
+        _buffer_from_tensors(frames, 27)  # RGB needs (H, W, 3)
+    for i in range(3):  # zero-copy: the batch shows the frames' bytes
+        np.testing.assert_array_equal(as_numpy(b.extract(i)).reshape(-1), np.full(10 + i, i, np.uint8))

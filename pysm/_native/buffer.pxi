@@ -90,3 +90,25 @@ cdef Buffer buffer_from_native(shared_ptr[CBuffer] b):
     cdef Buffer out = Buffer.__new__(Buffer)
     out.c = b
     return out
+
+
+def _buffer_from_tensors(tensors, int format, pts=None):
+    """Internal (pipeline, mux, tests): a Buffer batching `tensors` as frame surfaces of colour
+    format `format` (a ColorFormat value), zero-copy, with one FrameMetadata per frame
+    (batch_id = pad_index = index, source and pipeline size = the frame's size, buffer_pts =
+    pts[i] when `pts` is given). The caller then sets source ids and frame numbers."""
+    cdef vector[CSurface] surfaces
+    cdef CSurface s
+    tensors = list(tensors)
+    if pts is not None:
+        pts = [int(p) for p in pts]
+        if len(pts) != len(tensors):
+            raise _errors.InvalidArgument(f"pts has {len(pts)} entries for {len(tensors)} tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"tensors[{i}] is a {type(t).__name__}, not a pysm Tensor")
+        s = CSurface.from_tensor((<Tensor>t).c, <CColorFormat>format)
+        if pts is not None:
+            s.pts = pts[i]
+        surfaces.push_back(s)
+    return buffer_from_native(CBuffer.from_surfaces(surfaces))
