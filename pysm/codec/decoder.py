@@ -152,7 +152,8 @@ class _CpuBackend:
         pkt = av.Packet(bytes(data) if not isinstance(data, bytes) else data)
         p = packet.pts if isinstance(packet, Packet) and pts is None else pts
         if p is not None and p >= 0:
-            pkt.pts = p * self._tb.denominator // (self._tb.numerator * _NS)
+            unit = self._tb.numerator * _NS  # ns -> stream ticks, rounded to the nearest tick
+            pkt.pts = (p * self._tb.denominator + unit // 2) // unit
         return pkt
 
     def _convert(self, f: Any) -> Any:
