@@ -193,10 +193,12 @@ class Demuxer:
     def _describe(self, scheme: str) -> StreamInfo:
         st = self._stream
         cc = st.codec_context
-        codec = cc.name if cc.codec else (getattr(st, "codec_tag", "") or "unknown")
+        if cc is None or cc.codec is None:
+            tag = getattr(st, "codec_tag", "") or "?"
+            raise SourceError(f"'{self.uri}': the video codec of stream {st.index} (tag {tag!r}) is unknown "
+                              f"to FFmpeg; re-encode the source with a common codec (H.264, HEVC, AV1)")
+        codec = cc.name
         width, height = int(cc.width or 0), int(cc.height or 0)
-        if codec == "unknown" or not cc.codec:
-            raise SourceError(f"'{self.uri}': the video codec of stream {st.index} is unknown to FFmpeg")
         rate = st.average_rate or st.guessed_rate or st.base_rate
         fps = Fraction(rate) if rate else Fraction(0)
         tb = Fraction(st.time_base) if st.time_base else Fraction(1, 90000)
@@ -212,9 +214,7 @@ class Demuxer:
             duration = _ns(st.duration, tb)
         elif self._container.duration:
             duration = int(self._container.duration) * _NS // 1_000_000  # AV_TIME_BASE is microseconds
-        frames = int(st.frames or 0)
-        if frames <= 0 and duration > 0 and fps:
-            frames = -1  # unknown exactly; estimate via duration * fps is left to the caller
+        frames = int(st.frames or 0)  # from the container index; 0 when it has none
         live = scheme in LIVE_SCHEMES or (duration <= 0 and scheme not in ("file", ""))
         return StreamInfo(
             uri=self.uri, codec=codec, width=width, height=height, fps=fps, time_base=tb,
