@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parents[1] / "shared" / "data"
+DATA = Path(os.environ.get("PYSM_DATA") or HERE.parents[1] / "shared" / "data")
 FULL_STREAMS = [1, 4, 7, 16, 32, 64]
 QUICK_STREAMS = [1, 7, 32]
 
