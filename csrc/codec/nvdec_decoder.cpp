@@ -1,19 +1,24 @@
 // NVDEC decoder: cuvid parser -> hardware decode -> copy-out into pooled device surfaces.
 //
 // Flow per packet (all on the caller's thread, inside cuvidParseVideoData):
-//   sequence callback  -> create the decoder, reconfigure it in place (size change within the
-//                         reserved maximum), or recreate it (codec/bit depth/larger size)
+//   sequence callback  -> take a parked hardware session from the decoder cache or create one,
+//                         reconfigure it in place (size change within the reserved maximum), or
+//                         retire it and take/create another (codec/bit depth/larger size)
 //   decode callback    -> cuvidDecodePicture (asynchronous on the engine)
 //   display callback   -> in display order (B-frames reordered by the parser): map the picture,
 //                         enqueue its copy into a pool surface on this decoder's stream, record the
 //                         surface's ready event, and unmap once that event has fired. Unmapping is
 //                         deferred (up to `output_surfaces` mapped at once) so the host never waits
 //                         for a copy unless the mapping slots run out.
+// Per frame there is no driver object churn: ready events come from a small per-decoder ring (an
+// event is re-recorded only once nothing references it any more) and the same event tells the
+// memory pool when the surface's block may be reused.
 // Errors inside callbacks are stashed and rethrown after the parser returns: C++ exceptions must
 // not unwind through the driver's C code.
 #include "pysm/nvdec.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <mutex>
 
@@ -24,6 +29,7 @@
 
 #if PYSM_WITH_NVDEC
 #include "nvdec_api.hpp"
+#include "nvdec_cache.hpp"
 #endif
 
 namespace pysm::codec {
@@ -44,17 +50,21 @@ ColorMatrix matrix_from_vui(int mc, int height) {
 }
 
 constexpr int kMaxDecodeSurfaces = 32;  // NVDEC's limit on ulNumDecodeSurfaces
+// Ready events kept per decoder for reuse. Frames a caller holds on to keep their event; past
+// this many the decoder creates one-off events instead of growing the ring.
+constexpr size_t kMaxRingEvents = 64;
 
 }  // namespace
 
 struct NvdecDecoder::Impl {
   NvdecConfig cfg;
   const CuvidApi* api = nullptr;
-  std::unique_ptr<PrimaryContext> pctx;
+  std::shared_ptr<PrimaryContext> pctx;
   std::unique_ptr<cuda::Stream> stream;
-  CUvideoctxlock lock = nullptr;
+  MemoryPool* pool = nullptr;
   CUvideoparser parser = nullptr;
-  CUvideodecoder decoder = nullptr;
+  SessionPtr session;          // the hardware decoder and its context lock
+  bool session_healthy = true;  // false after a driver failure: destroyed instead of parked
   cudaVideoCodec codec = cudaVideoCodec_H264;
   AnnexBConverter annexb;
   std::vector<uint8_t> scratch;
@@ -81,7 +91,11 @@ struct NvdecDecoder::Impl {
     std::shared_ptr<cuda::Event> done;
   };
   std::deque<Mapped> mapped;
+  std::vector<std::shared_ptr<cuda::Event>> events;  // the ready-event ring
+  size_t event_next = 0;
   NvdecStats st;
+
+  CUvideodecoder decoder() const { return session ? session->decoder : nullptr; }
 
   std::string describe() const {
     std::string s = cfg.codec;
@@ -108,11 +122,39 @@ struct NvdecDecoder::Impl {
     raise(fail_kind, fail_msg);
   }
 
+  // An event nothing else references (no surface, no pool block, no pending unmap), or a new one.
+  std::shared_ptr<cuda::Event> acquire_event() {
+    const size_t n = events.size();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = (event_next + k) % n;
+      if (events[i].use_count() == 1) {
+        // Only this ring holds it, and only this decoder (under `mu`) copies from the ring: the
+        // last other holder has released it, and its uses happen-before this reuse.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        event_next = (i + 1) % n;
+        return events[i];
+      }
+    }
+    auto e = std::make_shared<cuda::Event>(cfg.device);
+    if (n < kMaxRingEvents) events.push_back(e);
+    return e;
+  }
+
+  // Park the hardware session for the next stream, or destroy it after a driver failure.
+  void retire_session() {
+    if (!session) return;
+    if (session_healthy)
+      park_session(std::move(session));
+    else
+      session.reset();
+    session_healthy = true;
+  }
+
   // ---- mapped-frame bookkeeping --------------------------------------------------------------
   void unmap_front() {
     Mapped m = mapped.front();
     mapped.pop_front();
-    api->cuvidUnmapVideoFrame(decoder, m.ptr);
+    if (api->cuvidUnmapVideoFrame(decoder(), m.ptr) != CUDA_SUCCESS) session_healthy = false;
   }
   // Unmap every frame whose copy has finished; with `all`, wait for the rest too.
   void reclaim(bool all) {
@@ -154,12 +196,14 @@ struct NvdecDecoder::Impl {
   }
   static int CUDAAPI decode_cb(void* self, CUVIDPICPARAMS* p) {
     auto* d = static_cast<Impl*>(self);
-    if (!d->decoder) return 0;
-    CUresult r = d->api->cuvidDecodePicture(d->decoder, p);
+    if (!d->session) return 0;
+    CUresult r = d->api->cuvidDecodePicture(d->session->decoder, p);
     if (r != CUDA_SUCCESS) {
-      // A picture the engine rejects (corrupt slice data): counted, displayed with its error status.
+      // A picture the engine rejects (corrupt slice data): counted, displayed with its error
+      // status. The session is not trusted for reuse by another stream afterwards.
       d->st.errors++;
       d->st.last_error = "cuvidDecodePicture: " + cu_result_name(r);
+      d->session_healthy = false;
     } else {
       d->st.decoded++;
     }
@@ -196,7 +240,7 @@ struct NvdecDecoder::Impl {
     const int tw = cfg.target_width > 0 ? cfg.target_width : disp_w;
     const int th = cfg.target_height > 0 ? cfg.target_height : disp_h;
 
-    if (decoder) {
+    if (session) {
       const bool same_kind = f->codec == fmt.codec && f->chroma_format == fmt.chroma_format &&
                              f->bit_depth_luma_minus8 == fmt.bit_depth_luma_minus8;
       const bool same_geometry = same_kind && f->coded_width == fmt.coded_width &&
@@ -209,7 +253,7 @@ struct NvdecDecoder::Impl {
         set_color(f);
         return static_cast<int>(surfaces);
       }
-      reclaim(true);  // no mapped frame may survive a reconfigure/destroy
+      reclaim(true);  // no mapped frame may survive a reconfigure or a change of session
       if (same_kind && api->cuvidReconfigureDecoder && f->coded_width <= max_w && f->coded_height <= max_h &&
           want <= surfaces) {
         CUVIDRECONFIGUREDECODERINFO rc{};
@@ -222,16 +266,16 @@ struct NvdecDecoder::Impl {
         rc.display_area.top = static_cast<short>(f->display_area.top);
         rc.display_area.right = static_cast<short>(f->display_area.right);
         rc.display_area.bottom = static_cast<short>(f->display_area.bottom);
-        CUresult r = api->cuvidReconfigureDecoder(decoder, &rc);
+        CUresult r = api->cuvidReconfigureDecoder(session->decoder, &rc);
         if (r == CUDA_SUCCESS) {
+          session->set_geometry(rc);
           st.reconfigures++;
           adopt(f, tw, th);
           return static_cast<int>(surfaces);
         }
-        // Fall through: recreate.
+        // Fall through: another session.
       }
-      api->cuvidDestroyDecoder(decoder);
-      decoder = nullptr;
+      retire_session();
       st.recreates++;
     }
 
@@ -255,12 +299,12 @@ struct NvdecDecoder::Impl {
     ci.ulTargetWidth = static_cast<unsigned>((tw + 1) & ~1);
     ci.ulTargetHeight = static_cast<unsigned>((th + 1) & ~1);
     ci.ulNumOutputSurfaces = static_cast<unsigned>(std::max(cfg.output_surfaces, 1));
-    ci.vidLock = lock;
-    CUresult r = api->cuvidCreateDecoder(&decoder, &ci);
-    if (r != CUDA_SUCCESS) {
-      decoder = nullptr;
-      cu_check(r, "cuvidCreateDecoder", describe_format(f));
-    }
+    session = take_session(session_key(cfg.device, ci));
+    if (session)
+      st.sessions_reused++;
+    else
+      session = std::make_unique<NvdecSession>(pctx, ci, describe_format(f));
+    session_healthy = true;
     max_w = static_cast<unsigned>(ci.ulMaxWidth);
     max_h = static_cast<unsigned>(ci.ulMaxHeight);
     surfaces = want;
@@ -312,7 +356,7 @@ struct NvdecDecoder::Impl {
     bool error = false;
     if (api->cuvidGetDecodeStatus) {
       CUVIDGETDECODESTATUS ds{};
-      if (api->cuvidGetDecodeStatus(decoder, di->picture_index, &ds) == CUDA_SUCCESS &&
+      if (api->cuvidGetDecodeStatus(decoder(), di->picture_index, &ds) == CUDA_SUCCESS &&
           (ds.decodeStatus == cuvidDecodeStatus_Error || ds.decodeStatus == cuvidDecodeStatus_Error_Concealed))
         error = true;
     }
@@ -322,30 +366,38 @@ struct NvdecDecoder::Impl {
     vpp.top_field_first = di->top_field_first;
     vpp.unpaired_field = di->repeat_first_field < 0;
     vpp.output_stream = static_cast<CUstream>(stream->handle());
-    // Created before mapping so that nothing can fail between the map and its unmap bookkeeping.
-    auto done = std::make_shared<cuda::Event>(cfg.device);
+
+    // Everything that can fail without a mapping comes first, so that a mapped picture is
+    // always queued for unmapping.
+    const int bpp = out_format == ColorFormat::P016 ? 2 : 1;
+    Surface s;
+    s.format = out_format;
+    s.width = out_w;
+    s.height = out_h;
+    const int64_t row = int64_t(out_w) * bpp;
+    s.pitch = (row + 255) / 256 * 256;
+    BlockPtr block = pool->allocate(s.bytes());
+    s.device = Device{DeviceType::CUDA, cfg.device};
+    s.data = static_cast<uint8_t*>(block->data());
+    std::shared_ptr<cuda::Event> done = acquire_event();
+
     unsigned long long src = 0;
     unsigned int spitch = 0;
-    CUresult r = api->cuvidMapVideoFrame(decoder, di->picture_index, &src, &spitch, &vpp);
+    CUresult r = api->cuvidMapVideoFrame(decoder(), di->picture_index, &src, &spitch, &vpp);
     if (r != CUDA_SUCCESS) {
       st.dropped++;
       st.last_error = "cuvidMapVideoFrame: " + cu_result_name(r) + " (" + describe() + ")";
-      return;
+      session_healthy = false;
+      return;  // the block goes back to the pool unused
     }
     // From here the picture is mapped: it is queued for unmapping whatever happens below.
     try {
-      const int bpp = out_format == ColorFormat::P016 ? 2 : 1;
-      Surface s;
-      s.format = out_format;
-      s.width = out_w;
-      s.height = out_h;
-      const int64_t row = int64_t(out_w) * bpp;
-      s.pitch = (row + 255) / 256 * 256;
-      BlockPtr block = MemoryPool::device(cfg.device).allocate(s.bytes());
-      s.device = Device{DeviceType::CUDA, cfg.device};
-      s.data = static_cast<uint8_t*>(block->data());
-      s.owner = std::static_pointer_cast<void>(block);
-
+      mapped.push_back({src, done});
+    } catch (...) {
+      api->cuvidUnmapVideoFrame(decoder(), src);
+      throw;
+    }
+    try {
       auto copy = [&](unsigned long long from, uint8_t* to, size_t width_bytes, size_t rows) {
         CUDA_MEMCPY2D m{};
         m.srcMemoryType = CU_MEMORYTYPE_DEVICE;
@@ -363,23 +415,66 @@ struct NvdecDecoder::Impl {
            s.data + s.pitch * out_h, static_cast<size_t>(((out_w + 1) & ~1) * bpp),
            static_cast<size_t>((out_h + 1) / 2));
       done->record(stream->handle());
-      block->record_use(stream->handle());  // the pool must not hand the block out before the copy ends
-      s.ready = done;
+      block->record_use(done);  // the pool must not hand the block out before the copy ends
+      s.owner = std::static_pointer_cast<void>(std::move(block));
+      s.ready = std::move(done);
       s.pts = di->timestamp;
       s.error = error;
       s.matrix = matrix;
       s.range = range;
-      mapped.push_back({src, done});
       if (error) st.errors++;
       st.displayed++;
       if (out) out->push_back(std::move(s));
     } catch (...) {
-      mapped.push_back({src, done});
+      session_healthy = false;
+      // Mark the point after whatever copy was enqueued: the unmap and the block's reuse wait for it.
       try {
-        done->record(stream->handle());
+        const auto& ev = mapped.back().done;
+        ev->record(stream->handle());
+        if (block) block->record_use(ev);
       } catch (...) {
       }
       throw;
+    }
+  }
+
+  // ---- one packet -----------------------------------------------------------------------------
+  // Parses one packet; frames that become displayable are appended to `frames`. Throws
+  // Error(Decode) when the parser rejects the packet and it produced no frame.
+  void decode_one(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture, std::vector<Surface>& frames) {
+    if (!parser) create_parser();
+    st.packets++;
+    const uint8_t* payload = data;
+    size_t n = size;
+    const bool prepend = send_headers && !annexb.headers().empty();
+    if (prepend || annexb.length_prefixed()) {
+      scratch.clear();
+      if (prepend) scratch = annexb.headers();
+      if (!annexb.convert(data, size, scratch)) {
+        st.errors++;
+        st.last_error = "a NAL unit length runs past the end of the packet (truncated or corrupt " + cfg.codec + ")";
+      }
+      payload = scratch.data();
+      n = scratch.size();
+    }
+    send_headers = false;
+    if (n == 0) return;
+    CUVIDSOURCEDATAPACKET pkt{};
+    pkt.payload = payload;
+    pkt.payload_size = static_cast<tcu_ulong>(n);
+    pkt.flags = (pts >= 0 ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
+    pkt.timestamp = pts >= 0 ? pts : 0;
+    const size_t before = frames.size();
+    out = &frames;
+    CUresult r = api->cuvidParseVideoData(parser, &pkt);
+    out = nullptr;
+    rethrow_failure();
+    if (r != CUDA_SUCCESS) {
+      st.errors++;
+      st.last_error = "cuvidParseVideoData: " + cu_result_name(r);
+      if (frames.size() == before)
+        raise(ErrorKind::Decode, "NVDEC could not parse a packet of " + describe() + ": " + cu_result_name(r) +
+                                     "; the bitstream is corrupt or not " + cfg.codec);
     }
   }
 };
@@ -393,16 +488,12 @@ NvdecDecoder::NvdecDecoder(const NvdecConfig& config) : impl_(std::make_unique<I
                                       (config.source.empty() ? "" : " (" + config.source + ")") +
                                       "; decode it on the CPU (device='cpu')");
   d.annexb = AnnexBConverter(config.codec, config.extradata.data(), config.extradata.size());
-  d.pctx = std::make_unique<PrimaryContext>(config.device);
+  d.pctx = std::make_shared<PrimaryContext>(config.device);
   ContextScope scope(d.pctx->get());
   d.stream = std::make_unique<cuda::Stream>(config.device);
-  cu_check(d.api->cuvidCtxLockCreate(&d.lock, d.pctx->get()), "cuvidCtxLockCreate", d.describe());
-  try {
-    d.create_parser();
-  } catch (...) {
-    d.api->cuvidCtxLockDestroy(d.lock);
-    throw;
-  }
+  d.pool = &MemoryPool::device(config.device);
+  // The hardware session (and its context lock) comes with the first sequence header.
+  d.create_parser();
 }
 
 NvdecDecoder::~NvdecDecoder() {
@@ -414,11 +505,15 @@ NvdecDecoder::~NvdecDecoder() {
     d.reclaim(true);
   } catch (...) {
     // A failed context (e.g. after a sticky CUDA error): still release what we can.
+    d.session_healthy = false;
     while (!d.mapped.empty()) d.unmap_front();
   }
   if (d.parser) d.api->cuvidDestroyVideoParser(d.parser);
-  if (d.decoder) d.api->cuvidDestroyDecoder(d.decoder);
-  if (d.lock) d.api->cuvidCtxLockDestroy(d.lock);
+  d.parser = nullptr;
+  try {
+    d.retire_session();  // parked for the next stream (fast) or destroyed (~230 ms in the driver)
+  } catch (...) {
+  }
   d.stream.reset();
 }
 
@@ -428,39 +523,32 @@ std::vector<Surface> NvdecDecoder::decode(const uint8_t* data, size_t size, int6
   std::vector<Surface> frames;
   if (size == 0 || data == nullptr) return frames;
   ContextScope scope(d.pctx->get());
-  if (!d.parser) d.create_parser();
-  d.st.packets++;
-  const uint8_t* payload = data;
-  size_t n = size;
-  const bool prepend = d.send_headers && !d.annexb.headers().empty();
-  if (prepend || d.annexb.length_prefixed()) {
-    d.scratch.clear();
-    if (prepend) d.scratch = d.annexb.headers();
-    if (!d.annexb.convert(data, size, d.scratch)) {
-      d.st.errors++;
-      d.st.last_error = "a NAL unit length runs past the end of the packet (truncated or corrupt " + d.cfg.codec + ")";
+  d.decode_one(data, size, pts, end_of_picture, frames);
+  return frames;
+}
+
+std::vector<Surface> NvdecDecoder::decode_many(const NvdecPacket* packets, size_t count, bool end_of_picture) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  std::vector<Surface> frames;
+  if (count == 0 || packets == nullptr) return frames;
+  frames.reserve(count + 4);
+  ContextScope scope(d.pctx->get());
+  size_t tried = 0, rejected = 0;
+  std::string reason;
+  for (size_t i = 0; i < count; ++i) {
+    const NvdecPacket& p = packets[i];
+    if (p.size == 0 || p.data == nullptr) continue;
+    ++tried;
+    try {
+      d.decode_one(p.data, p.size, p.pts, end_of_picture, frames);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Decode) throw;
+      ++rejected;
+      reason = e.what();
     }
-    payload = d.scratch.data();
-    n = d.scratch.size();
   }
-  d.send_headers = false;
-  if (n == 0) return frames;
-  CUVIDSOURCEDATAPACKET pkt{};
-  pkt.payload = payload;
-  pkt.payload_size = static_cast<tcu_ulong>(n);
-  pkt.flags = (pts >= 0 ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
-  pkt.timestamp = pts >= 0 ? pts : 0;
-  d.out = &frames;
-  CUresult r = d.api->cuvidParseVideoData(d.parser, &pkt);
-  d.out = nullptr;
-  d.rethrow_failure();
-  if (r != CUDA_SUCCESS) {
-    d.st.errors++;
-    d.st.last_error = "cuvidParseVideoData: " + cu_result_name(r);
-    if (frames.empty())
-      raise(ErrorKind::Decode, "NVDEC could not parse a packet of " + d.describe() + ": " + cu_result_name(r) +
-                                   "; the bitstream is corrupt or not " + d.cfg.codec);
-  }
+  if (rejected > 0 && rejected == tried && frames.empty()) raise(ErrorKind::Decode, reason);
   return frames;
 }
 
@@ -503,6 +591,7 @@ NvdecDecoder::NvdecDecoder(const NvdecConfig&) {
 }
 NvdecDecoder::~NvdecDecoder() = default;
 std::vector<Surface> NvdecDecoder::decode(const uint8_t*, size_t, int64_t, bool) { return {}; }
+std::vector<Surface> NvdecDecoder::decode_many(const NvdecPacket*, size_t, bool) { return {}; }
 std::vector<Surface> NvdecDecoder::flush() { return {}; }
 int NvdecDecoder::device() const { return 0; }
 NvdecStats NvdecDecoder::stats() const { return {}; }

@@ -5,8 +5,6 @@
 
 #include "pysm/error.hpp"
 
-#include <unordered_set>
-
 #if PYSM_WITH_CUDA
 #include <cuda_runtime_api.h>
 #endif
@@ -15,24 +13,24 @@ namespace pysm {
 
 namespace {
 std::mutex g_registry_mu;
-
-// Addresses of live pool Blocks, so that a type-erased owner can be recognised as one.
-std::mutex g_blocks_mu;
-std::unordered_set<const void*>& live_blocks() {
-  static auto* s = new std::unordered_set<const void*>();
-  return *s;
-}
 std::vector<MemoryPool*>& registry() {
   static std::vector<MemoryPool*> r;
   return r;
 }
+
+// Deleter of every pool Block. record_stream_use recognises a type-erased owner as a pool block
+// through std::get_deleter, which needs no process-wide registry (and no lock on every frame).
+struct BlockDeleter {
+  Block* block;
+  void operator()(Block* b) const { delete b; }
+};
+
+// At most this many queued-work events are queried per allocation (each is a driver call made
+// under the pool lock); past them a new block is allocated instead.
+constexpr int kMaxReuseQueries = 8;
 }  // namespace
 
 Block::~Block() {
-  {
-    std::lock_guard<std::mutex> lock(g_blocks_mu);
-    live_blocks().erase(this);
-  }
   if (pool_) pool_->release(this);
 }
 
@@ -42,22 +40,25 @@ void Block::record_use(cuda::StreamHandle stream) {
   int dev = kind_ == MemoryKind::Device ? device_ : cuda::current_device();
   auto ev = std::make_shared<cuda::Event>(dev);
   ev->record(stream);
-  std::lock_guard<std::mutex> lock(g_blocks_mu);
-  last_use_ = std::move(ev);
+  record_use(std::move(ev));
 #else
   (void)stream;
 #endif
 }
 
+void Block::record_use(std::shared_ptr<cuda::Event> recorded) {
+  if (kind_ == MemoryKind::Host || !recorded) return;
+  {
+    std::lock_guard<std::mutex> lock(use_mu_);
+    last_use_.swap(recorded);
+  }
+  // `recorded` now holds the previous event: released outside the lock.
+}
+
 void record_stream_use(const std::shared_ptr<void>& owner, cuda::StreamHandle stream) {
   if (!owner || stream == nullptr) return;
-  Block* b = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(g_blocks_mu);
-    if (live_blocks().count(owner.get())) b = static_cast<Block*>(owner.get());
-  }
   // `owner` keeps the block alive for the duration of this call.
-  if (b) b->record_use(stream);
+  if (auto* d = std::get_deleter<BlockDeleter>(owner)) d->block->record_use(stream);
 }
 
 MemoryPool::MemoryPool(MemoryKind kind, int device)
@@ -171,21 +172,28 @@ void MemoryPool::system_free(void* p) {
 BlockPtr MemoryPool::allocate(size_t bytes) {
   const size_t size = round_size(bytes);
   void* data = nullptr;
+  std::shared_ptr<cuda::Event> finished;  // the reused block's last event, released after the lock
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.allocations++;
-    // Exact size class first; a block still in use by queued GPU work is skipped.
+    // Exact size class first, oldest first; a block still in use by queued GPU work is skipped.
     auto range = free_.equal_range(size);
+    int queries = 0;
     for (auto it = range.first; it != range.second; ++it) {
-      if (!it->second.last_use || it->second.last_use->query()) {
-        data = it->second.data;
-        free_.erase(it);
-        stats_.cached_bytes -= size;
-        stats_.reuses++;
-        break;
+      Cached& c = it->second;
+      if (c.last_use) {
+        if (queries >= kMaxReuseQueries) break;
+        ++queries;
+        if (!c.last_use->query()) continue;
       }
+      data = c.data;
+      finished = std::move(c.last_use);
+      free_.erase(it);
+      stats_.cached_bytes -= size;
+      stats_.reuses++;
+      stats_.in_use_bytes += size;
+      break;
     }
-    if (data) stats_.in_use_bytes += size;
   }
   if (!data) {
     data = system_alloc(size);
@@ -195,23 +203,21 @@ BlockPtr MemoryPool::allocate(size_t bytes) {
     stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.in_use_bytes + stats_.cached_bytes);
   }
   auto* block = new Block(this, data, size, kind_, device_);
-  {
-    std::lock_guard<std::mutex> lock(g_blocks_mu);
-    live_blocks().insert(block);
-  }
-  return BlockPtr(block);
+  return BlockPtr(block, BlockDeleter{block});
 }
 
 void MemoryPool::release(Block* b) {
+  // The block is being destroyed: nobody else can touch last_use_ any more.
+  std::shared_ptr<cuda::Event> last = std::move(b->last_use_);
   std::unique_lock<std::mutex> lock(mu_);
   stats_.in_use_bytes -= b->size_;
   if (stats_.cached_bytes + b->size_ > cache_limit_) {
     lock.unlock();
-    if (b->last_use_) b->last_use_->synchronize();
+    if (last) last->synchronize();
     system_free(b->data_);
     return;
   }
-  free_.emplace(b->size_, Cached{b->data_, std::move(b->last_use_)});
+  free_.emplace(b->size_, Cached{b->data_, std::move(last)});
   stats_.cached_bytes += b->size_;
 }
 

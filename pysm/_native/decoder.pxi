@@ -1,6 +1,8 @@
 # decoder: NVDEC decoder, capability table and Annex-B conversion (csrc/codec).
 
 from libcpp.memory cimport unique_ptr
+from libc.stdlib cimport malloc, free
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
     cdef cppclass CAnnexBConverter "pysm::codec::AnnexBConverter":
@@ -36,13 +38,25 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
         int matrix
         int range
         string source
+    cdef cppclass CNvdecPacket "pysm::codec::NvdecPacket":
+        const uint8_t* data
+        size_t size
+        int64_t pts
+    cdef cppclass CNvdecCacheInfo "pysm::codec::NvdecCacheInfo":
+        cbool enabled
+        int max_per_key, max_total, parked
+        int64_t hits, misses, parks, evictions
+    CNvdecCacheInfo c_nvdec_cache_info "pysm::codec::nvdec_cache_info"() except +raise_native
+    void c_nvdec_cache_configure "pysm::codec::nvdec_cache_configure"(cbool enabled, int max_per_key, int max_total) except +raise_native
+    int c_nvdec_cache_clear "pysm::codec::nvdec_cache_clear"() except +raise_native
     cdef cppclass CNvdecStats "pysm::codec::NvdecStats":
-        int64_t packets, decoded, displayed, errors, dropped, reconfigures, recreates
+        int64_t packets, sessions_reused, decoded, displayed, errors, dropped, reconfigures, recreates
         int coded_width, coded_height, width, height, bit_depth, decode_surfaces
         string last_error
     cdef cppclass CNvdecDecoder "pysm::codec::NvdecDecoder":
         CNvdecDecoder(const CNvdecConfig& config) except +raise_native
         vector[CSurface] decode(const uint8_t* data, size_t size, int64_t pts, cbool end_of_picture) except +raise_native
+        vector[CSurface] decode_many(const CNvdecPacket* packets, size_t count, cbool end_of_picture) except +raise_native
         vector[CSurface] flush() except +raise_native
         int device()
         CNvdecStats stats()
@@ -74,6 +88,59 @@ def nvdec_check_support(int device, str codec, int bit_depth=8, str chroma="420"
     cdef string ch = chroma.encode()
     with nogil:
         c_nvdec_check_support(device, c, bit_depth, ch, width, height)
+
+
+def nvdec_cache_info():
+    """The NVDEC session cache: enabled, max_per_key, max_total, parked, hits, misses, parks, evictions."""
+    cdef CNvdecCacheInfo i = c_nvdec_cache_info()
+    return dict(enabled=bool(i.enabled), max_per_key=i.max_per_key, max_total=i.max_total, parked=i.parked,
+                hits=i.hits, misses=i.misses, parks=i.parks, evictions=i.evictions)
+
+
+def nvdec_cache_configure(bint enabled=True, int max_per_key=-1, int max_total=-1):
+    """Enable/disable the NVDEC session cache and set its bounds (negative: keep the current one).
+
+    Disabling or shrinking destroys the parked sessions beyond the new bounds (~230 ms each).
+    """
+    with nogil:
+        c_nvdec_cache_configure(enabled, max_per_key, max_total)
+
+
+def nvdec_cache_clear():
+    """Destroy every parked NVDEC session now (~230 ms each in the driver); returns how many."""
+    cdef int n
+    with nogil:
+        n = c_nvdec_cache_clear()
+    return n
+
+
+cdef int64_t _NS = 1000000000
+cdef object _AV_PACKET_TYPE = None     # av.Packet, looked up on first use
+cdef object _PYSM_PACKET_TYPE = None   # pysm.codec.demux.Packet
+
+
+cdef inline int64_t _ticks_to_ns(int64_t ticks, int64_t num, int64_t den):
+    """floor(ticks * num * 1e9 / den) without overflow for any realistic time base (num * den < 9e9)."""
+    cdef int64_t q = ticks // den  # Python (floor) semantics: cdivision is off
+    cdef int64_t r = ticks - q * den
+    return q * num * _NS + (r * num * _NS) // den
+
+
+cdef int64_t _av_packet_pts(object pkt, int64_t num, int64_t den) except? -2:
+    """pts (dts when pts is unset) of a PyAV packet in ns, or -1."""
+    t = pkt.pts
+    if t is None:
+        t = pkt.dts
+        if t is None:
+            return -1
+    if num > 0 and den > 0 and num * den < 9000000000:
+        return _ticks_to_ns(t, num, den)
+    tb = pkt.time_base if num <= 0 or den <= 0 else None
+    if tb is not None:
+        return t * tb.numerator * _NS // tb.denominator
+    if num > 0 and den > 0:
+        return t * num * _NS // den
+    return -1
 
 
 cdef inline const uint8_t* _buffer_ptr(const uint8_t[::1] mv):
@@ -170,6 +237,67 @@ cdef class NvdecDecoder:
             out = d.get().decode(ptr, n, pts, end_of_picture)
         return frames_to_list(out)
 
+    def decode_many(self, packets, int64_t tb_num=0, int64_t tb_den=0, int64_t pts_offset=0,
+                    bint end_of_picture=True):
+        """Decode a sequence of packets in one native call (the GIL is released once for all).
+
+        Items: PyAV packets (pts, or dts when pts is unset, in the time base ``tb_num/tb_den``,
+        else the packet's own), pysm ``Packet`` objects (pts in ns), ``(buffer, pts_ns)`` tuples, or
+        plain buffers (pts unknown). ``pts_offset`` (ns) is added to every known pts. Payloads are
+        read in place, without copies. Returns the frames of all packets in display order; a packet
+        the parser rejects is counted in ``stats`` and skipped (DecodeError only when all are).
+        """
+        global _AV_PACKET_TYPE, _PYSM_PACKET_TYPE
+        cdef shared_ptr[CNvdecDecoder] d = self._get()
+        cdef list items = packets if type(packets) is list else list(packets)
+        cdef Py_ssize_t n = len(items)
+        cdef Py_ssize_t i, held = 0
+        cdef vector[CNvdecPacket] pk
+        cdef vector[CSurface] out
+        cdef Py_buffer* views
+        cdef int64_t pts
+        cdef object item, data, av_type, pysm_type
+        if n == 0:
+            return []
+        if _AV_PACKET_TYPE is None:
+            import av
+            from pysm.codec.demux import Packet as _PysmPacket
+            _AV_PACKET_TYPE = av.Packet
+            _PYSM_PACKET_TYPE = _PysmPacket
+        av_type = _AV_PACKET_TYPE
+        pysm_type = _PYSM_PACKET_TYPE
+        views = <Py_buffer*>malloc(n * sizeof(Py_buffer))
+        if views == NULL:
+            raise MemoryError()
+        pk.resize(n)
+        try:
+            for i in range(n):
+                item = items[i]
+                if type(item) is av_type:
+                    data = item
+                    pts = _av_packet_pts(item, tb_num, tb_den)
+                elif type(item) is pysm_type:
+                    data = item.data
+                    pts = item.pts
+                elif type(item) is tuple:
+                    data, p = item
+                    pts = -1 if p is None else p
+                else:
+                    data = item
+                    pts = -1
+                PyObject_GetBuffer(data, &views[i], PyBUF_SIMPLE)
+                held = i + 1
+                pk[i].data = <const uint8_t*>views[i].buf
+                pk[i].size = <size_t>views[i].len
+                pk[i].pts = pts + pts_offset if pts >= 0 else -1
+            with nogil:
+                out = d.get().decode_many(pk.data(), <size_t>n, end_of_picture)
+        finally:
+            for i in range(held):
+                PyBuffer_Release(&views[i])
+            free(views)
+        return frames_to_list(out)
+
     def flush(self):
         """End of stream: the frames still held for reordering. Decoding may continue afterwards."""
         cdef shared_ptr[CNvdecDecoder] d = self._get()
@@ -186,7 +314,7 @@ cdef class NvdecDecoder:
     def stats(self):
         """Counters: packets, decoded, displayed, errors, dropped, reconfigures, recreates, sizes."""
         cdef CNvdecStats s = self._get().get().stats()
-        return dict(packets=s.packets, decoded=s.decoded, displayed=s.displayed, errors=s.errors,
+        return dict(packets=s.packets, sessions_reused=s.sessions_reused, decoded=s.decoded, displayed=s.displayed, errors=s.errors,
                     dropped=s.dropped, reconfigures=s.reconfigures, recreates=s.recreates,
                     coded_width=s.coded_width, coded_height=s.coded_height, width=s.width,
                     height=s.height, bit_depth=s.bit_depth, decode_surfaces=s.decode_surfaces,

@@ -21,13 +21,16 @@ from pysm import errors
 from pysm._native import _core
 from pysm.codec.demux import Packet, StreamInfo
 
-__all__ = ["Decoder", "parse_device", "nvdec_unavailable_reason"]
+__all__ = ["Decoder", "parse_device", "nvdec_unavailable_reason", "clear_decoder_cache", "decoder_cache_info",
+           "configure_decoder_cache"]
 
 log = logging.getLogger("pysm.codec")
 
 Frame = _core.Frame
 _NS = 1_000_000_000
 _MATRIX_CODE = {"bt601": 0, "bt709": 1, "bt2020": 2}
+# FFmpeg AVColorSpace codes of the matrices pysm converts with.
+_AV_MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
 _RANGE_CODE = {"limited": 0, "full": 1}
 _RGB_FORMATS = ("RGB", "BGR", "RGBA", "BGRA")
 #: Consecutive failing packets, with no frame ever decoded, after which the CPU path gives up.
@@ -69,6 +72,41 @@ def nvdec_unavailable_reason(info: StreamInfo, index: int = 0) -> str | None:
     return None
 
 
+def clear_decoder_cache() -> int:
+    """Destroy every parked NVDEC session now; returns how many there were.
+
+    Closed hardware decoders park their session (CUvideodecoder) in a bounded process-wide cache
+    so that the next stream of the same codec, bit depth and size starts without
+    ``cuvidCreateDecoder`` and closing never waits ~230 ms in ``cuvidDestroyDecoder``. Parked
+    sessions hold device memory (tens of MiB each at 1080p); this gives it back (and takes those
+    ~230 ms per session). Set ``PYSM_NVDEC_CACHE=0`` to disable the cache for a process.
+    """
+    return int(_core.nvdec_cache_clear())
+
+
+def decoder_cache_info() -> dict:
+    """The NVDEC session cache: ``enabled``, ``max_per_key``, ``max_total``, ``parked``, ``hits``,
+    ``misses``, ``parks``, ``evictions``."""
+    return _core.nvdec_cache_info()
+
+
+def configure_decoder_cache(enabled: bool | None = None, max_per_key: int | None = None,
+                            max_total: int | None = None) -> dict:
+    """Enable/disable the NVDEC session cache or change its bounds (default 4 per key, 16 in all).
+
+    Disabling or shrinking destroys the parked sessions beyond the new bounds. Returns the new
+    :func:`decoder_cache_info`.
+    """
+    if enabled is None:
+        enabled = bool(_core.nvdec_cache_info()["enabled"])
+    for name, value in (("max_per_key", max_per_key), ("max_total", max_total)):
+        if value is not None and value < 0:
+            raise errors.InvalidArgument(f"{name} must be >= 0, got {value}")
+    _core.nvdec_cache_configure(bool(enabled), -1 if max_per_key is None else int(max_per_key),
+                                -1 if max_total is None else int(max_total))
+    return decoder_cache_info()
+
+
 def _packet_fields(packet: Any, pts: int | None, tb: Fraction) -> tuple[Any, int]:
     """(payload, pts ns) for a pysm Packet, a PyAV packet or a raw buffer."""
     if isinstance(packet, Packet):
@@ -100,6 +138,9 @@ class _NvdecBackend:
     def decode(self, packet: Any, pts: int | None) -> list:
         data, p = _packet_fields(packet, pts, self._tb)
         return self._dec.decode(data, p)
+
+    def decode_many(self, packets: Any, pts_offset: int) -> list:
+        return self._dec.decode_many(packets, self._tb.numerator, self._tb.denominator, pts_offset)
 
     def flush(self) -> list:
         return self._dec.flush()
@@ -141,6 +182,7 @@ class _CpuBackend:
         self._leading_errors = 0
         self._frames = 0
         self._pending_error = False
+        self._pts_offset = 0
         self.last_error = ""
 
     def _av_packet(self, packet: Any, pts: int | None) -> Any:
@@ -180,9 +222,11 @@ class _CpuBackend:
         if pts is not None:
             tb = f.time_base or self._tb
             pts = pts * tb.numerator * _NS // tb.denominator
+        # The frame's own description (the bitstream's VUI) wins over the container's, as on NVDEC.
         rng = "full" if fmt == "yuvj420p" or _code(getattr(f, "color_range", 0)) == 2 else self._range
+        matrix = _AV_MATRIX.get(_code(getattr(f, "colorspace", 0)), self._matrix)
         out = _core.frame_from_yuv420(y, u, v, y.line_size, us, vs, f.width, f.height, depth,
-                                      -1 if pts is None else pts, self._matrix, rng)
+                                      -1 if pts is None else pts, matrix, rng)
         return out
 
     def _frames_from(self, av_frames: list) -> list:
@@ -219,6 +263,18 @@ class _CpuBackend:
             return []
         return self._frames_from(frames)
 
+    def decode_many(self, packets: Any, pts_offset: int) -> list:
+        out: list = []
+        for p in packets:
+            if type(p) is tuple:
+                out += self.decode(p[0], p[1])
+            else:
+                out += self.decode(p, None)
+        # NVDEC carries the offset from each packet to its frame, so the frames still held for
+        # reordering get it at flush too: do the same here.
+        self._pts_offset = pts_offset
+        return _offset_frames(out, pts_offset)
+
     def flush(self) -> list:
         import av
 
@@ -230,7 +286,8 @@ class _CpuBackend:
             self._errors += 1
             self.last_error = str(exc)
             frames = []
-        out = self._frames_from(frames)
+        out = _offset_frames(self._frames_from(frames), self._pts_offset)
+        self._pts_offset = 0
         self._cc.flush_buffers()  # ready for a new stream (looping)
         return out
 
@@ -240,6 +297,14 @@ class _CpuBackend:
 
     def close(self) -> None:
         self._cc = None
+
+
+def _offset_frames(frames: list, offset: int) -> list:
+    if offset:
+        for f in frames:
+            if f.pts >= 0:
+                f.pts = f.pts + offset
+    return frames
 
 
 def _code(value: Any) -> int:
@@ -315,6 +380,20 @@ class Decoder:
             raise errors.StateError(f"the decoder of {self.info.uri} is closed")
         return self._post(self._impl.decode(packet, pts))
 
+    def decode_many(self, packets: Any, pts_offset: int = 0) -> list:
+        """Decode several packets in one call and return the frames that became ready.
+
+        On NVDEC this is one native call with the GIL released once for the whole batch (instead of
+        once per packet), which is what keeps many concurrent streams at the hardware's rate. Items
+        are PyAV packets of this stream (``Demuxer.read_batch``; time base ``info.time_base``),
+        :class:`Packet` objects, ``(buffer, pts_ns)`` tuples or plain buffers. ``pts_offset`` (ns)
+        is added to every known timestamp (used for looping). A packet the decoder rejects is
+        counted in ``stats`` and skipped; DecodeError only when every packet was rejected.
+        """
+        if self._closed:
+            raise errors.StateError(f"the decoder of {self.info.uri} is closed")
+        return self._post(self._impl.decode_many(packets, pts_offset))
+
     def flush(self) -> list:
         """End of stream: return the frames held back for reordering. Decoding may then restart."""
         if self._closed:
@@ -331,7 +410,11 @@ class Decoder:
         return self.device != "cpu"
 
     def close(self) -> None:
-        """Release the decoder (NVDEC session or FFmpeg context); returned frames stay valid."""
+        """Release the decoder; returned frames stay valid.
+
+        An NVDEC session is parked for reuse by the next stream of the same format (see
+        :func:`clear_decoder_cache`), so closing does not wait for the driver.
+        """
         if not self._closed:
             self._closed = True
             self._impl.close()

@@ -2,8 +2,15 @@
 
 A :class:`Demuxer` opens one source, describes its video stream (:class:`StreamInfo`) and yields
 compressed :class:`Packet` objects whose payload is the PyAV packet itself, handed to the decoder
-through the buffer protocol without a copy. Opening and every read are bounded by timeouts
-(PyAV's interrupt callback), so a dead camera raises instead of blocking forever.
+through the buffer protocol without a copy. For network sources, opening and every read are
+bounded by timeouts (PyAV's interrupt callback), so a dead camera raises instead of blocking
+forever. Regular local files are read without that callback: it takes the GIL on every I/O call,
+which costs decode throughput when many streams run in threads.
+
+Opening a local H.264/HEVC file skips FFmpeg's probe decode (``avformat_find_stream_info``
+decodes frames in software just to learn the pixel format: ~50 ms for a 1080p clip). The bit
+depth and chroma come from the profile instead (Baseline/Main/High: 8-bit 4:2:0; High 10/Main 10:
+10-bit 4:2:0). Any other profile or codec, and every network source, is probed as usual.
 """
 
 from __future__ import annotations
@@ -29,6 +36,21 @@ _PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte24
               11: "smpte431", 12: "smpte432"}
 _TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
              13: "srgb", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
+
+# Fast open: per-stream codec options for avformat_find_stream_info (no probe decode, no threads).
+# PyAV applies entry i to stream i; entries beyond the stream count are ignored, so the list only
+# has to be long enough.
+_FAST_PROBE = {"threads": "1", "skip_frame": "all"}
+_FAST_PROBE_STREAMS = 64
+# Profiles whose pixel format is fixed (FFmpeg profile names) -> (bit depth, chroma, pix_fmt).
+# Profiles that allow 4:2:2/4:4:4 or several depths (High 4:2:2, High 4:4:4, Rext, ...) are probed.
+_PROFILE_FORMAT = {
+    "h264": {p: (8, "420", "yuv420p") for p in ("Baseline", "Constrained Baseline", "Main", "Extended", "High",
+                                               "Progressive High", "Constrained High")}
+    | {p: (10, "420", "yuv420p10le") for p in ("High 10", "High 10 Intra")},
+    "hevc": {"Main": (8, "420", "yuv420p"), "Main Still Picture": (8, "420", "yuv420p"),
+             "Main 10": (10, "420", "yuv420p10le")},
+}
 
 
 @dataclass
@@ -144,15 +166,16 @@ class Demuxer:
         open_timeout: seconds to wait for the source to open.
         read_timeout: seconds to wait for each read before giving up (live sources).
         options: extra FFmpeg format options (e.g. ``{"rtsp_transport": "udp"}``).
+        fast_open: for local H.264/HEVC files, skip FFmpeg's probe decode (see the module doc).
+            With it, ``info`` takes H.264 colour descriptions from the container only (the
+            decoders read the bitstream's own); pass False for a complete description.
 
     Raises:
         SourceError: the source cannot be opened, has no video stream, or timed out.
     """
 
     def __init__(self, uri: str | os.PathLike, *, open_timeout: float = 10.0, read_timeout: float = 10.0,
-                 options: dict[str, str] | None = None) -> None:
-        import av
-
+                 options: dict[str, str] | None = None, fast_open: bool = True) -> None:
         self.uri = os.fspath(uri)
         target, scheme = _normalise_uri(uri)
         opts: dict[str, str] = {}
@@ -162,8 +185,39 @@ class Demuxer:
             opts.update({str(k): str(v) for k, v in options.items()})
         self._closed = False
         self._container = None
+        self._batch_iter: Any = None
+        self._fast_profile: tuple[int, str, str] | None = None
+        # A regular local file never blocks like a socket: no interrupt callback (see module doc).
+        local = scheme == "file" and os.path.isfile(target)
+        timeout = None if local else (open_timeout, read_timeout)
+        if local and fast_open:
+            self._container = self._open(target, opts, timeout, open_timeout, fast=True)
+            if self._container is not None and not self._fast_open_is_complete():
+                self._container.close()
+                self._container = None
+        if self._container is None:
+            self._container = self._open(target, opts, timeout, open_timeout, fast=False)
         try:
-            self._container = av.open(target, mode="r", options=opts, timeout=(open_timeout, read_timeout))
+            videos = self._container.streams.video
+            if not videos:
+                raise SourceError(f"'{self.uri}' has no video stream (streams: "
+                                  f"{[s.type for s in self._container.streams] or 'none'})")
+            self._stream = videos[0]
+            self.info = self._describe(scheme)
+        except BaseException:
+            self.close()
+            raise
+        self._tb = self.info.time_base
+
+    def _open(self, target: str, opts: dict[str, str], timeout: Any, open_timeout: float, fast: bool) -> Any:
+        """The opened container; None when the fast open does not apply to this format."""
+        import av
+
+        try:
+            if fast:
+                return av.open(target, mode="r", options=opts, timeout=timeout,
+                               stream_options=[_FAST_PROBE] * _FAST_PROBE_STREAMS)
+            return av.open(target, mode="r", options=opts, timeout=timeout)
         except FileNotFoundError as exc:
             raise SourceError(f"cannot open '{self.uri}': file not found; check the path") from exc
         except PermissionError as exc:
@@ -177,17 +231,25 @@ class Demuxer:
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(f"cannot open '{self.uri}': {_av_error_text(exc)}; check the URI, "
                               f"credentials and network") from exc
-        try:
-            videos = self._container.streams.video
-            if not videos:
-                raise SourceError(f"'{self.uri}' has no video stream (streams: "
-                                  f"{[s.type for s in self._container.streams] or 'none'})")
-            self._stream = videos[0]
-            self.info = self._describe(scheme)
-        except BaseException:
-            self.close()
+        except ValueError:
+            # PyAV refuses per-stream options for formats whose streams appear only while probing
+            # (raw elementary streams, some MPEG-TS): those take the normal open.
+            if fast:
+                return None
             raise
-        self._tb = self.info.time_base
+
+    def _fast_open_is_complete(self) -> bool:
+        """After the fast open: whether the first video stream is described without a probe decode."""
+        videos = self._container.streams.video
+        if not videos:
+            return True  # the usual "no video stream" error follows
+        st = videos[0]
+        cc = st.codec_context
+        if cc is None or cc.codec is None or cc.pix_fmt:
+            return True
+        fmt = _PROFILE_FORMAT.get(cc.name, {}).get(str(st.profile or cc.profile or ""))
+        self._fast_profile = fmt
+        return fmt is not None
 
     # ---- description --------------------------------------------------------------------------
     def _describe(self, scheme: str) -> StreamInfo:
@@ -204,6 +266,8 @@ class Demuxer:
         tb = Fraction(st.time_base) if st.time_base else Fraction(1, 90000)
         pix_fmt = cc.pix_fmt or ""
         bit_depth = _bit_depth(pix_fmt) if pix_fmt else 8
+        if not pix_fmt and self._fast_profile is not None:
+            bit_depth, _, pix_fmt = self._fast_profile
         matrix_code = _code(getattr(cc, "colorspace", 0))
         specified = matrix_code in _MATRIX
         matrix = _MATRIX.get(matrix_code, "bt709" if height >= 720 else "bt601")
@@ -218,7 +282,7 @@ class Demuxer:
         live = scheme in LIVE_SCHEMES or (duration <= 0 and scheme not in ("file", ""))
         return StreamInfo(
             uri=self.uri, codec=codec, width=width, height=height, fps=fps, time_base=tb,
-            bit_depth=bit_depth, pix_fmt=pix_fmt, chroma=_chroma(pix_fmt), profile=str(cc.profile or ""),
+            bit_depth=bit_depth, pix_fmt=pix_fmt, chroma=_chroma(pix_fmt), profile=str(st.profile or cc.profile or ""),
             color_matrix=matrix, color_range="full" if full else "limited",
             color_primaries=_PRIMARIES.get(_code(getattr(cc, "color_primaries", 0)), "unknown"),
             color_transfer=_TRANSFER.get(_code(getattr(cc, "color_trc", 0)), "unknown"),
@@ -266,12 +330,59 @@ class Demuxer:
                 pkt.is_corrupt,
             )
 
+    def read_batch(self, max_packets: int = 8) -> list:
+        """Read up to ``max_packets`` packets of the video stream; ``[]`` at the end of the source.
+
+        The items are PyAV packets (payload through the buffer protocol, ``pts``/``dts``/
+        ``duration`` in ``info.time_base`` ticks), as :meth:`Decoder.decode_many` takes them: no
+        per-packet wrapper objects, which matters when many streams decode in threads.
+
+        Raises:
+            SourceError: a read failed or timed out.
+        """
+        import av
+
+        if self._closed:
+            raise SourceError(f"the demuxer of '{self.uri}' is closed")
+        it = self._batch_iter
+        if it is None:
+            it = self._batch_iter = self._container.demux(self._stream)
+        out: list = []
+        append = out.append
+        try:
+            for pkt in it:
+                if pkt.size:  # size 0: the demuxer's end-of-stream marker
+                    append(pkt)
+                    if len(out) >= max_packets:
+                        return out
+        except av.error.ExitError as exc:
+            self._batch_iter = None
+            raise SourceError(f"reading '{self.uri}' timed out; the source stopped sending data") from exc
+        except av.error.EOFError:
+            pass
+        except (av.error.FFmpegError, OSError) as exc:
+            self._batch_iter = None
+            raise SourceError(f"reading '{self.uri}' failed: {_av_error_text(exc)}") from exc
+        self._batch_iter = None
+        return out
+
+    def _drop_batch_iter(self) -> None:
+        # Close the suspended generator now: its cleanup resets the container's read timeout,
+        # which must not happen later, under a generator created after it.
+        it, self._batch_iter = self._batch_iter, None
+        if it is not None:
+            try:
+                it.close()
+            except Exception:  # noqa: BLE001 - best effort on a broken source
+                pass
+
     def seek(self, pts_ns: int = 0) -> None:
         """Seek to the keyframe at or before ``pts_ns`` (files only)."""
         import av
 
         if self.info.is_live:
             raise SourceError(f"'{self.uri}' is live and cannot seek")
+        self._drop_batch_iter()
         target = int(Fraction(int(pts_ns), _NS) / self._tb) if pts_ns > 0 else 0
         try:
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
@@ -282,6 +393,7 @@ class Demuxer:
     def close(self) -> None:
         if self._container is not None and not self._closed:
             self._closed = True
+            self._drop_batch_iter()
             try:
                 self._container.close()
             except Exception:  # closing a broken network source must not raise

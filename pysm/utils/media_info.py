@@ -123,7 +123,8 @@ class MediaInfo:
 
         text = os.fspath(uri)
         try:
-            demux = Demuxer(text, open_timeout=timeout, read_timeout=timeout)
+            # Discovery wants every field (H.264 colour from the bitstream too): full probe.
+            demux = Demuxer(text, open_timeout=timeout, read_timeout=timeout, fast_open=False)
         except Exception as exc:  # noqa: BLE001 - discovery reports, it does not raise
             # Audio-only files have no video stream but are still media: describe them.
             return MediaInfo._discover_without_video(text, timeout, str(exc))

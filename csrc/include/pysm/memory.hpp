@@ -28,6 +28,9 @@ class Block {
   int device() const { return device_; }
   // Mark that work on `stream` uses this block; reuse waits for it to finish.
   void record_use(cuda::StreamHandle stream);
+  // Same, with an event the caller has already recorded after its last use of the block (a
+  // producer that records a ready event anyway shares it instead of creating a second one).
+  void record_use(std::shared_ptr<cuda::Event> recorded);
 
  private:
   friend class MemoryPool;
@@ -38,6 +41,7 @@ class Block {
   size_t size_;
   MemoryKind kind_;
   int device_;
+  std::mutex use_mu_;  // guards last_use_ (consumers on several threads may record uses)
   std::shared_ptr<cuda::Event> last_use_;
 };
 using BlockPtr = std::shared_ptr<Block>;
@@ -87,7 +91,7 @@ class MemoryPool {
   mutable std::mutex mu_;
   struct Cached {
     void* data;
-    std::shared_ptr<cuda::Event> last_use;
+    std::shared_ptr<cuda::Event> last_use;  // null once known to be complete
   };
   std::multimap<size_t, Cached> free_;
   MemoryStats stats_;

@@ -48,6 +48,7 @@ struct NvdecConfig {
 
 struct NvdecStats {
   int64_t packets = 0;
+  int64_t sessions_reused = 0;  // hardware sessions taken over from the decoder cache
   int64_t decoded = 0;     // pictures sent to the hardware
   int64_t displayed = 0;   // frames handed out
   int64_t errors = 0;      // frames flagged with decode errors (concealed or not)
@@ -60,6 +61,32 @@ struct NvdecStats {
   int decode_surfaces = 0;
   std::string last_error;
 };
+
+// One compressed packet for NvdecDecoder::decode_many (the caller keeps `data` alive for the call).
+struct NvdecPacket {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  int64_t pts = -1;  // ns, -1 unknown
+};
+
+// The cache of idle hardware sessions (CUvideodecoder + its context lock). cuvidDestroyDecoder
+// takes ~230 ms in the driver and cuvidCreateDecoder tens of ms, so a closed decoder parks its
+// session and the next stream with the same codec, chroma, bit depth, coded/max/target size,
+// display area and surface counts takes it over. Bounded (default 4 per key, 16 in total; the
+// least recently parked are destroyed first); PYSM_NVDEC_CACHE=0 in the environment disables it.
+// Parked sessions are left to the driver at process exit (never destroyed by static destructors).
+struct NvdecCacheInfo {
+  bool enabled = false;
+  int max_per_key = 0, max_total = 0;
+  int parked = 0;
+  int64_t hits = 0, misses = 0, parks = 0, evictions = 0;
+};
+NvdecCacheInfo nvdec_cache_info();
+// Enables/disables the cache and sets its bounds (a negative bound keeps the current one).
+// Disabling or shrinking destroys the parked sessions beyond the new bounds (on this thread).
+void nvdec_cache_configure(bool enabled, int max_per_key = -1, int max_total = -1);
+// Destroys every parked session now (slow: ~230 ms each); returns how many there were.
+int nvdec_cache_clear();
 
 class NvdecDecoder {
  public:
@@ -74,6 +101,12 @@ class NvdecDecoder {
   // displayable, in display order, each copied into a pooled device surface (NV12, or P016 for
   // >8-bit) whose `ready` event fires when the copy is done. Thread-safe per decoder.
   std::vector<Surface> decode(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture = true);
+  // Several packets in one call (one lock, one context push; bindings release the GIL once per
+  // batch instead of once per packet). Returns the frames of all of them, in display order. A
+  // packet the parser rejects is counted (stats().errors, last_error) and skipped; Error(Decode)
+  // is thrown only when every packet of the batch was rejected and no frame came out. Other
+  // errors (unsupported format, CUDA, memory) are thrown at once.
+  std::vector<Surface> decode_many(const NvdecPacket* packets, size_t count, bool end_of_picture = true);
   // End of stream: returns every frame still held by the parser. Decoding may continue after it
   // (the stream is treated as a new one, e.g. when a file loops).
   std::vector<Surface> flush();
