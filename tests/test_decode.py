@@ -350,3 +350,92 @@ def test_nvdec_capabilities_without_driver_raises_driver_error():
     assert "libcuda" in str(exc.value) or "NVDEC" in str(exc.value)
     with pytest.raises((errors.DriverError, errors.CudaError)):
         _core.NvdecDecoder("h264", b"")
+
+
+# ---- fast open, batched demux/decode ---------------------------------------------------------------
+
+FAST_FIELDS = ("codec", "width", "height", "fps", "time_base", "bit_depth", "chroma", "pix_fmt", "frame_count",
+               "duration", "extradata", "is_live", "container")
+
+
+@pytest.mark.parametrize("variant", ["h264", "h264_ts", "h264_444", "h264_10", "hevc", "hevc10", "mpeg4", "raw"])
+def test_fast_open_describes_like_the_full_probe(tmp_path, variant):
+    codec = "hevc" if variant.startswith("hevc") else "mpeg4" if variant == "mpeg4" else "h264"
+    if not encoder_for(codec):
+        pytest.skip(f"no {codec} encoder in this PyAV wheel")
+    pix = {"h264_444": "yuv444p", "h264_10": "yuv420p10le", "hevc10": "yuv420p10le"}.get(variant)
+    ext = {"h264_ts": "ts", "raw": "h264"}.get(variant, "mp4")
+    path = make_clip(tmp_path / f"{variant}.{ext}", codec, n=8, pix_fmt=pix)
+    with Demuxer(path) as fast, Demuxer(path, fast_open=False) as full:
+        for name in FAST_FIELDS:
+            assert getattr(fast.info, name) == getattr(full.info, name), name
+        assert fast.info.profile == full.info.profile
+        assert len(list(fast)) == len(list(full)) == 8
+    expected = {"h264_444": (8, "444"), "h264_10": (10, "420"), "hevc10": (10, "420")}.get(variant, (8, "420"))
+    assert (fast.info.bit_depth, fast.info.chroma) == expected
+
+
+def test_read_batch_yields_every_packet_once(clips):
+    with Demuxer(clips["h264"]) as d:
+        ref = [(p.pts, bytes(p.data)) for p in d]
+        d.seek(0)
+        got, sizes = [], []
+        while True:
+            batch = d.read_batch(3)
+            if not batch:
+                break
+            sizes.append(len(batch))
+            tb = d.info.time_base
+            got += [(p.pts * tb.numerator * 1_000_000_000 // tb.denominator, bytes(p)) for p in batch]
+        assert d.read_batch(3) == [], "at the end it stays at the end"
+        d.seek(0)
+        assert len(d.read_batch(50)) == 20, "seek restarts the batched reads"
+    assert got == ref
+    assert sizes == [3] * 6 + [2]
+
+
+def test_decode_many_matches_decode_on_cpu(clips):
+    with Demuxer(clips["h264"]) as d:
+        info = d.info
+        avpk = []
+        while batch := d.read_batch(4):
+            avpk.append(batch)
+        d.seek(0)
+        wrapped = list(d)
+    one = Decoder(info, "cpu")
+    ref = [f for p in wrapped for f in one.decode(p)] + one.flush()
+    many = Decoder(info, "cpu")
+    offset = 3_000_000_000
+    got = [f for b in avpk for f in many.decode_many(b, offset)] + many.flush()
+    assert len(got) == len(ref) == 20
+    assert [f.pts for f in got] == [f.pts + offset for f in ref], "the offset reaches the flushed frames too"
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # pysm Packets, (buffer, pts) tuples and plain buffers are accepted as well.
+    mixed = Decoder(info, "cpu")
+    items = [wrapped[0], (bytes(wrapped[1].data), wrapped[1].pts)] + [p for p in wrapped[2:]]
+    assert len(mixed.decode_many(items) + mixed.flush()) == 20
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_reader_batches_give_identical_frames(clips, batch):
+    ref, _ = _decode_all(clips["hevc" if "hevc" in clips else "h264"], batch_packets=1)
+    got, r = _decode_all(clips["hevc" if "hevc" in clips else "h264"], batch_packets=batch)
+    assert r.batch_packets == batch and r.frames == len(got) == len(ref) == 20
+    assert [f.pts for f in got] == [f.pts for f in ref]
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_cpu_frames_take_the_bitstream_colour(tmp_path):
+    # SD content flagged BT.709 in the SPS only (no colr box): the fast open cannot see it, the
+    # decoded frames carry it, and the CPU path uses it (as NVDEC does).
+    path = make_clip(tmp_path / "c709.mp4", "h264", n=4,
+                     options={"x264-params": "colormatrix=bt709:colorprim=bt709:transfer=bt709"})
+    with Demuxer(path) as d:
+        info = d.info
+        dec = Decoder(info, "cpu")
+        frames = [f for p in d for f in dec.decode(p)] + dec.flush()
+    assert frames and all(f.matrix == "bt709" for f in frames)
+    with Demuxer(path, fast_open=False) as d:
+        assert d.info.color_matrix == "bt709" and d.info.color_specified

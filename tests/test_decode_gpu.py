@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from codec_media import encoder_for, make_clip, psnr, random_nv12, split_nv12
 
 import pysm
+import pysm.codec
 from pysm import errors
 from pysm._native import _core
 from pysm.codec import AnnexBConverter, Decoder, Demuxer, VideoReader, nvdec_capabilities
@@ -148,29 +150,167 @@ def test_32_concurrent_decoders(nvdec, clips):
         assert n == 30 and min(ps) >= 45.0
 
 
-def test_create_destroy_500_times_flat_memory(nvdec, clips):
-    with Demuxer(clips["h264"]) as d:
-        info = d.info
-        packets = [bytes(p.data) for p in d][:6]
+def _cycle_packets(path, n=6):
+    with Demuxer(path) as d:
+        return d.info, [bytes(p.data) for p in d][:n]
 
-    def cycle():
-        dec = Decoder(info, "cuda")
-        out = []
-        for i, p in enumerate(packets):
-            out += dec.decode(p, pts=i)
-        out += dec.flush()
-        assert len(out) >= 1
-        dec.close()
 
-    for _ in range(10):  # warm up pools and the driver's own allocations
-        cycle()
+def _cycle(info, packets):
+    dec = Decoder(info, "cuda")
+    out = []
+    for i, p in enumerate(packets):
+        out += dec.decode(p, pts=i)
+    out += dec.flush()
+    assert len(out) >= 1
+    dec.close()
+
+
+@pytest.fixture
+def decoder_cache():
+    """The session cache with its defaults; restored (and emptied) after the test."""
+    before = pysm.codec.decoder_cache_info()
+    pysm.codec.configure_decoder_cache(enabled=True, max_per_key=4, max_total=16)
+    yield pysm.codec
+    pysm.codec.configure_decoder_cache(enabled=before["enabled"], max_per_key=before["max_per_key"],
+                                       max_total=before["max_total"])
+
+
+def test_create_destroy_500_times_flat_memory(nvdec, clips, decoder_cache):
+    """Closing parks the NVDEC session; the next decoder of the same format takes it over."""
+    info, packets = _cycle_packets(clips["h264"])
+    for _ in range(10):  # warm up pools, the cache and the driver's own allocations
+        _cycle(info, packets)
     pysm.empty_cache()
     free0 = pysm.cuda.device_info(0)["free_memory"]
+    hits0 = decoder_cache.decoder_cache_info()["hits"]
+    t0 = time.perf_counter()
     for _ in range(500):
-        cycle()
+        _cycle(info, packets)
+    elapsed = time.perf_counter() - t0
     pysm.empty_cache()
     free1 = pysm.cuda.device_info(0)["free_memory"]
+    cache = decoder_cache.decoder_cache_info()
+    assert cache["hits"] - hits0 >= 500 and cache["parked"] >= 1
     assert free0 - free1 < 64 * 2**20, f"device memory fell by {(free0 - free1) / 2**20:.1f} MiB"
+    assert elapsed < 60, f"500 create/decode/close cycles took {elapsed:.1f} s"
+
+
+def test_create_destroy_without_cache_flat_memory(nvdec, clips, decoder_cache):
+    """With the cache off every close destroys the session (~230 ms in the driver): 20 cycles."""
+    info, packets = _cycle_packets(clips["h264"])
+    decoder_cache.configure_decoder_cache(enabled=False)
+    assert decoder_cache.decoder_cache_info()["parked"] == 0
+    for _ in range(3):
+        _cycle(info, packets)
+    pysm.empty_cache()
+    free0 = pysm.cuda.device_info(0)["free_memory"]
+    t0 = time.perf_counter()
+    for _ in range(20):
+        _cycle(info, packets)
+    elapsed = time.perf_counter() - t0
+    pysm.empty_cache()
+    free1 = pysm.cuda.device_info(0)["free_memory"]
+    assert decoder_cache.decoder_cache_info()["parked"] == 0
+    assert free0 - free1 < 64 * 2**20, f"device memory fell by {(free0 - free1) / 2**20:.1f} MiB"
+    assert elapsed < 60, f"20 uncached cycles took {elapsed:.1f} s"
+
+
+def test_reused_session_decodes_identically_and_keeps_old_frames(nvdec, clips, tmp_path, decoder_cache):
+    other = make_clip(tmp_path / "other.mp4", "h264", n=30, width=320, height=240, seed=7)
+    decoder_cache.clear_decoder_cache()
+    first, _ = _decode(clips["h264"], "cuda")
+    kept = [f.numpy().copy() for f in first]
+    assert decoder_cache.decoder_cache_info()["parked"] == 1
+    # Same format: the second stream takes the parked session over.
+    with Demuxer(other) as d:
+        dec = Decoder(d.info, "cuda")
+        second = []
+        for p in d:
+            second += dec.decode(p)
+        second += dec.flush()
+        assert dec.stats["sessions_reused"] == 1
+        dec.close()
+    cpu, _ = _decode(other, "cpu")
+    assert len(second) == len(cpu) == 30
+    for g, c in zip(second, cpu):
+        for gp, cp in zip(split_nv12(g.numpy(), 320, 240), split_nv12(c.numpy(), 320, 240)):
+            assert psnr(gp, cp) >= 45.0
+    # The first stream's frames are copies in pool memory: untouched by the session's new user.
+    for f, k in zip(first, kept):
+        np.testing.assert_array_equal(f.numpy(), k)
+    # Decoding the first clip again on the reused session gives the same pixels.
+    again, _ = _decode(clips["h264"], "cuda")
+    for f, k in zip(again, kept):
+        np.testing.assert_array_equal(f.numpy(), k)
+
+
+def test_decoder_cache_bounds_and_clear(nvdec, clips, tmp_path, decoder_cache):
+    small = make_clip(tmp_path / "small.mp4", "h264", n=8, width=160, height=128)
+    decoder_cache.clear_decoder_cache()
+    decoder_cache.configure_decoder_cache(max_per_key=2, max_total=3)
+    info, packets = _cycle_packets(clips["h264"])
+    decs = []
+    for _ in range(4):  # four live sessions of one format at once
+        dec = Decoder(info, "cuda")
+        for i, p in enumerate(packets):
+            dec.decode(p, pts=i)
+        decs.append(dec)
+    for dec in decs:
+        dec.close()
+    c = decoder_cache.decoder_cache_info()
+    assert c["parked"] == 2 and c["evictions"] >= 2
+    _decode(small, "cuda")  # another key
+    assert decoder_cache.decoder_cache_info()["parked"] == 3
+    assert decoder_cache.clear_decoder_cache() == 3
+    assert decoder_cache.decoder_cache_info()["parked"] == 0
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_decode_many_matches_decode(nvdec, clips, batch):
+    with Demuxer(clips["h264"]) as d:
+        tb = d.info.time_base
+        dec = Decoder(d.info, "cuda")
+        packets = []
+        while True:
+            b = d.read_batch(batch)
+            if not b:
+                break
+            packets.append(b)
+        offset = 5_000_000_000
+        frames = []
+        for b in packets:
+            frames += dec.decode_many(b, offset)
+        frames += dec.flush()
+        dec.close()
+    ref, _ = _decode(clips["h264"], "cuda")
+    assert len(frames) == len(ref) == 30
+    assert [f.pts for f in frames] == [f.pts + offset for f in ref]
+    for f, r in zip(frames, ref):
+        np.testing.assert_array_equal(f.numpy(), r.numpy())
+    assert tb > 0
+
+
+def test_many_frames_held_at_once(nvdec, tmp_path):
+    """More live frames than the decoder's event ring holds: each keeps its own pixels."""
+    clip = make_clip(tmp_path / "long.mp4", "h264", n=100, width=320, height=240, seed=3)
+    gpu, _ = _decode(clip, "cuda")
+    cpu, _ = _decode(clip, "cpu")
+    assert len(gpu) == len(cpu) == 100
+    for g, c in zip(gpu, cpu):
+        assert psnr(split_nv12(g.numpy(), 320, 240)[0], split_nv12(c.numpy(), 320, 240)[0]) >= 45.0
+
+
+def test_reader_loops_on_gpu_with_increasing_pts(nvdec, clips):
+    with VideoReader(clips["hevc" if "hevc" in clips else "h264"], "cuda", loop=True) as r:
+        frames = []
+        for f in r:
+            frames.append(f)
+            if len(frames) == 75:
+                break
+    pts = [f.pts for f in frames]
+    assert all(b > a for a, b in zip(pts, pts[1:]))
+    for k in range(30):  # the second pass decodes the same pictures
+        np.testing.assert_array_equal(frames[k].numpy(), frames[k + 30].numpy())
 
 
 @pytest.mark.parametrize("fmt", ["RGB", "BGR", "RGBA", "BGRA"])
