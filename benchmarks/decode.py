@@ -1,21 +1,30 @@
 """NVDEC decode throughput: pysm vs PyNvVideoCodec, N concurrent streams, frames left on the device.
 
-    python benchmarks/decode.py                 # full run (about 5-6 minutes on an H100/H200)
-    python benchmarks/decode.py --quick         # 1, 7, 32 streams, shorter windows (about 2 minutes)
+    python benchmarks/decode.py                 # full run: 1,4,7,16,32,56,64 streams (about 6 minutes)
+    python benchmarks/decode.py --quick         # 1, 7, 32, 56 streams, shorter windows (about 2 minutes)
     python benchmarks/decode.py --markdown      # also print the tables as Markdown (for RESULTS.md)
 
 For each clip (the retail 1080p30 H.264 and HEVC clips from ../shared/data, looped, plus a generated
 noisy 1080p H.264 clip) and each stream count N, both libraries run one decoder per thread, each
-thread demuxing the file itself and looping it, frames left on the GPU and dropped. After a warm-up,
-frames are counted over a fixed window. Reported per configuration:
+thread demuxing the file itself and looping it, frames left on the GPU and dropped. Once every
+stream has produced a frame and a warm-up has passed, frames are counted over a fixed window.
+Reported per configuration:
 
 - aggregate decode fps, and pysm/PyNvVideoCodec ratio;
 - NVDEC utilisation averaged over the window (NVML nvmlDeviceGetDecoderUtilization);
-- device memory per decoder (NVML used memory during the run minus before, / N);
+- device memory per decoder (NVML used memory during the run minus before the library's first
+  point on this clip, / N);
 - host CPU per stream (process CPU time over the window / window / N, in % of one core).
 
-Also: first-frame latency of opening a local file (cold = first open in the process, warm = median
-of later opens), and, when built, the C++ benchmark (csrc/bench, no Python) on the same streams.
+Stream counts run in increasing order, one library at a time per clip, and both keep their
+decoders from one point to the next (pysm through its decoder cache, opened wide here; PyNvVideoCodec
+through a pool of decoder objects): destroying a decoder costs ~230 ms in the driver, which would
+otherwise dominate the run's wall time. Nothing is destroyed before the process exits.
+
+First: first-frame latency of opening a local file, from the open to the first decoded frame ready
+on the device, with the close timed separately (cold = first decoder of the process, warm = median
+of later opens, uncached = pysm with its decoder cache off). Last, when built, the C++ benchmark
+(csrc/bench, no Python) on the same streams.
 """
 
 from __future__ import annotations
@@ -33,8 +42,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("PYSM_DATA") or HERE.parents[1] / "shared" / "data")
-FULL_STREAMS = [1, 4, 7, 16, 32, 64]
-QUICK_STREAMS = [1, 7, 32]
+FULL_STREAMS = [1, 4, 7, 16, 32, 56, 64]
+QUICK_STREAMS = [1, 7, 32, 56]
 
 
 # ---- measurement helpers ------------------------------------------------------------------------
@@ -88,12 +97,11 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
-def measure(workers, n: int, warmup: float, window: float, nvml: Nvml) -> dict:
+def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base: int | None) -> dict:
     """Run n worker threads (each `workers(i, stop, counts)`), return fps/util/mem/cpu over the window."""
     stop = threading.Event()
     counts = [0] * n
     errors: list[str] = []
-    mem0 = nvml.used_memory()
 
     def run(i: int) -> None:
         try:
@@ -102,8 +110,13 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml) -> dict:
             errors.append(f"{type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    t_start = time.perf_counter()
     for t in threads:
         t.start()
+    # Warm-up starts once every stream decodes (creating tens of decoders takes a while).
+    while time.perf_counter() - t_start < 60 and sum(1 for c in counts if c) + len(errors) < n:
+        time.sleep(0.01)
+    startup = time.perf_counter() - t_start
     time.sleep(warmup)
     c0, t0, cpu0 = sum(counts), time.perf_counter(), cpu_seconds()
     utils: list[float] = []
@@ -126,8 +139,9 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml) -> dict:
         "streams": n,
         "fps": (c1 - c0) / dt,
         "nvdec_util": statistics.mean(utils) if utils else None,
-        "mem_per_decoder_mib": ((mem_peak - mem0) / n / 2**20) if (mem0 is not None and mem_peak is not None) else None,
+        "mem_per_decoder_mib": ((mem_peak - mem_base) / n / 2**20) if (mem_base is not None and mem_peak is not None) else None,
         "cpu_per_stream_pct": 100.0 * (cpu1 - cpu0) / dt / n,
+        "startup_s": startup,
         "errors": errors[:3],
         "failed_streams": len(errors),
     }
@@ -148,16 +162,17 @@ def pysm_worker(path: str):
     return work
 
 
-def pynvc_worker(path: str):
+def pynvc_worker(path: str, pool: dict):
+    """PyNvVideoCodec, one decoder per thread; decoder i is kept in `pool` for the next point."""
     import PyNvVideoCodec as nvc
 
     def work(i, stop, counts):
-        dec = None
+        dec = pool.get(i)
         while not stop.is_set():
             dmx = nvc.CreateDemuxer(filename=path)
             if dec is None:
-                dec = nvc.CreateDecoder(gpuid=0, codec=dmx.GetNvCodecId(), cudacontext=0, cudastream=0,
-                                        usedevicememory=True)
+                dec = pool[i] = nvc.CreateDecoder(gpuid=0, codec=dmx.GetNvCodecId(), cudacontext=0, cudastream=0,
+                                                  usedevicememory=True)
             for packet in dmx:
                 for _frame in dec.Decode(packet):
                     counts[i] += 1
@@ -179,23 +194,37 @@ def have_pynvc() -> str | None:
 # ---- first-frame latency -------------------------------------------------------------------------
 
 def first_frame_latency(path: str, repeats: int = 7) -> dict:
+    """{lib: {"cold": (open->frame, close), "warm": (median, median), ...}} in seconds."""
+    import pysm.codec
     from pysm.codec import VideoReader
 
     def pysm_once(device):
         t0 = time.perf_counter()
-        with VideoReader(path, device) as r:
-            f = next(iter(r))
-            f.synchronize()
-        return time.perf_counter() - t0
+        r = VideoReader(path, device)
+        f = next(iter(r))
+        f.synchronize()
+        t1 = time.perf_counter()
+        r.close()
+        return t1 - t0, time.perf_counter() - t1
 
-    out = {}
+    def summary(fn, n):
+        runs = [fn() for _ in range(n)]
+        return statistics.median(a for a, _ in runs), statistics.median(b for _, b in runs)
+
+    out: dict = {}
     for device in ("cuda", "cpu"):
         try:
-            cold = pysm_once(device)
-            warm = statistics.median(pysm_once(device) for _ in range(repeats))
-            out[f"pysm-{device}"] = (cold, warm)
+            res = {"cold": pysm_once(device), "warm": summary(lambda: pysm_once(device), repeats)}
+            if device == "cuda":
+                before = pysm.codec.decoder_cache_info()
+                pysm.codec.configure_decoder_cache(enabled=False)
+                try:
+                    res["uncached"] = summary(lambda: pysm_once(device), 3)
+                finally:
+                    pysm.codec.configure_decoder_cache(enabled=before["enabled"])
+            out[f"pysm-{device}"] = res
         except Exception as exc:  # noqa: BLE001
-            out[f"pysm-{device}"] = (None, f"{type(exc).__name__}: {exc}")
+            out[f"pysm-{device}"] = {"error": f"{type(exc).__name__}: {exc}"}
     if have_pynvc() is None:
         import PyNvVideoCodec as nvc
 
@@ -207,15 +236,25 @@ def first_frame_latency(path: str, repeats: int = 7) -> dict:
             for packet in dmx:
                 if dec.Decode(packet):
                     break
-            return time.perf_counter() - t0
+            t1 = time.perf_counter()
+            del dec, dmx
+            return t1 - t0, time.perf_counter() - t1
 
         try:
-            cold = pynvc_once()
-            warm = statistics.median(pynvc_once() for _ in range(repeats))
-            out["PyNvVideoCodec"] = (cold, warm)
+            out["PyNvVideoCodec"] = {"cold": pynvc_once(), "warm": summary(pynvc_once, 3)}
         except Exception as exc:  # noqa: BLE001
-            out["PyNvVideoCodec"] = (None, f"{type(exc).__name__}: {exc}")
+            out["PyNvVideoCodec"] = {"error": f"{type(exc).__name__}: {exc}"}
     return out
+
+
+def print_latency(lat: dict) -> None:
+    print("\n## first-frame latency, retail H.264 (open local file -> first frame ready on the device; close apart)")
+    for lib, res in lat.items():
+        if "error" in res:
+            print(f"  {lib:16s} failed: {res['error']}")
+            continue
+        parts = [f"{k} {a * 1e3:6.1f} ms (close {b * 1e3:6.1f} ms)" for k, (a, b) in res.items()]
+        print(f"  {lib:16s} " + "   ".join(parts))
 
 
 # ---- clips ----------------------------------------------------------------------------------------
@@ -294,7 +333,7 @@ def print_table(name: str, rows: list[dict], markdown: bool) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer stream counts, shorter windows")
-    ap.add_argument("--streams", help="comma-separated stream counts (default 1,4,7,16,32,64)")
+    ap.add_argument("--streams", help="comma-separated stream counts (default 1,4,7,16,32,56,64)")
     ap.add_argument("--window", type=float, help="measurement window per point in seconds")
     ap.add_argument("--warmup", type=float, help="warm-up per point in seconds")
     ap.add_argument("--clips", default="h264,hevc,noise", help="subset of h264,hevc,noise")
@@ -305,14 +344,15 @@ def main() -> int:
     args = ap.parse_args()
 
     import pysm
+    import pysm.codec
     import pysm.cuda
 
     if not pysm.cuda.is_available():
         print(f"no GPU: {pysm.cuda.unavailable_reason()}")
         return 1
     streams = [int(s) for s in args.streams.split(",")] if args.streams else (QUICK_STREAMS if args.quick else FULL_STREAMS)
-    window = args.window or (2.5 if args.quick else 4.0)
-    warmup = args.warmup or (1.0 if args.quick else 1.5)
+    window = args.window or (2.0 if args.quick else 2.5)
+    warmup = args.warmup or (0.75 if args.quick else 1.0)
     nvml = Nvml(0)
     pynvc_missing = None if not args.no_pynvc else "disabled"
     if pynvc_missing is None:
@@ -321,7 +361,8 @@ def main() -> int:
     print(f"# GPU: {info['name']} (NVML: {nvml.name}), video clock {fmt(nvml.video_clock())} MHz, "
           f"driver {pysm.cuda.driver_version()}, pysm {pysm.__version__}")
     print(f"# window {window} s after {warmup} s warm-up per point; PyNvVideoCodec: "
-          f"{'yes' if pynvc_missing is None else 'skipped (' + pynvc_missing + ')'}")
+          f"{'yes' if pynvc_missing is None else 'skipped (' + pynvc_missing + ')'}", flush=True)
+    t_begin = time.perf_counter()
 
     tmp = Path(tempfile.gettempdir()) / "pysm_bench"
     tmp.mkdir(exist_ok=True)
@@ -333,34 +374,42 @@ def main() -> int:
                 clips[f"retail {key} 1080p30"] = str(DATA / fname)
             else:
                 print(f"# {DATA / fname} is missing: skipped")
+
+    results: dict = {"gpu": info["name"], "streams": streams, "window": window, "clips": {}}
+    # Latency first, while no decoder exists yet ("cold" is the process's first NVDEC session).
+    if "retail h264 1080p30" in clips:
+        lat = first_frame_latency(clips["retail h264 1080p30"])
+        results["first_frame_latency_s"] = lat
+        print_latency(lat)
+        sys.stdout.flush()
+
     if "noise" in wanted:
         t = time.perf_counter()
         clips["noisy h264 1080p30 (generated)"] = str(noisy_clip(tmp / "noisy_1080p_h264.mp4"))
         print(f"# generated the noisy clip in {time.perf_counter() - t:.1f} s")
 
-    results: dict = {"gpu": info["name"], "streams": streams, "window": window, "clips": {}}
+    # Keep every session for reuse by the next point (see the module doc).
+    pysm.codec.configure_decoder_cache(enabled=True, max_per_key=max(streams) + 8, max_total=4 * max(streams) + 32)
     for name, path in clips.items():
-        rows = []
-        for n in streams:
-            row = {"streams": n, "pysm": measure(pysm_worker(path), n, warmup, window, nvml)}
-            if pynvc_missing is None:
-                row["pynvc"] = measure(pynvc_worker(path), n, warmup, window, nvml)
-            rows.append(row)
+        rows = [{"streams": n} for n in streams]
+        base = nvml.used_memory()
+        for row, n in zip(rows, streams):
+            row["pysm"] = measure(pysm_worker(path), n, warmup, window, nvml, base)
             a = row["pysm"]
             print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
-                  + (f"  PyNvVideoCodec {row['pynvc']['fps']:8.0f} fps" if "pynvc" in row else ""), flush=True)
+                  f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s)", flush=True)
+        if pynvc_missing is None:
+            pool: dict = {}
+            base = nvml.used_memory()
+            for row, n in zip(rows, streams):
+                row["pynvc"] = measure(pynvc_worker(path, pool), n, warmup, window, nvml, base)
+                b = row["pynvc"]
+                print(f"  {name}: {n:3d} streams  PyNvVideoCodec {b['fps']:8.0f} fps"
+                      f"  (NVDEC {fmt(b['nvdec_util'])} %, start {b['startup_s']:.1f} s)", flush=True)
+            results.setdefault("pynvc_pools", []).append(pool)  # kept alive until exit
         results["clips"][name] = rows
         print_table(name, rows, args.markdown)
-
-    if "retail h264 1080p30" in clips:
-        lat = first_frame_latency(clips["retail h264 1080p30"])
-        results["first_frame_latency_s"] = lat
-        print("\n## first-frame latency, retail H.264 (open file -> first decoded frame ready)")
-        for lib, (cold, warm) in lat.items():
-            if cold is None:
-                print(f"  {lib:16s} failed: {warm}")
-            else:
-                print(f"  {lib:16s} cold {cold * 1e3:7.1f} ms   warm (median) {warm * 1e3:7.1f} ms")
+        sys.stdout.flush()
 
     cpp = args.cpp_bench or next((str(p) for p in [HERE.parent / "build" / "bench" / "csrc" / "bench" / "pysm_decode_bench",
                                                    HERE.parent / "build" / "bench" / "pysm_decode_bench"] if p.exists()), None)
@@ -372,16 +421,23 @@ def main() -> int:
             proc = subprocess.run([cpp, str(es), "--codec", codec, "--streams", ",".join(map(str, streams)),
                                    "--seconds", str(window), "--warmup", str(warmup)],
                                   capture_output=True, text=True, timeout=600)
-            print(f"# {name}\n{proc.stdout}{proc.stderr}")
+            print(f"# {name}\n{proc.stdout}{proc.stderr}", flush=True)
             results.setdefault("cpp", {})[name] = proc.stdout
     else:
         print("\n# C++ benchmark not built (cmake -S . -B build/bench -DPYSM_BUILD_BENCH=ON "
               "-DPYSM_BUILD_PYTHON=OFF && cmake --build build/bench --target pysm_decode_bench)")
 
+    print(f"\n# total {time.perf_counter() - t_begin:.0f} s")
     if args.json:
+        results.pop("pynvc_pools", None)
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: it would destroy every pooled PyNvVideoCodec decoder one by one
+    # (~230 ms each in the driver); the driver reclaims everything with the process.
+    os._exit(rc)

@@ -3,8 +3,9 @@
 The loop reads a few packets at a time (``Demuxer.read_batch``) and decodes them in one native call
 (``Decoder.decode_many``): with NVDEC the GIL is released once per batch instead of once per
 packet, and no per-packet Python objects are created beyond PyAV's own. That is what keeps tens of
-streams decoding in threads at the hardware's rate. Batches start at one packet and double up to
-``batch_packets`` (so the first frame is not delayed); live sources and ``low_latency`` use one.
+streams decoding in threads at the hardware's rate. Batches are single packets until the first
+frame is out (so it is not delayed), then double up to ``batch_packets``; live sources and
+``low_latency`` always use one.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class VideoReader:
                 batch = demuxer.read_batch(n)
                 if not batch:
                     break
-                if n < self.batch_packets:
+                if n < self.batch_packets and self.frames:  # single packets until frames flow
                     n = min(self.batch_packets, n * 2)
                 duration = batch[-1].duration
                 if duration:
