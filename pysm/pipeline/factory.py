@@ -60,7 +60,7 @@ class ParamProbe(Probe):
         raise NotImplementedError
 
 
-class _Self:
+class _Self(BufferObserver):
     """Marker operator: the ParamProbe subclass handles buffers itself."""
 
 

@@ -249,6 +249,8 @@ class Pipeline:
         try:
             return True, fn(*args)
         except Exception as exc:
+            if self._finishing:  # already stopping for an earlier error: report only the first
+                return False, None
             tb = traceback.format_exc()
             err = PipelineError(f"{what} raised {type(exc).__name__}: {exc}")
             err.__cause__ = exc

@@ -65,13 +65,11 @@ class StreamDemux(Element):
         if isinstance(item, FrameItem):
             self.emit(item)
             return
-        groups: dict[int, list[int]] = {}
+        # One buffer per frame (streams leave the demuxer unbatched, in batch order).
         for i, info in enumerate(_core.batch_frame_info(item)):
-            groups.setdefault(info[1], []).append(i)
-        for pad_index, idx in groups.items():
-            out = f"src_{pad_index}"
+            out = f"src_{info[1]}"
             if out in self.src_links:
-                self.emit(_core.batch_select(item, idx), out)
+                self.emit(_core.batch_select(item, [i]), out)
 
     def on_source_eos(self, pad: str, event: SourceEOS) -> None:
         out = f"src_{event.pad_index}"
