@@ -166,17 +166,19 @@ class Flow:
                     "buffer-pool-size": 4, "drop-pipeline-eos": False, "live-source": False}
         if source_type == "nvmultiurisrcbin":
             props = dict(yaml_props)
-            for k, v in defaults.items():
-                props.setdefault(k, v)
-            if "max-batch-size" not in props:
-                props["max-batch-size"] = props.pop("batch-size")
             props.update(kw)
+            explicit_bs = props.pop("batch-size", None)
+            for k, v in defaults.items():
+                if k != "batch-size":
+                    props.setdefault(k, v)
+            # The bin batches max-batch-size frames; batch-size only seeds it when it is unset.
+            props.setdefault("max-batch-size", explicit_bs or defaults["batch-size"])
             props["uri-list"] = ",".join(uris)
             props["sensor-id-list"] = ",".join(str(s.sensor_id) for s in sensors)
             props["sensor-name-list"] = ",".join(str(s.sensor_name) for s in sensors)
             src = name("multiurisrcbin")
             self._pipeline.add("nvmultiurisrcbin", src, props)
-            bs = int(props.get("batch-size") or props["max-batch-size"])
+            bs = int(props["max-batch-size"])
             return self._child([StreamInfo(src, "", "video")], batch_size=bs)
         file_loop = kw.pop("file-loop", yaml_props.get("file-loop", False))
         mux_props = {**defaults, **kw}

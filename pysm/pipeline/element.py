@@ -183,6 +183,8 @@ class Element:
     def emit(self, item: Any, pad: Optional[str] = None) -> None:
         """Send ``item`` downstream on ``pad`` (None: every src pad), running probes first."""
         is_data = not isinstance(item, (SourceEOS, EndOfStream))
+        if is_data and self.pipeline._tracer is not None:
+            self.pipeline._trace(self, item)  # this element's output time, before its probes run
         if is_data and self.probes and not self._run_probes(item, None):
             return
         pads = list(self.src_links) if pad is None else [pad]
@@ -192,8 +194,6 @@ class Element:
                 continue
             for dst, dpad in list(self.src_links.get(p, ())):
                 dst.inbox.put(dpad, item, halt, self.out_limit, force=not is_data)
-        if is_data:
-            self.pipeline._trace(self, item)
 
     def process(self, pad: str, item: Any) -> None:
         """Filters: handle one data item (FrameItem or Buffer). Default: pass through."""
