@@ -15,7 +15,23 @@ Muxer::Muxer(MuxConfig config) : config_(config) {
     raise(ErrorKind::Config, "nvstreammux: 'width' and 'height' must not be negative");
 }
 
-Muxer::~Muxer() = default;
+Muxer::~Muxer() {
+  for (auto& f : in_flight_) {
+    try {
+      f.done->synchronize();
+    } catch (...) {
+      // A failed device cannot be waited on; dropping the references is all that is left.
+    }
+  }
+}
+
+void Muxer::release_finished_inputs() {
+  size_t keep = 0;
+  for (size_t i = 0; i < in_flight_.size(); ++i) {
+    if (!in_flight_[i].done->query()) in_flight_[keep++] = std::move(in_flight_[i]);
+  }
+  in_flight_.resize(keep);
+}
 
 void Muxer::scale_group(const std::vector<MuxFrame>& frames, const std::vector<size_t>& idx,
                         std::vector<Surface>& out) {
@@ -74,12 +90,16 @@ void Muxer::scale_group(const std::vector<MuxFrame>& frames, const std::vector<s
     ev->record(stream_->handle());
     block->record_use(stream_->handle());
     for (size_t i : idx) out[i].ready = ev;
+    InFlight f{ev, {}};
+    for (size_t i : idx) f.inputs.push_back(frames[i].surface.owner);
+    in_flight_.push_back(std::move(f));
   } else {
     batch_resize_cpu(fmt, jobs);
   }
 }
 
 BufferPtr Muxer::batch(const std::vector<MuxFrame>& frames) {
+  if (!in_flight_.empty()) release_finished_inputs();
   auto buf = std::make_shared<Buffer>();
   buf->meta->max_frames = config_.batch_size ? config_.batch_size : static_cast<uint32_t>(frames.size());
   buf->surfaces.resize(frames.size());
@@ -119,6 +139,15 @@ BufferPtr Muxer::batch(const std::vector<MuxFrame>& frames) {
   }
   buf->pts = frames.empty() ? -1 : frames.front().pts;
   return buf;
+}
+
+Surface upload_frame(const Tensor& src, ColorFormat format, int width, int height, Device device, int64_t pts) {
+  Surface s = Surface::allocate(format, width, height, device);
+  Tensor dst = s.tensor();
+  copy_tensor(src, dst, nullptr);
+  s.ready = dst.ready_event();
+  s.pts = pts;
+  return s;
 }
 
 std::vector<FrameInfo> frame_infos(const Buffer& b) {

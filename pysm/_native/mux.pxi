@@ -28,6 +28,8 @@ cdef extern from "pysm/mux.hpp" namespace "pysm" nogil:
         uint32_t source_width, source_height, pipeline_width, pipeline_height
         uint32_t num_objects
     vector[CFrameInfo] frame_infos(const CBuffer& b) except +raise_native
+    CSurface upload_frame(const CTensor& src, CColorFormat format, int width, int height, CDevice device,
+                          int64_t pts) except +raise_native
     shared_ptr[CBuffer] select_frames(const CBuffer& src, const vector[int]& indices) except +raise_native
 
 
@@ -135,9 +137,6 @@ cdef CSurface _surface_from_array(object array, str format, int device, int64_t 
     else:
         dev.type = CDeviceType.CPU
         dev.id = 0
-    cdef CSurface s = CSurface.allocate(fmt, w, h, dev, 256)
-    s.pts = pts
-    cdef CTensor dst = s.tensor()
     cdef const uint8_t[::1] flat = a.reshape(-1)
     cdef CDType dt
     dt.code = 1
@@ -146,9 +145,11 @@ cdef CSurface _surface_from_array(object array, str format, int device, int64_t 
     cdef CDevice cpu
     cpu.type = CDeviceType.CPU
     cpu.id = 0
-    cdef CTensor src = CTensor(shared_ptr[void](), <void*>&flat[0], dt, dst.shape(), vector[int64_t](), cpu, b"")
+    cdef vector[int64_t] shape = [x for x in a.shape]
+    cdef CTensor src = CTensor(shared_ptr[void](), <void*>&flat[0], dt, shape, vector[int64_t](), cpu, b"")
+    cdef CSurface s
     with nogil:
-        copy_tensor(src, dst, NULL)
+        s = upload_frame(src, fmt, w, h, dev, pts)
     return s
 
 

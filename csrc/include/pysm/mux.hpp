@@ -45,13 +45,25 @@ class Muxer {
   bool scaling() const { return config_.width > 0 && config_.height > 0; }
   void scale_group(const std::vector<MuxFrame>& frames, const std::vector<size_t>& idx,
                    std::vector<Surface>& out);
+  void release_finished_inputs();
   MuxConfig config_;
   std::unique_ptr<cuda::Stream> stream_;  // created on first GPU batch
+  // Inputs read by in-flight kernels stay referenced until their batch's event completed, so
+  // their memory is not reused (or handed back to the decoder) while the kernel still reads it.
+  struct InFlight {
+    std::shared_ptr<cuda::Event> done;
+    std::vector<std::shared_ptr<void>> inputs;
+  };
+  std::vector<InFlight> in_flight_;
 };
 
 // A Buffer holding frames `indices` of `src` (surfaces and FrameMeta shared, batch_id renumbered
 // in a new BatchMeta). Used by the demuxer to split a batch per source.
 BufferPtr select_frames(const Buffer& src, const std::vector<int>& indices);
+
+// Copy `src` (host memory, e.g. a NumPy image) into a new pooled surface on `device`. A device
+// copy is asynchronous: the surface's ready event marks its completion for consumers (the mux).
+Surface upload_frame(const Tensor& src, ColorFormat format, int width, int height, Device device, int64_t pts);
 
 // A flat copy of the per-frame fields the runtime routes on (demux, EOS, fps), read under the
 // batch's lock.
