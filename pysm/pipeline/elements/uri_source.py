@@ -50,6 +50,7 @@ URI_SOURCE_PROPS: dict[str, Prop] = {
     "drop-on-latency": Prop(bool, True, "accepted for compatibility"),
     "low-latency-mode": Prop(bool, False, "decoder low-latency mode"),
     "source-id": Prop(int, -1, "source id on the batch (-1: the mux pad index)", minimum=-1),
+    "num-buffers": Prop(int, -1, "pysm: end after this many frames (-1: no limit)", minimum=-1),
     "disable-audio": Prop(bool, True, "pysm decodes video only"),
     "disable-passthrough": Prop(bool, False, "accepted for compatibility"),
     "smart-record": Prop(int, 0, "smart record (not supported yet)", validate=_smart_record),
@@ -139,6 +140,8 @@ class UriSource(SourceElement):
                     frame_number += 1
                     self.frames_out += 1
                     self.emit(item)
+                    if 0 <= self.props["num-buffers"] <= frame_number:
+                        return
             except Exception as exc:  # open/read failure of this source only
                 error = exc
             finally:
