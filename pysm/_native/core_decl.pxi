@@ -130,4 +130,3 @@ cdef extern from "pysm/buffer.hpp" namespace "pysm" nogil:
         cbool eos
         int batch_size()
         CTensor extract(int i) except +raise_native
-        CTensor extract(int i) except +raise_native
