@@ -135,5 +135,10 @@ cdef extern from "pysm/buffer.hpp" namespace "pysm" nogil:
         shared_ptr[CBatchMeta] meta
         int64_t pts
         cbool eos
+        cbool raw
         int batch_size()
         CTensor extract(int i) except +raise_native
+        @staticmethod
+        shared_ptr[CBuffer] from_bytes(const void* data, size_t n) except +raise_native
+        @staticmethod
+        shared_ptr[CBuffer] from_surfaces(vector[CSurface] surfaces) except +raise_native
