@@ -208,6 +208,20 @@ def buffer_with_frames(Buffer buf, list frames):
     return buffer_from_native(b)
 
 
+def buffer_frame(object payload, int index=0):
+    """Frame `index` of a Buffer (or the surface of a single-frame payload) as a Frame (zero-copy)."""
+    if isinstance(payload, Buffer):
+        if index < 0 or index >= (<Buffer>payload).c.get().batch_size():
+            raise _errors.OutOfRangeError(f"frame {index} of a batch of {(<Buffer>payload).c.get().batch_size()}")
+        return frame_from_native((<Buffer>payload).c.get().surfaces[index])
+    return frame_from_native(_payload_surface(payload))
+
+
+def buffer_is_raw(Buffer buf):
+    """True for a Buffer made from raw bytes (Buffer(data)): its appsrc reinterprets them."""
+    return bool(buf.c.get().raw)
+
+
 def buffer_is_eos(Buffer buf):
     """True for the empty Buffer a provider returns to signal end of stream."""
     return buf.c.get().eos or buf.c.get().batch_size() == 0

@@ -1,7 +1,8 @@
 """Pixel-format conversion and scaling of frames for nvvideoconvert/capsfilter.
 
-Uses the native colour converter when the core provides one (``_core.convert_frame``); otherwise a
-NumPy implementation (BT.601/709 limited-range YCbCr, the same maths) on a host copy.
+YUV -> RGB uses the decoder's native converter (``Frame.to``: CUDA kernel or CPU twin, with the
+frame's matrix and range). The other directions (RGB -> NV12, RGB <-> BGR, GRAY8) are rare in
+pipelines and use NumPy on a host copy (BT.709 limited range), then go back to the frame's device.
 """
 
 from __future__ import annotations
@@ -102,9 +103,13 @@ def convert_payload(payload: Any, index: int, fmt: str) -> Any:
         w, h, src_fmt, is_cuda = _core.buffer_frame_format(payload, index)
     else:
         w, h, src_fmt, is_cuda, dev, _pts = _core.payload_info(payload)
-    native = getattr(_core, "convert_frame", None)
-    if native is not None:
-        return native(payload, index, fmt)
+    if src_fmt in ("NV12", "P016") and fmt in ("RGB", "BGR", "RGBA", "BGRA"):
+        # The decoder's converter: a CUDA kernel for device frames, its CPU twin for host frames,
+        # with the frame's own colour matrix and range.
+        frame = _core.buffer_frame(payload, index) if isinstance(payload, _core.Buffer) else payload
+        if not isinstance(frame, _core.Frame):
+            frame = _core.buffer_frame(payload, 0)
+        return frame.to(fmt)
     arr = _core.frame_to_array(payload, index)
     out = _from_rgb(_to_rgb(arr, src_fmt), fmt)
     device = -1

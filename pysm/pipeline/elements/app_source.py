@@ -78,6 +78,8 @@ class AppSource(SourceElement):
         from pysm._native import _core
 
         if isinstance(obj, _core.Buffer):
+            if obj.batch_size and _core.buffer_is_raw(obj):
+                return self._from_bytes(obj, caps)
             return obj
         if hasattr(obj, "wrap") and hasattr(obj, "__dlpack__") and caps.get("format"):
             from pysm import ColorFormat  # the tensor helper's ColorFormat
@@ -93,6 +95,33 @@ class AppSource(SourceElement):
             pass
         raise InvalidArgument(f"appsrc '{self.name}': expected a Buffer, a Tensor or a NumPy image, got "
                               f"{type(obj).__name__}")
+
+    def _from_bytes(self, buf: Any, caps: dict) -> Any:
+        """Buffer(data) holds raw bytes: reinterpret them with the caps (format, width, height)."""
+        import numpy as np
+
+        from pysm._native import _core
+
+        fmt = str(caps.get("format", "")).upper()
+        w, h = caps.get("width"), caps.get("height")
+        if not fmt or not w or not h:
+            raise InvalidArgument(f"appsrc '{self.name}': a raw-bytes Buffer needs caps with format, width "
+                                  f"and height (caps: {self.props['caps']!r})")
+        data = _core.frame_to_array(buf, 0).reshape(-1)
+        shapes = {"RGB": (h, w, 3), "BGR": (h, w, 3), "RGBA": (h, w, 4), "BGRA": (h, w, 4), "GRAY8": (h, w),
+                  "NV12": (h * 3 // 2, w), "I420": (h * 3 // 2, w)}
+        if fmt not in shapes:
+            raise InvalidArgument(f"appsrc '{self.name}': raw {fmt} buffers are not supported")
+        shape = shapes[fmt]
+        need = int(np.prod(shape))
+        if data.size != need:
+            raise InvalidArgument(f"appsrc '{self.name}': buffer has {data.size} bytes, {fmt} {w}x{h} needs {need}")
+        if fmt == "I420":  # planar chroma -> NV12's interleaved chroma
+            y, u, v = data[:w * h], data[w * h:w * h * 5 // 4], data[w * h * 5 // 4:]
+            uv = np.empty(w * h // 2, np.uint8)
+            uv[0::2], uv[1::2] = u, v
+            data, fmt = np.concatenate([y, uv]), "NV12"
+        return _core.buffer_from_arrays([data.reshape(shape)], fmt, -1)
 
     def produce(self) -> None:
         from pysm._native import _core

@@ -118,7 +118,7 @@ class UriSource(SourceElement):
             self._post_state("connecting" if attempt == 0 else "reconnecting", attempt, live=live)
             error: Optional[BaseException] = None
             try:
-                self._input = VideoInput(uri, device=self._device(), open_timeout=self.props["connect-timeout"],
+                self._input = VideoInput(uri, device=self._device(), gpu_id=self.props["gpu-id"], open_timeout=self.props["connect-timeout"],
                                          read_timeout=self.props["read-timeout"],
                                          rtsp_tcp=self.props["select-rtp-protocol"] == 4, element=self.name)
                 live = self._input.live
