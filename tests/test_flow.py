@@ -236,3 +236,36 @@ def test_infer_flow_uses_engine(clip, tmp_path, monkeypatch):
         .render(RenderMode.DISCARD)()
     assert calls["init"] == (str(cfg), "infer-infer-0", {"batch_size": 2, "unique_id": 3})
     assert calls["process"] == 15 and calls["stopped"]
+
+
+def test_inject_retrieve_round_trip_of_tensors():
+    """The advanced-features pattern: as_tensor(...).wrap(ColorFormat.RGB) in, extract(i) out."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    frames = [torch.from_numpy(rng.integers(0, 256, (36, 44, 3), dtype=np.uint8)) for _ in range(5)]
+    pending = list(frames)
+
+    class TensorProvider(pysm.BufferProvider):
+        def __init__(self):
+            super().__init__()
+            self.width, self.height, self.format, self.framerate, self.device = 44, 36, "RGB", 30, "cpu"
+
+        def generate(self, size):
+            if not pending:
+                return pysm.Buffer()
+            return pysm.as_tensor(pending.pop(0), "HWC").wrap(pysm.ColorFormat.RGB)
+
+    got = []
+
+    class TensorRetriever(pysm.BufferRetriever):
+        def consume(self, buffer):
+            for i in range(buffer.batch_size):
+                t = buffer.extract(i)
+                assert t.shape == (36, 44, 3)
+                got.append(torch.from_dlpack(t.clone()))  # clone: the buffer dies after consume
+            return 1
+
+    Flow(Pipeline("tensors")).inject([TensorProvider()]).batch(width=44, height=36).retrieve(TensorRetriever())()
+    assert len(got) == 5
+    for a, b in zip(frames, got):
+        assert torch.equal(a, b)
