@@ -1,6 +1,7 @@
-"""An element's input: one bounded FIFO per sink pad under one condition variable. A producer
-blocks while the pad it feeds is full (backpressure), polling the pipeline's halt flag so that
-stopping never hangs."""
+"""An element's input: one bounded FIFO per sink pad under one lock. A producer blocks while the
+pad it feeds is full (backpressure), polling the pipeline's halt flag so that stopping never
+hangs. Producers wait on their own pad's condition and the consumer on another, so a consumer
+taking one item wakes only the producer of that pad (no thundering herd with 100+ sources)."""
 
 from __future__ import annotations
 
@@ -13,52 +14,66 @@ from typing import Any, Optional
 class Inbox:
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, int(capacity))
-        self.cond = threading.Condition()
+        self.lock = threading.RLock()  # re-entered by the mux (pad add/remove under its own hold)
+        self.cond = threading.Condition(self.lock)  # the consumer waits here for items
         self.pads: dict[str, collections.deque] = {}
+        self._space: dict[str, threading.Condition] = {}  # producers of each pad wait here
         self._rr = 0  # round-robin start for fairness between pads
         self.leaky = 0  # queue's 'leaky': 1 drops the new item when full, 2 the oldest
         self.dropped = 0
 
     def add_pad(self, pad: str) -> None:
-        with self.cond:
-            self.pads.setdefault(pad, collections.deque())
+        with self.lock:
+            if pad not in self.pads:
+                self.pads[pad] = collections.deque()
+                self._space[pad] = threading.Condition(self.lock)
 
     def remove_pad(self, pad: str) -> list:
-        with self.cond:
+        with self.lock:
             dq = self.pads.pop(pad, None)
+            space = self._space.pop(pad, None)
+            if space is not None:
+                space.notify_all()
             self.cond.notify_all()
             return list(dq) if dq else []
 
     def clear(self) -> None:
-        with self.cond:
-            for dq in self.pads.values():
+        with self.lock:
+            for pad, dq in self.pads.items():
                 dq.clear()
+                self._space[pad].notify_all()
             self.cond.notify_all()
+
+    def space_freed(self, pad: str) -> None:
+        """Call with the lock held after taking items from ``pad`` directly (the mux)."""
+        space = self._space.get(pad)
+        if space is not None:
+            space.notify()
 
     def put(self, pad: str, item: Any, halt: threading.Event, limit: Optional[int] = None,
             force: bool = False) -> bool:
         """Append ``item`` to ``pad``; waits while the pad holds ``min(capacity, limit)`` items.
         Returns False if the pipeline halted (the item is dropped) or the pad is gone."""
         cap = self.capacity if limit is None else max(1, min(self.capacity, limit))
-        with self.cond:
+        with self.lock:
             while True:
                 dq = self.pads.get(pad)
                 if dq is None:
                     return False
                 if force or len(dq) < cap:
                     dq.append(item)
-                    self.cond.notify_all()
+                    self.cond.notify()
                     return True
                 if self.leaky == 1:
                     self.dropped += 1
                     return True
                 if self.leaky == 2 and self._drop_oldest(dq):
                     dq.append(item)
-                    self.cond.notify_all()
+                    self.cond.notify()
                     return True
                 if halt.is_set():
                     return False
-                self.cond.wait(0.1)
+                self._space[pad].wait(0.1)
 
     def _drop_oldest(self, dq: collections.deque) -> bool:
         """Drops the oldest data item (never an end-of-stream event)."""
@@ -74,7 +89,7 @@ class Inbox:
     def get(self, timeout: float) -> Optional[tuple[str, Any]]:
         """The next item of any pad (round robin), or None after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        with self.cond:
+        with self.lock:
             while True:
                 names = list(self.pads)
                 n = len(names)
@@ -84,7 +99,7 @@ class Inbox:
                     if dq:
                         self._rr = (self._rr + k + 1) % max(n, 1)
                         item = dq.popleft()
-                        self.cond.notify_all()
+                        self._space[pad].notify()
                         return pad, item
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -92,5 +107,5 @@ class Inbox:
                 self.cond.wait(remaining)
 
     def pending(self) -> int:
-        with self.cond:
+        with self.lock:
             return sum(len(d) for d in self.pads.values())

@@ -135,17 +135,18 @@ class StreamMux(Element):
                 head = dq[0]
                 if isinstance(head, (SourceEOS, EndOfStream)):
                     dq.popleft()
+                    self.inbox.space_freed(st.name)
                     self._end_pad(st)
                     progress = True
                     continue
                 if st.in_batch >= quota or len(batch) >= bs:
                     continue
                 dq.popleft()
+                self.inbox.space_freed(st.name)  # wakes this pad's producer only
                 st.in_batch += 1
                 batch.append((st, head))
                 progress = True
             self._rr = (self._rr + 1) % n
-        self.inbox.cond.notify_all()  # producers blocked on full pads may go on
 
     def _end_pad(self, st: _PadState) -> None:
         if st.ended:
