@@ -94,10 +94,20 @@ def pipeline_run(clip: str, n: int, frames: int, device: str, width: int, height
     p.add("fakesink", "sink").link("mux", "sink")
     p.attach("mux", pysm.Probe("count", Count()))
     errors = []
+    done = {}
+
+    def on_message(m):
+        if isinstance(m, pysm.pipeline.ErrorMessage):
+            errors.append(m)
+        elif isinstance(m, pysm.pipeline.EOSMessage):
+            done["t"], done["cpu"] = time.perf_counter(), _cpu_seconds(proc)
+
     proc = psutil.Process()
     c0, t0 = _cpu_seconds(proc), time.perf_counter()
-    p.start(lambda m: errors.append(m) if isinstance(m, pysm.pipeline.ErrorMessage) else None).wait()
-    dt, cpu = time.perf_counter() - t0, _cpu_seconds(proc) - c0
+    p.start(on_message).wait()
+    # Start to end of stream (as the raw decode: until its last frame); teardown is not counted.
+    dt = done.get("t", time.perf_counter()) - t0
+    cpu = done.get("cpu", _cpu_seconds(proc)) - c0
     if errors:
         raise RuntimeError(f"pipeline errors: {[e.message for e in errors]}")
     return dt, total[0], cpu

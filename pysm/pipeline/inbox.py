@@ -44,6 +44,13 @@ class Inbox:
                 self._space[pad].notify_all()
             self.cond.notify_all()
 
+    def wake_all(self) -> None:
+        """Wake every waiter (the pipeline halted: loops should notice now, not at their next poll)."""
+        with self.lock:
+            for space in self._space.values():
+                space.notify_all()
+            self.cond.notify_all()
+
     def space_freed(self, pad: str) -> None:
         """Call with the lock held after taking items from ``pad`` directly (the mux)."""
         space = self._space.get(pad)

@@ -436,6 +436,7 @@ class Pipeline:
     def _teardown(self) -> None:
         self._halt.set()
         for el in self._elements.values():
+            el.inbox.wake_all()
             el.abort()
         end = time.monotonic() + self._join_timeout
         for el in self._elements.values():
