@@ -105,6 +105,9 @@ static void check_frame(const Surface& f, size_t i) {
   }
   if (f.empty() || f.width <= 0 || f.height <= 0)
     raise(ErrorKind::Value, "preprocess: frame " + std::to_string(i) + " is empty");
+  if ((f.format == ColorFormat::NV12 || f.format == ColorFormat::P016) && (f.width % 2))
+    raise(ErrorKind::Value, "preprocess: frame " + std::to_string(i) + " is " + color_format_name(f.format) +
+                                " with an odd width (" + std::to_string(f.width) + "); 4:2:0 frames need an even width");
 }
 
 std::vector<InputTransform> preprocess(const std::vector<Surface>& frames, const std::vector<CropRegion>& regions,

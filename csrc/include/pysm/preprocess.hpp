@@ -54,6 +54,12 @@ InputTransform plan_transform(const Surface& frame, const CropRegion& region, co
 std::vector<InputTransform> preprocess(const std::vector<Surface>& frames, const std::vector<CropRegion>& regions,
                                        const PreprocessParams& p, Tensor& out, cuda::StreamHandle stream = nullptr);
 
+// Set a frame's colour description (ColorMatrix, ColorRange as ints), for bindings.
+inline void set_color_description(Surface& s, int matrix, int range) {
+  s.matrix = static_cast<ColorMatrix>(matrix);
+  s.range = static_cast<ColorRange>(range);
+}
+
 // The twins, with transforms already planned (frames must be on the output's device).
 void preprocess_cpu(const std::vector<Surface>& frames, const std::vector<CropRegion>& regions,
                     const std::vector<InputTransform>& transforms, const PreprocessParams& p, Tensor& out);
