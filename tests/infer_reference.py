@@ -71,6 +71,21 @@ def plan(fw: int, fh: int, region, p: dict) -> dict:
     return t
 
 
+def _tent(c0: int, n: int, l: np.ndarray, s: float) -> np.ndarray:
+    """Antialiased-bilinear weights (len(l), n) over a crop of n pixels: a tent of radius
+    max(1, s) around each sample centre, taps clamped to the crop edge, normalised."""
+    r = max(1.0, s)
+    W = np.zeros((len(l), n))
+    for o, lo_ in enumerate(l):
+        c = (lo_ + 0.5) * s - 0.5  # crop-relative centre
+        for i in range(int(np.floor(c - r)) + 1, int(np.floor(c + r)) + 1):
+            w = 1 - abs(i - c) / r
+            if w > 0:
+                W[o, min(max(i, 0), n - 1)] += w
+        W[o] /= W[o].sum()
+    return W
+
+
 def preprocess(frame: np.ndarray, fmt: str, region, p: dict, matrix: int = 1, rng: int = 0) -> np.ndarray:
     """One network item as float64 (C, H, W)."""
     color = p.get("color", 0)
@@ -96,6 +111,23 @@ def preprocess(frame: np.ndarray, fmt: str, region, p: dict, matrix: int = 1, rn
     sx, sy = np.float32(t["scale"][0]), np.float32(t["scale"][1])
     lx = np.arange(sw, dtype=np.float64)
     ly = np.arange(sh, dtype=np.float64)
+    filt = p.get("filter", 1)
+    if filt == 0:
+        # float32 like the kernel: the floor of an exact product must round the same way
+        xs = np.clip(np.floor(np.float32(cx) + (lx.astype(np.float32) + np.float32(0.5)) * sx), cx, cx + cw - 1).astype(int)
+        ys = np.clip(np.floor(np.float32(cy) + (ly.astype(np.float32) + np.float32(0.5)) * sy), cy, cy + ch - 1).astype(int)
+        v = src[ys][:, xs]
+    elif filt == 2 and (sx > 1 or sy > 1):
+        wy = _tent(cy, ch, ly, float(sy))
+        wx = _tent(cx, cw, lx, float(sx))
+        v = np.einsum("oh,hwc->owc", wy, src[cy:cy + ch, cx:cx + cw])
+        v = np.einsum("pw,owc->opc", wx, v)
+    if filt == 0 or (filt == 2 and (sx > 1 or sy > 1)):
+        if C == 3 and color == 1:
+            v = v[..., ::-1]
+        for c in range(C):
+            out[c, py:py + sh, px:px + sw] = scale * (v[..., c] - offs[c])
+        return out
     fx = np.clip(cx + (lx + 0.5) * sx - 0.5, cx, cx + cw - 1)
     fy = np.clip(cy + (ly + 0.5) * sy - 0.5, cy, cy + ch - 1)
     x0 = np.floor(fx).astype(int)

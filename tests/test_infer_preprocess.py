@@ -81,6 +81,18 @@ def test_letterbox_layout_precision(aspect, symmetric, order, dtype):
         np.testing.assert_allclose(got[0, 0, py + sh:], 0.5 * (114 - 1), atol=tol)
 
 
+@pytest.mark.parametrize("filt", [0, 1, 2])
+def test_scaling_filters(filt):
+    # Downscale (antialias active), upscale, and a crop, with NV12 and RGBA sources.
+    frames = [(make_frame("NV12", 120, 90), "NV12"), (make_frame("RGBA", 20, 14), "RGBA")]
+    regions = [(0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (0, 30, 20, 50, 40)]
+    params = dict(width=26, height=19, filter=filt, maintain_aspect_ratio=True, symmetric_padding=True,
+                  pad_value=114.0)
+    got, _ = run(frames, regions, params)
+    want = reference(frames, regions, params)
+    np.testing.assert_allclose(got, want, atol=2e-3)
+
+
 def test_fp16_matches_numpy_rounding():
     frames = [(make_frame("RGB", 37, 29), "RGB")]
     params = dict(width=23, height=17, scale=0.0123, offsets=(0.3, 0.7, 1.1))

@@ -151,9 +151,8 @@ DecodeView make_decode_view(const std::vector<Tensor>& outs, const DecodeParams&
       break;
     }
   }
-  thr->assign(static_cast<size_t>(v.classes), p.thresholds.empty() ? 0.f : p.thresholds[0]);
-  if (p.thresholds.size() > 1)
-    for (size_t c = 0; c < thr->size() && c < p.thresholds.size(); ++c) (*thr)[c] = p.thresholds[c];
+  thr->assign(static_cast<size_t>(v.classes), p.default_threshold);
+  for (size_t c = 0; c < thr->size() && c < p.thresholds.size(); ++c) (*thr)[c] = p.thresholds[c];
   v.thr = thr->data();
   return v;
 }

@@ -12,7 +12,7 @@ std::vector<int> nms_cpu(const Detection* d, int n, const NmsParams& p) {
   for (int i = 0; i < n; ++i) {
     if (removed[i]) continue;
     survivors.push_back(i);
-    const float thr = detail::class_value(p.iou_threshold, d[i].class_id, 0.3f);
+    const float thr = detail::class_value(p.iou_threshold, d[i].class_id, p.default_iou_threshold);
     for (int j = i + 1; j < n; ++j) {
       if (removed[j]) continue;
       if (!p.class_agnostic && d[j].class_id != d[i].class_id) continue;
@@ -24,7 +24,7 @@ std::vector<int> nms_cpu(const Detection* d, int n, const NmsParams& p) {
   std::unordered_map<int, int> per_class;
   for (int i : survivors) {
     if (p.topk_total >= 0 && static_cast<int>(kept.size()) >= p.topk_total) break;
-    const int k = detail::class_value(p.topk, d[i].class_id, -1);
+    const int k = detail::class_value(p.topk, d[i].class_id, p.default_topk);
     int& count = per_class[d[i].class_id];
     if (k >= 0 && count >= k) continue;
     ++count;

@@ -18,7 +18,7 @@ namespace {
 constexpr int kWord = 64;
 
 __global__ void mask_kernel(const Detection* dets, const int* counts, int capacity, int words, const float* thr,
-                            int nthr, int agnostic, unsigned long long* mask) {
+                            int nthr, float default_thr, int agnostic, unsigned long long* mask) {
   const int b = blockIdx.z;
   const int row_block = blockIdx.y, col_block = blockIdx.x;
   const int n = counts[b];
@@ -31,7 +31,7 @@ __global__ void mask_kernel(const Detection* dets, const int* counts, int capaci
   const int i = row_block * kWord + threadIdx.x;
   if (i >= n) return;
   const Detection me = base[i];
-  const float t = nthr == 1 ? thr[0] : (me.class_id >= 0 && me.class_id < nthr ? thr[me.class_id] : 0.3f);
+  const float t = me.class_id >= 0 && me.class_id < nthr ? thr[me.class_id] : default_thr;
   unsigned long long bits = 0;
   const int ncols = min(kWord, n - col_block * kWord);
   for (int k = 0; k < ncols; ++k) {
@@ -45,7 +45,8 @@ __global__ void mask_kernel(const Detection* dets, const int* counts, int capaci
 
 // One warp per image. `scratch` holds num_classes ints per image (per-class kept counts).
 __global__ void reduce_kernel(const Detection* dets, const int* counts, int capacity, int words,
-                              const unsigned long long* mask, const int* topk, int ntopk, int topk_total,
+                              const unsigned long long* mask, const int* topk, int ntopk, int default_topk,
+                              int topk_total,
                               int num_classes, int* scratch, Detection* out, int* out_counts) {
   extern __shared__ unsigned long long removed[];
   const int b = blockIdx.x;
@@ -65,9 +66,10 @@ __global__ void reduce_kernel(const Detection* dets, const int* counts, int capa
     if (lane == 0 && (topk_total < 0 || kept < topk_total)) {
       const Detection d = base[i];
       const int c = d.class_id;
-      const int k = ntopk == 0 ? -1 : (ntopk == 1 ? topk[0] : (c >= 0 && c < ntopk ? topk[c] : -1));
+      const int k = c >= 0 && c < ntopk ? topk[c] : default_topk;
+      // Class ids are < num_classes (the decoder's class count); others are never limited.
       const bool counted = c >= 0 && c < num_classes;
-      if (k < 0 || (counted && per_class[c] < k)) {
+      if (k < 0 || !counted || per_class[c] < k) {
         if (counted) ++per_class[c];
         out[int64_t(b) * capacity + kept] = d;
         ++kept;
@@ -88,7 +90,7 @@ void nms_cuda(const Detection* dets, const int* counts, int batch, int capacity,
   const int words = (capacity + kWord - 1) / kWord;
   num_classes = std::max(num_classes, 1);
   // Per-class top-k needs a class id bound: classes beyond num_classes are counted as unlimited.
-  if (p.topk.size() > 1) num_classes = std::max(num_classes, static_cast<int>(p.topk.size()));
+  num_classes = std::max(num_classes, static_cast<int>(p.topk.size()));
   auto& pool = MemoryPool::device(dev);
   std::vector<BlockPtr> blocks;
   auto alloc = [&](size_t bytes) {
@@ -96,11 +98,11 @@ void nms_cuda(const Detection* dets, const int* counts, int batch, int capacity,
     return blocks.back()->data();
   };
   // Parameters: pinned staging -> device.
-  const size_t nthr = std::max<size_t>(p.iou_threshold.size(), 1), ntopk = p.topk.size();
+  const size_t nthr = p.iou_threshold.size(), ntopk = p.topk.size();
   BlockPtr stage = MemoryPool::host().allocate(nthr * sizeof(float) + ntopk * sizeof(int) + 16);
   auto* sthr = static_cast<float*>(stage->data());
   auto* stopk = reinterpret_cast<int*>(sthr + nthr);
-  for (size_t i = 0; i < nthr; ++i) sthr[i] = p.iou_threshold.empty() ? 0.3f : p.iou_threshold[i];
+  for (size_t i = 0; i < nthr; ++i) sthr[i] = p.iou_threshold[i];
   for (size_t i = 0; i < ntopk; ++i) stopk[i] = p.topk[i];
   void* params = alloc(nthr * sizeof(float) + ntopk * sizeof(int));
   cuda::check(cudaMemcpyAsync(params, stage->data(), nthr * sizeof(float) + ntopk * sizeof(int),
@@ -115,9 +117,10 @@ void nms_cuda(const Detection* dets, const int* counts, int batch, int capacity,
   cuda::check(cudaMemsetAsync(scratch, 0, size_t(batch) * num_classes * sizeof(int), s), "nms: cudaMemsetAsync");
   const dim3 grid(words, words, batch);
   mask_kernel<<<grid, kWord, 0, s>>>(dets, counts, capacity, words, thr, static_cast<int>(nthr),
-                                     p.class_agnostic ? 1 : 0, mask);
+                                     p.default_iou_threshold, p.class_agnostic ? 1 : 0, mask);
   reduce_kernel<<<batch, 32, words * sizeof(unsigned long long), s>>>(dets, counts, capacity, words, mask, topk,
-                                                                       static_cast<int>(ntopk), p.topk_total,
+                                                                       static_cast<int>(ntopk), p.default_topk,
+                                                                       p.topk_total,
                                                                        num_classes, scratch, out, out_counts);
   cuda::check(cudaGetLastError(), "nms kernels");
   for (auto& blk : blocks) blk->record_use(s);

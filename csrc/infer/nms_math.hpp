@@ -28,15 +28,9 @@ PYSM_HD float iou(const Detection& a, const Detection& b) {
   return uni > 0.f ? inter / uni : 0.f;
 }
 
-// Per-class lookups of NmsParams vectors: one value means "all classes".
-inline float class_value(const std::vector<float>& v, int c, float dflt) {
-  if (v.empty()) return dflt;
-  if (v.size() == 1) return v[0];
-  return c >= 0 && c < static_cast<int>(v.size()) ? v[c] : dflt;
-}
-inline int class_value(const std::vector<int>& v, int c, int dflt) {
-  if (v.empty()) return dflt;
-  if (v.size() == 1) return v[0];
+// Per-class lookups of NmsParams vectors, falling back to the default for other classes.
+template <typename T>
+inline T class_value(const std::vector<T>& v, int c, T dflt) {
   return c >= 0 && c < static_cast<int>(v.size()) ? v[c] : dflt;
 }
 

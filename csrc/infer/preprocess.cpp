@@ -43,6 +43,7 @@ PreConst make_const(const PreprocessParams& p) {
   k.C = p.channels();
   k.color = static_cast<int>(p.color);
   k.order = static_cast<int>(p.order);
+  k.filter = static_cast<int>(p.filter);
   k.scale = p.scale;
   for (int c = 0; c < 3; ++c) {
     k.off[c] = p.offsets[c];

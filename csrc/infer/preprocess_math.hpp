@@ -34,10 +34,13 @@ struct PreConst {
   int W, H, C;
   int color;  // NetworkColor
   int order;  // TensorOrder
+  int filter; // ScalingFilter
   float scale;
   float off[3];
   float pad[3];
 };
+
+PYSM_HD float fabsf_(float v) { return v < 0.f ? -v : v; }
 
 PYSM_HD float ffloor(float v) {
 #if defined(__CUDA_ARCH__)
@@ -116,10 +119,12 @@ PYSM_HD void fetch(const PreItem& it, int x, int y, bool gray, float* px) {
   }
 }
 
+PYSM_HD void bilinear(const PreItem& it, int lx, int ly, float xmax, float ymax, bool gray, float* v);
+
 // Network pixel (nx, ny) of item `it`: C values, already normalised.
 PYSM_HD void compute_pixel(const PreItem& it, const PreConst& k, int nx, int ny, float* out) {
   const bool gray = k.C == 1;
-  float v[3];
+  float v[3] = {0.f, 0.f, 0.f};
   const int lx = nx - it.pad_x, ly = ny - it.pad_y;
   if (!it.valid || lx < 0 || ly < 0 || lx >= it.scaled_w || ly >= it.scaled_h) {
     for (int c = 0; c < k.C; ++c) out[c] = k.scale * (k.pad[c] - k.off[c]);
@@ -127,6 +132,49 @@ PYSM_HD void compute_pixel(const PreItem& it, const PreConst& k, int nx, int ny,
   }
   const float xmax = static_cast<float>(it.crop_x + it.crop_w - 1);
   const float ymax = static_cast<float>(it.crop_y + it.crop_h - 1);
+  const int n = gray ? 1 : 3;
+  if (k.filter == 0) {  // nearest: the source pixel under the network pixel's centre
+    const int x = static_cast<int>(clampf(ffloor(it.crop_x + (lx + 0.5f) * it.sx), float(it.crop_x), xmax));
+    const int y = static_cast<int>(clampf(ffloor(it.crop_y + (ly + 0.5f) * it.sy), float(it.crop_y), ymax));
+    fetch(it, x, y, gray, v);
+  } else if (k.filter == 2 && (it.sx > 1.f || it.sy > 1.f)) {
+    // Tent filter of radius max(1, scale) around the sample centre; taps outside the crop are
+    // clamped to its edge, weights normalised.
+    const float rx = it.sx > 1.f ? it.sx : 1.f, ry = it.sy > 1.f ? it.sy : 1.f;
+    const float cx = it.crop_x + (lx + 0.5f) * it.sx - 0.5f, cy = it.crop_y + (ly + 0.5f) * it.sy - 0.5f;
+    const int x_lo = static_cast<int>(ffloor(cx - rx)) + 1, x_hi = static_cast<int>(ffloor(cx + rx));
+    const int y_lo = static_cast<int>(ffloor(cy - ry)) + 1, y_hi = static_cast<int>(ffloor(cy + ry));
+    float acc[3] = {0.f, 0.f, 0.f}, wsum = 0.f, px[3];
+    for (int yy = y_lo; yy <= y_hi; ++yy) {
+      const float wy = 1.f - fabsf_(static_cast<float>(yy) - cy) / ry;
+      if (wy <= 0.f) continue;
+      const int sy = static_cast<int>(clampf(static_cast<float>(yy), float(it.crop_y), ymax));
+      for (int xx = x_lo; xx <= x_hi; ++xx) {
+        const float wx = 1.f - fabsf_(static_cast<float>(xx) - cx) / rx;
+        if (wx <= 0.f) continue;
+        const int sx = static_cast<int>(clampf(static_cast<float>(xx), float(it.crop_x), xmax));
+        fetch(it, sx, sy, gray, px);
+        const float w = wx * wy;
+        for (int c = 0; c < n; ++c) acc[c] += w * px[c];
+        wsum += w;
+      }
+    }
+    for (int c = 0; c < n; ++c) v[c] = acc[c] / wsum;
+  } else {
+    bilinear(it, lx, ly, xmax, ymax, gray, v);
+  }
+  if (gray) {
+    out[0] = k.scale * (v[0] - k.off[0]);
+    return;
+  }
+  const bool bgr = k.color == 1;
+  out[0] = k.scale * ((bgr ? v[2] : v[0]) - k.off[0]);
+  out[1] = k.scale * (v[1] - k.off[1]);
+  out[2] = k.scale * ((bgr ? v[0] : v[2]) - k.off[2]);
+}
+
+// Bilinear at pixel centres (OpenCV INTER_LINEAR), the coordinate clamped to the crop.
+PYSM_HD void bilinear(const PreItem& it, int lx, int ly, float xmax, float ymax, bool gray, float* v) {
   const float fx = clampf(it.crop_x + (lx + 0.5f) * it.sx - 0.5f, static_cast<float>(it.crop_x), xmax);
   const float fy = clampf(it.crop_y + (ly + 0.5f) * it.sy - 0.5f, static_cast<float>(it.crop_y), ymax);
   const int x0 = static_cast<int>(ffloor(fx)), y0 = static_cast<int>(ffloor(fy));
@@ -144,14 +192,6 @@ PYSM_HD void compute_pixel(const PreItem& it, const PreConst& k, int nx, int ny,
     const float bot = p10[c] * (1.f - ax) + p11[c] * ax;
     v[c] = top * (1.f - ay) + bot * ay;
   }
-  if (gray) {
-    out[0] = k.scale * (v[0] - k.off[0]);
-    return;
-  }
-  const bool bgr = k.color == 1;
-  out[0] = k.scale * ((bgr ? v[2] : v[0]) - k.off[0]);
-  out[1] = k.scale * (v[1] - k.off[1]);
-  out[2] = k.scale * ((bgr ? v[0] : v[2]) - k.off[2]);
 }
 
 PYSM_HD int64_t out_index(const PreConst& k, int n, int c, int y, int x) {

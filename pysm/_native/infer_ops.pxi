@@ -74,10 +74,13 @@ cdef extern from "pysm/preprocess.hpp" namespace "pysm::infer" nogil:
         pass
     cdef enum class CTensorOrder "pysm::infer::TensorOrder"(int):
         pass
+    cdef enum class CScalingFilter "pysm::infer::ScalingFilter"(int):
+        pass
     cdef cppclass CPreprocessParams "pysm::infer::PreprocessParams":
         int width, height
         CNetworkColor color
         CTensorOrder order
+        CScalingFilter filter
         float scale
         float offsets[3]
         cbool maintain_aspect_ratio
@@ -105,6 +108,7 @@ cdef extern from "pysm/box_decode.hpp" namespace "pysm::infer" nogil:
         CBoxDecoder kind
         int num_classes
         int net_width, net_height
+        float default_threshold
         vector[float] thresholds
         int max_candidates
         vector[int] strides
@@ -123,6 +127,8 @@ cdef extern from "pysm/box_decode.hpp" namespace "pysm::infer" nogil:
 
 cdef extern from "pysm/nms.hpp" namespace "pysm::infer" nogil:
     cdef cppclass CNmsParams "pysm::infer::NmsParams":
+        float default_iou_threshold
+        int default_topk
         vector[float] iou_threshold
         vector[int] topk
         int topk_total
@@ -290,6 +296,7 @@ cdef CPreprocessParams _pre_params(dict p) except *:
     c.height = int(p["height"])
     c.color = <CNetworkColor><int>int(p.get("color", 0))
     c.order = <CTensorOrder><int>int(p.get("order", 0))
+    c.filter = <CScalingFilter><int>int(p.get("filter", 1))
     c.scale = float(p.get("scale", 1.0))
     offs = list(p.get("offsets", (0.0, 0.0, 0.0)))
     pads = p.get("pad_value", 0.0)
@@ -316,12 +323,16 @@ cdef CDecodeParams _decode_params(dict p) except *:
     c.num_classes = int(p.get("num_classes", 0))
     c.net_width = int(p["net_width"])
     c.net_height = int(p["net_height"])
-    thr = p.get("thresholds", [0.2])
+    # "thresholds": one value (all classes) or a per-class list; "default_threshold" for classes
+    # beyond the list.
+    thr = p.get("thresholds", [])
     if not isinstance(thr, (list, tuple)):
         thr = [thr]
+    c.default_threshold = float(p.get("default_threshold", thr[0] if len(thr) == 1 else 0.2))
     c.thresholds.clear()
-    for t in thr:
-        c.thresholds.push_back(float(t))
+    if len(thr) > 1:
+        for t in thr:
+            c.thresholds.push_back(float(t))
     c.max_candidates = int(p.get("max_candidates", 1024))
     if "strides" in p:
         c.strides.clear()
@@ -342,12 +353,17 @@ cdef CNmsParams _nms_params(dict p) except *:
     topk = p.get("topk", -1)
     if not isinstance(topk, (list, tuple)):
         topk = [topk]
+    # One value = all classes; a list = per class, with the defaults for classes beyond it.
+    c.default_iou_threshold = float(p.get("default_iou_threshold", iou[0] if len(iou) == 1 else 0.3))
+    c.default_topk = int(p.get("default_topk", topk[0] if len(topk) == 1 else -1))
     c.iou_threshold.clear()
-    for v in iou:
-        c.iou_threshold.push_back(float(v))
     c.topk.clear()
-    for v in topk:
-        c.topk.push_back(int(v))
+    if len(iou) > 1:
+        for v in iou:
+            c.iou_threshold.push_back(float(v))
+    if len(topk) > 1:
+        for v in topk:
+            c.topk.push_back(int(v))
     c.topk_total = int(p.get("topk_total", -1))
     c.class_agnostic = bool(p.get("class_agnostic", False))
     return c

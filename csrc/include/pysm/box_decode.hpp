@@ -24,7 +24,8 @@ struct DecodeParams {
   BoxDecoder kind = BoxDecoder::Yolox;
   int num_classes = 0;               // 0: take it from the output shape (yolox, ssd, detectnet_v2)
   int net_width = 0, net_height = 0;
-  std::vector<float> thresholds;     // pre-cluster threshold per class, or one value for all
+  float default_threshold = 0.2f;    // pre-cluster threshold of classes without their own
+  std::vector<float> thresholds;     // per class (index = class id); may be shorter than the class count
   int max_candidates = 1024;         // per image, best first (the input of NMS)
   std::vector<int> strides{8, 16, 32};  // yolox grid strides
   bool yolo_xyxy = false;            // yolo boxes are x1, y1, x2, y2 rather than cx, cy, w, h

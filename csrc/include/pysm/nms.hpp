@@ -10,8 +10,10 @@
 namespace pysm::infer {
 
 struct NmsParams {
-  std::vector<float> iou_threshold{0.3f};  // per class, or one value for all
-  std::vector<int> topk{-1};               // per class (-1: no limit), or one value for all
+  float default_iou_threshold = 0.3f;      // classes without their own value
+  int default_topk = -1;                   // classes without their own value (-1: no limit)
+  std::vector<float> iou_threshold;        // per class (index = class id); may be short
+  std::vector<int> topk;                   // per class (-1: no limit); may be short
   int topk_total = -1;                     // over all classes (-1: no limit)
   bool class_agnostic = false;
 };

@@ -13,11 +13,16 @@ namespace pysm::infer {
 
 enum class NetworkColor : int { RGB = 0, BGR = 1, GRAY = 2 };  // model-color-format
 enum class TensorOrder : int { NCHW = 0, NHWC = 1 };            // network-input-order
+// Nearest; bilinear at pixel centres (OpenCV INTER_LINEAR); antialiased bilinear: a tent filter
+// whose radius grows with the downscale factor (as swscale's / PIL's bilinear), for accuracy when
+// shrinking a lot.
+enum class ScalingFilter : int { Nearest = 0, Bilinear = 1, Antialias = 2 };
 
 struct PreprocessParams {
   int width = 0, height = 0;  // network input size
   NetworkColor color = NetworkColor::RGB;
   TensorOrder order = TensorOrder::NCHW;
+  ScalingFilter filter = ScalingFilter::Bilinear;
   float scale = 1.f;              // net-scale-factor
   float offsets[3] = {0, 0, 0};   // per output channel, pixel units (0..255)
   bool maintain_aspect_ratio = false;
