@@ -754,6 +754,8 @@ def buffer_metadata(Buffer buffer):
     cdef CInferFrameMeta* f
     cdef CInferObjectMeta* o
     cdef CInferClassifierMeta* cm
+    cdef long parent_index
+    cdef size_t k
     frames = []
     if bm == NULL:
         return frames
