@@ -139,8 +139,31 @@ DeviceInfo device_info(int device) {
   return info;
 }
 
+namespace {
+// Switches the calling thread to `device` for one scope and restores the previous device, so that
+// creating pysm streams/events never changes what torch or CuPy see as the current device.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    cudaGetDevice(&prev_);
+    if (prev_ != device) {
+      set_device(device);
+      switched_ = true;
+    }
+  }
+  ~DeviceGuard() {
+    if (switched_) cudaSetDevice(prev_);
+  }
+
+ private:
+  int prev_ = 0;
+  bool switched_ = false;
+};
+}  // namespace
+
 Stream::Stream(int device) : device_(device) {
-  set_device(device);
+  require_device(device);
+  DeviceGuard guard(device);
   cudaStream_t s = nullptr;
   check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
   stream_ = s;
@@ -161,7 +184,8 @@ void Stream::synchronize() const {
 }
 
 Event::Event(int device) : device_(device) {
-  set_device(device);
+  require_device(device);
+  DeviceGuard guard(device);
   cudaEvent_t e = nullptr;
   check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags");
   event_ = e;

@@ -5,6 +5,8 @@
 
 #include "pysm/error.hpp"
 
+#include <unordered_set>
+
 #if PYSM_WITH_CUDA
 #include <cuda_runtime_api.h>
 #endif
@@ -13,6 +15,13 @@ namespace pysm {
 
 namespace {
 std::mutex g_registry_mu;
+
+// Addresses of live pool Blocks, so that a type-erased owner can be recognised as one.
+std::mutex g_blocks_mu;
+std::unordered_set<const void*>& live_blocks() {
+  static auto* s = new std::unordered_set<const void*>();
+  return *s;
+}
 std::vector<MemoryPool*>& registry() {
   static std::vector<MemoryPool*> r;
   return r;
@@ -20,6 +29,10 @@ std::vector<MemoryPool*>& registry() {
 }  // namespace
 
 Block::~Block() {
+  {
+    std::lock_guard<std::mutex> lock(g_blocks_mu);
+    live_blocks().erase(this);
+  }
   if (pool_) pool_->release(this);
 }
 
@@ -29,10 +42,22 @@ void Block::record_use(cuda::StreamHandle stream) {
   int dev = kind_ == MemoryKind::Device ? device_ : cuda::current_device();
   auto ev = std::make_shared<cuda::Event>(dev);
   ev->record(stream);
+  std::lock_guard<std::mutex> lock(g_blocks_mu);
   last_use_ = std::move(ev);
 #else
   (void)stream;
 #endif
+}
+
+void record_stream_use(const std::shared_ptr<void>& owner, cuda::StreamHandle stream) {
+  if (!owner || stream == nullptr) return;
+  Block* b = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_blocks_mu);
+    if (live_blocks().count(owner.get())) b = static_cast<Block*>(owner.get());
+  }
+  // `owner` keeps the block alive for the duration of this call.
+  if (b) b->record_use(stream);
 }
 
 MemoryPool::MemoryPool(MemoryKind kind, int device)
@@ -169,7 +194,12 @@ BlockPtr MemoryPool::allocate(size_t bytes) {
     stats_.in_use_bytes += size;
     stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.in_use_bytes + stats_.cached_bytes);
   }
-  return BlockPtr(new Block(this, data, size, kind_, device_));
+  auto* block = new Block(this, data, size, kind_, device_);
+  {
+    std::lock_guard<std::mutex> lock(g_blocks_mu);
+    live_blocks().insert(block);
+  }
+  return BlockPtr(block);
 }
 
 void MemoryPool::release(Block* b) {

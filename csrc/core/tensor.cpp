@@ -96,6 +96,7 @@ void Tensor::mark_written(cuda::StreamHandle stream) {
   auto ev = std::make_shared<cuda::Event>(device_.id);
   ev->record(stream);
   ready_ = std::move(ev);
+  record_stream_use(owner_, stream);
 }
 
 void Tensor::wait_ready(cuda::StreamHandle stream) const {
@@ -173,9 +174,11 @@ void copy_tensor(const Tensor& src, Tensor& dst, cuda::StreamHandle stream) {
     return;
   }
 #if PYSM_WITH_CUDA
-  int dev = src.device().is_cuda() ? src.device().id : dst.device().id;
+  // Run on the destination's device when it is a GPU, so that its ready event and stream match.
+  int dev = dst.device().is_cuda() ? dst.device().id : src.device().id;
   cuda::StreamHandle s = stream ? stream : cuda::default_stream(dev);
   src.wait_ready(s);
+  record_stream_use(src.owner(), s);  // the source must not be reused before the copy has read it
   cuda::check(cudaMemcpy2DAsync(dst.data(), static_cast<size_t>(dp), src.data(), static_cast<size_t>(sp),
                                 static_cast<size_t>(sb), static_cast<size_t>(sr), cudaMemcpyDefault,
                                 static_cast<cudaStream_t>(s)),

@@ -104,6 +104,10 @@ cdef extern from "pysm/surface.hpp" namespace "pysm" nogil:
     cdef enum class CColorFormat "pysm::ColorFormat"(int):
         Invalid, GRAY8, I420, NV12, P016, RGBA, BGRA, RGB, BGR
     const char* color_format_name(CColorFormat f)
+    cdef enum class CColorMatrix "pysm::ColorMatrix"(int):
+        BT601, BT709, BT2020
+    cdef enum class CColorRange "pysm::ColorRange"(int):
+        Limited, Full
     cdef cppclass CSurface "pysm::Surface":
         CColorFormat format
         int width
@@ -113,6 +117,9 @@ cdef extern from "pysm/surface.hpp" namespace "pysm" nogil:
         shared_ptr[void] owner
         uint8_t* data
         int64_t pts
+        CColorMatrix matrix
+        CColorRange range
+        shared_ptr[CEvent] ready
         cbool error
         cbool empty()
         CTensor tensor() except +raise_native
@@ -128,6 +135,10 @@ cdef extern from "pysm/buffer.hpp" namespace "pysm" nogil:
         shared_ptr[CBatchMeta] meta
         int64_t pts
         cbool eos
+        cbool raw
         int batch_size()
         CTensor extract(int i) except +raise_native
-        CTensor extract(int i) except +raise_native
+        @staticmethod
+        shared_ptr[CBuffer] from_bytes(const void* data, size_t n) except +raise_native
+        @staticmethod
+        shared_ptr[CBuffer] from_surfaces(vector[CSurface] surfaces) except +raise_native

@@ -68,3 +68,27 @@ def empty_cache():
     cdef CMemoryPool* p
     for p in CMemoryPool.all():
         p.trim()
+
+cdef extern from "pysm/nvenc_info.hpp" namespace "pysm::nvenc" nogil:
+    cdef cppclass CNvencInfo "pysm::nvenc::Info":
+        cbool loaded
+        string library
+        string report
+        uint32_t max_api_version
+        string error
+        int major()
+        int minor()
+    CNvencInfo nvenc_probe "pysm::nvenc::probe"()
+
+def nvenc_info():
+    """NVENC presence: {loaded, library, report, max_api_version: (major, minor) or None, error}."""
+    cdef CNvencInfo info
+    with nogil:
+        info = nvenc_probe()
+    return {
+        "loaded": bool(info.loaded),
+        "library": info.library.decode(),
+        "report": info.report.decode(),
+        "max_api_version": (info.major(), info.minor()) if info.max_api_version else None,
+        "error": info.error.decode(),
+    }

@@ -42,6 +42,11 @@ class Block {
 };
 using BlockPtr = std::shared_ptr<Block>;
 
+// Record that queued work on `stream` uses the memory kept alive by `owner`. When `owner` is a
+// pool Block, the pool will not hand that memory out again before the work completes. Owners that
+// are not pool blocks (DLPack producers, foreign memory) are ignored: their producer orders reuse.
+void record_stream_use(const std::shared_ptr<void>& owner, cuda::StreamHandle stream);
+
 struct MemoryStats {
   size_t in_use_bytes = 0;   // held by live blocks
   size_t cached_bytes = 0;   // free blocks kept for reuse

@@ -1,0 +1,115 @@
+#include "pysm/annexb.hpp"
+
+#include <cstring>
+
+#include "pysm/error.hpp"
+
+namespace pysm::codec {
+namespace {
+
+const uint8_t kStartCode[4] = {0, 0, 0, 1};
+
+bool starts_with_start_code(const uint8_t* p, size_t n) {
+  return (n >= 3 && p[0] == 0 && p[1] == 0 && p[2] == 1) ||
+         (n >= 4 && p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 1);
+}
+
+void append_nal(std::vector<uint8_t>& out, const uint8_t* p, size_t n) {
+  out.insert(out.end(), kStartCode, kStartCode + 4);
+  out.insert(out.end(), p, p + n);
+}
+
+uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+
+// avcC (ISO/IEC 14496-15 5.3.3.1): version, profile, compat, level, 0xFC|lengthSizeMinusOne,
+// 0xE0|numSPS, {u16 len, SPS}*, numPPS, {u16 len, PPS}*, [high-profile extension ignored].
+bool parse_avcc(const uint8_t* d, size_t n, int* length_size, std::vector<uint8_t>& headers) {
+  if (n < 7 || d[0] != 1) return false;
+  *length_size = (d[4] & 3) + 1;
+  size_t pos = 5;
+  for (int list = 0; list < 2; ++list) {
+    if (pos >= n) return list == 1;  // a record without PPS is tolerated
+    int count = list == 0 ? (d[pos] & 0x1F) : d[pos];
+    ++pos;
+    for (int i = 0; i < count; ++i) {
+      if (pos + 2 > n) return false;
+      size_t len = rd16(d + pos);
+      pos += 2;
+      if (pos + len > n) return false;
+      append_nal(headers, d + pos, len);
+      pos += len;
+    }
+  }
+  return true;
+}
+
+// hvcC (ISO/IEC 14496-15 8.3.3.1): 22 bytes of profile/tier/level fields with
+// lengthSizeMinusOne in the low bits of byte 21, then numOfArrays, each
+// {type, u16 numNalus, {u16 len, NAL}*}.
+bool parse_hvcc(const uint8_t* d, size_t n, int* length_size, std::vector<uint8_t>& headers) {
+  if (n < 23 || d[0] != 1) return false;
+  *length_size = (d[21] & 3) + 1;
+  int arrays = d[22];
+  size_t pos = 23;
+  for (int a = 0; a < arrays; ++a) {
+    if (pos + 3 > n) return false;
+    int count = rd16(d + pos + 1);
+    pos += 3;
+    for (int i = 0; i < count; ++i) {
+      if (pos + 2 > n) return false;
+      size_t len = rd16(d + pos);
+      pos += 2;
+      if (pos + len > n) return false;
+      append_nal(headers, d + pos, len);
+      pos += len;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+AnnexBConverter::AnnexBConverter(const std::string& codec, const uint8_t* ed, size_t n) {
+  if (n == 0 || ed == nullptr) return;
+  if (codec == "h264" || codec == "hevc") {
+    if (starts_with_start_code(ed, n)) {  // e.g. raw .h264 or some MKV muxers: already Annex-B
+      headers_.assign(ed, ed + n);
+      return;
+    }
+    int ls = 0;
+    std::vector<uint8_t> h;
+    bool ok = codec == "h264" ? parse_avcc(ed, n, &ls, h) : parse_hvcc(ed, n, &ls, h);
+    if (!ok || ls == 3)  // 3-byte lengths are not allowed by the spec; never seen in practice
+      raise(ErrorKind::Decode, "the " + codec + " codec configuration record (" + std::to_string(n) +
+                                   " bytes of extradata) is malformed; the file is corrupt or not " + codec);
+    nal_length_size_ = ls;
+    headers_ = std::move(h);
+  } else if (codec == "av1") {
+    // av1C: 4 bytes (marker/version, profile/level, flags, delay) then configOBUs, normally the
+    // sequence header; the parser accepts them in-band ahead of the first temporal unit.
+    if (n > 4 && (ed[0] & 0x80)) headers_.assign(ed + 4, ed + n);
+  } else if (codec == "mpeg4" || codec == "mpeg2video" || codec == "mpeg1video" || codec == "vc1") {
+    headers_.assign(ed, ed + n);  // raw VOL / sequence headers
+  }
+}
+
+bool AnnexBConverter::convert(const uint8_t* d, size_t n, std::vector<uint8_t>& out) const {
+  if (nal_length_size_ == 0) {
+    out.insert(out.end(), d, d + n);
+    return true;
+  }
+  const size_t ls = static_cast<size_t>(nal_length_size_);
+  out.reserve(out.size() + n + 16);
+  size_t pos = 0;
+  while (pos + ls <= n) {
+    size_t len = 0;
+    for (size_t i = 0; i < ls; ++i) len = (len << 8) | d[pos + i];
+    pos += ls;
+    if (len > n - pos) return false;
+    if (len) append_nal(out, d + pos, len);
+    pos += len;
+  }
+  return pos == n;
+}
+
+}  // namespace pysm::codec

@@ -1,0 +1,512 @@
+// NVDEC decoder: cuvid parser -> hardware decode -> copy-out into pooled device surfaces.
+//
+// Flow per packet (all on the caller's thread, inside cuvidParseVideoData):
+//   sequence callback  -> create the decoder, reconfigure it in place (size change within the
+//                         reserved maximum), or recreate it (codec/bit depth/larger size)
+//   decode callback    -> cuvidDecodePicture (asynchronous on the engine)
+//   display callback   -> in display order (B-frames reordered by the parser): map the picture,
+//                         enqueue its copy into a pool surface on this decoder's stream, record the
+//                         surface's ready event, and unmap once that event has fired. Unmapping is
+//                         deferred (up to `output_surfaces` mapped at once) so the host never waits
+//                         for a copy unless the mapping slots run out.
+// Errors inside callbacks are stashed and rethrown after the parser returns: C++ exceptions must
+// not unwind through the driver's C code.
+#include "pysm/nvdec.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <mutex>
+
+#include "pysm/annexb.hpp"
+#include "pysm/cuda.hpp"
+#include "pysm/error.hpp"
+#include "pysm/memory.hpp"
+
+#if PYSM_WITH_NVDEC
+#include "nvdec_api.hpp"
+#endif
+
+namespace pysm::codec {
+
+#if PYSM_WITH_NVDEC
+
+namespace {
+
+ColorMatrix matrix_from_vui(int mc, int height) {
+  switch (mc) {
+    case 1: return ColorMatrix::BT709;
+    case 5:
+    case 6: return ColorMatrix::BT601;
+    case 9:
+    case 10: return ColorMatrix::BT2020;
+    default: return height >= 720 ? ColorMatrix::BT709 : ColorMatrix::BT601;  // unspecified: by size
+  }
+}
+
+constexpr int kMaxDecodeSurfaces = 32;  // NVDEC's limit on ulNumDecodeSurfaces
+
+}  // namespace
+
+struct NvdecDecoder::Impl {
+  NvdecConfig cfg;
+  const CuvidApi* api = nullptr;
+  std::unique_ptr<PrimaryContext> pctx;
+  std::unique_ptr<cuda::Stream> stream;
+  CUvideoctxlock lock = nullptr;
+  CUvideoparser parser = nullptr;
+  CUvideodecoder decoder = nullptr;
+  cudaVideoCodec codec = cudaVideoCodec_H264;
+  AnnexBConverter annexb;
+  std::vector<uint8_t> scratch;
+  bool send_headers = true;
+  std::mutex mu;
+
+  // Geometry of the live decoder.
+  CUVIDEOFORMAT fmt{};
+  unsigned max_w = 0, max_h = 0, surfaces = 0;
+  int out_w = 0, out_h = 0;    // surfaces handed out
+  int nv_w = 0, nv_h = 0;      // NVDEC target (even)
+  ColorFormat out_format = ColorFormat::NV12;
+  ColorMatrix matrix = ColorMatrix::BT709;
+  ColorRange range = ColorRange::Limited;
+
+  // Per-call state.
+  std::vector<Surface>* out = nullptr;
+  bool failed = false;
+  ErrorKind fail_kind = ErrorKind::Decode;
+  std::string fail_msg;
+
+  struct Mapped {
+    unsigned long long ptr;
+    std::shared_ptr<cuda::Event> done;
+  };
+  std::deque<Mapped> mapped;
+  NvdecStats st;
+
+  std::string describe() const {
+    std::string s = cfg.codec;
+    if (fmt.coded_width)
+      s += " " + std::to_string(fmt.coded_width) + "x" + std::to_string(fmt.coded_height) + " " +
+           std::to_string(fmt.bit_depth_luma_minus8 + 8) + "-bit " + chroma_name(fmt.chroma_format);
+    s += " on " + (pctx ? pctx->gpu_name() : std::string("GPU")) + " (device " + std::to_string(cfg.device) + ")";
+    if (!cfg.source.empty()) s += " from " + cfg.source;
+    return s;
+  }
+
+  void fail(ErrorKind kind, const std::string& msg) {
+    if (!failed) {
+      failed = true;
+      fail_kind = kind;
+      fail_msg = msg;
+    }
+  }
+
+  void rethrow_failure() {
+    if (!failed) return;
+    failed = false;
+    st.last_error = fail_msg;
+    raise(fail_kind, fail_msg);
+  }
+
+  // ---- mapped-frame bookkeeping --------------------------------------------------------------
+  void unmap_front() {
+    Mapped m = mapped.front();
+    mapped.pop_front();
+    api->cuvidUnmapVideoFrame(decoder, m.ptr);
+  }
+  // Unmap every frame whose copy has finished; with `all`, wait for the rest too.
+  void reclaim(bool all) {
+    while (!mapped.empty()) {
+      if (!mapped.front().done->query()) {
+        if (!all) break;
+        mapped.front().done->synchronize();
+      }
+      unmap_front();
+    }
+  }
+
+  // ---- parser ---------------------------------------------------------------------------------
+  void create_parser() {
+    CUVIDPARSERPARAMS p{};
+    p.CodecType = codec;
+    p.ulMaxNumDecodeSurfaces = 1;  // the sequence callback returns the real number
+    p.ulClockRate = 1000000000u;   // timestamps are nanoseconds
+    p.ulErrorThreshold = 0;        // skip pictures whose bitstream is entirely corrupt
+    p.ulMaxDisplayDelay = cfg.low_latency ? 0 : 4;  // 0: display in decode order without delay
+    p.pUserData = this;
+    p.pfnSequenceCallback = &Impl::sequence_cb;
+    p.pfnDecodePicture = &Impl::decode_cb;
+    p.pfnDisplayPicture = &Impl::display_cb;
+    cu_check(api->cuvidCreateVideoParser(&parser, &p), "cuvidCreateVideoParser", describe());
+    send_headers = true;
+  }
+
+  static int CUDAAPI sequence_cb(void* self, CUVIDEOFORMAT* f) {
+    auto* d = static_cast<Impl*>(self);
+    try {
+      return d->on_sequence(f);
+    } catch (const Error& e) {
+      d->fail(e.kind(), e.what());
+    } catch (const std::exception& e) {
+      d->fail(ErrorKind::Decode, e.what());
+    }
+    return 0;
+  }
+  static int CUDAAPI decode_cb(void* self, CUVIDPICPARAMS* p) {
+    auto* d = static_cast<Impl*>(self);
+    if (!d->decoder) return 0;
+    CUresult r = d->api->cuvidDecodePicture(d->decoder, p);
+    if (r != CUDA_SUCCESS) {
+      // A picture the engine rejects (corrupt slice data): counted, displayed with its error status.
+      d->st.errors++;
+      d->st.last_error = "cuvidDecodePicture: " + cu_result_name(r);
+    } else {
+      d->st.decoded++;
+    }
+    return 1;
+  }
+  static int CUDAAPI display_cb(void* self, CUVIDPARSERDISPINFO* di) {
+    auto* d = static_cast<Impl*>(self);
+    if (!di) return 1;  // end-of-stream notification
+    try {
+      d->on_display(di);
+      return 1;
+    } catch (const Error& e) {
+      d->fail(e.kind(), e.what());
+    } catch (const std::exception& e) {
+      d->fail(ErrorKind::Decode, e.what());
+    }
+    return 0;
+  }
+
+  // ---- sequence: create / reconfigure / recreate ----------------------------------------------
+  int on_sequence(CUVIDEOFORMAT* f) {
+    const int bit_depth = f->bit_depth_luma_minus8 + 8;
+    const char* chroma = chroma_name(f->chroma_format);
+    if (f->chroma_format == cudaVideoChromaFormat_422 || f->chroma_format == cudaVideoChromaFormat_444)
+      raise(ErrorKind::Unsupported, "pysm's NVDEC path outputs 4:2:0 surfaces only; " + describe_format(f) +
+                                        " is 4:" + std::string(chroma + 1) + ": decode it on the CPU (device='cpu')");
+    nvdec_check_support(cfg.device, cfg.codec, bit_depth, chroma, static_cast<int>(f->coded_width),
+                        static_cast<int>(f->coded_height));
+
+    const unsigned want = static_cast<unsigned>(
+        std::min(kMaxDecodeSurfaces, std::max<int>(f->min_num_decode_surfaces, 1) + cfg.extra_decode_surfaces));
+    const int disp_w = f->display_area.right - f->display_area.left;
+    const int disp_h = f->display_area.bottom - f->display_area.top;
+    const int tw = cfg.target_width > 0 ? cfg.target_width : disp_w;
+    const int th = cfg.target_height > 0 ? cfg.target_height : disp_h;
+
+    if (decoder) {
+      const bool same_kind = f->codec == fmt.codec && f->chroma_format == fmt.chroma_format &&
+                             f->bit_depth_luma_minus8 == fmt.bit_depth_luma_minus8;
+      const bool same_geometry = same_kind && f->coded_width == fmt.coded_width &&
+                                 f->coded_height == fmt.coded_height && tw == out_w && th == out_h &&
+                                 f->display_area.left == fmt.display_area.left &&
+                                 f->display_area.top == fmt.display_area.top &&
+                                 f->display_area.right == fmt.display_area.right &&
+                                 f->display_area.bottom == fmt.display_area.bottom && want <= surfaces;
+      if (same_geometry) {
+        set_color(f);
+        return static_cast<int>(surfaces);
+      }
+      reclaim(true);  // no mapped frame may survive a reconfigure/destroy
+      if (same_kind && api->cuvidReconfigureDecoder && f->coded_width <= max_w && f->coded_height <= max_h &&
+          want <= surfaces) {
+        CUVIDRECONFIGUREDECODERINFO rc{};
+        rc.ulWidth = f->coded_width;
+        rc.ulHeight = f->coded_height;
+        rc.ulTargetWidth = static_cast<unsigned>((tw + 1) & ~1);
+        rc.ulTargetHeight = static_cast<unsigned>((th + 1) & ~1);
+        rc.ulNumDecodeSurfaces = surfaces;
+        rc.display_area.left = static_cast<short>(f->display_area.left);
+        rc.display_area.top = static_cast<short>(f->display_area.top);
+        rc.display_area.right = static_cast<short>(f->display_area.right);
+        rc.display_area.bottom = static_cast<short>(f->display_area.bottom);
+        CUresult r = api->cuvidReconfigureDecoder(decoder, &rc);
+        if (r == CUDA_SUCCESS) {
+          st.reconfigures++;
+          adopt(f, tw, th);
+          return static_cast<int>(surfaces);
+        }
+        // Fall through: recreate.
+      }
+      api->cuvidDestroyDecoder(decoder);
+      decoder = nullptr;
+      st.recreates++;
+    }
+
+    CUVIDDECODECREATEINFO ci{};
+    ci.ulWidth = f->coded_width;
+    ci.ulHeight = f->coded_height;
+    ci.ulNumDecodeSurfaces = want;
+    ci.CodecType = f->codec;
+    ci.ChromaFormat = f->chroma_format == cudaVideoChromaFormat_Monochrome ? cudaVideoChromaFormat_420
+                                                                           : f->chroma_format;
+    ci.ulCreationFlags = cudaVideoCreate_PreferCUVID;
+    ci.bitDepthMinus8 = f->bit_depth_luma_minus8;
+    ci.ulMaxWidth = std::max<unsigned>(f->coded_width, static_cast<unsigned>(std::max(cfg.max_width, 0)));
+    ci.ulMaxHeight = std::max<unsigned>(f->coded_height, static_cast<unsigned>(std::max(cfg.max_height, 0)));
+    ci.display_area.left = static_cast<short>(f->display_area.left);
+    ci.display_area.top = static_cast<short>(f->display_area.top);
+    ci.display_area.right = static_cast<short>(f->display_area.right);
+    ci.display_area.bottom = static_cast<short>(f->display_area.bottom);
+    ci.OutputFormat = bit_depth > 8 ? cudaVideoSurfaceFormat_P016 : cudaVideoSurfaceFormat_NV12;
+    ci.DeinterlaceMode = f->progressive_sequence ? cudaVideoDeinterlaceMode_Weave : cudaVideoDeinterlaceMode_Adaptive;
+    ci.ulTargetWidth = static_cast<unsigned>((tw + 1) & ~1);
+    ci.ulTargetHeight = static_cast<unsigned>((th + 1) & ~1);
+    ci.ulNumOutputSurfaces = static_cast<unsigned>(std::max(cfg.output_surfaces, 1));
+    ci.vidLock = lock;
+    CUresult r = api->cuvidCreateDecoder(&decoder, &ci);
+    if (r != CUDA_SUCCESS) {
+      decoder = nullptr;
+      cu_check(r, "cuvidCreateDecoder", describe_format(f));
+    }
+    max_w = static_cast<unsigned>(ci.ulMaxWidth);
+    max_h = static_cast<unsigned>(ci.ulMaxHeight);
+    surfaces = want;
+    adopt(f, tw, th);
+    return static_cast<int>(surfaces);
+  }
+
+  std::string describe_format(const CUVIDEOFORMAT* f) const {
+    return cfg.codec + " " + std::to_string(f->coded_width) + "x" + std::to_string(f->coded_height) + " " +
+           std::to_string(f->bit_depth_luma_minus8 + 8) + "-bit on " + pctx->gpu_name() +
+           (cfg.source.empty() ? "" : " from " + cfg.source);
+  }
+
+  void adopt(const CUVIDEOFORMAT* f, int tw, int th) {
+    fmt = *f;
+    out_w = tw;
+    out_h = th;
+    nv_w = (tw + 1) & ~1;
+    nv_h = (th + 1) & ~1;
+    out_format = f->bit_depth_luma_minus8 > 0 ? ColorFormat::P016 : ColorFormat::NV12;
+    st.coded_width = static_cast<int>(f->coded_width);
+    st.coded_height = static_cast<int>(f->coded_height);
+    st.width = tw;
+    st.height = th;
+    st.bit_depth = f->bit_depth_luma_minus8 + 8;
+    st.decode_surfaces = static_cast<int>(surfaces);
+    set_color(f);
+  }
+
+  void set_color(const CUVIDEOFORMAT* f) {
+    const auto& vsd = f->video_signal_description;
+    const int disp_h = f->display_area.bottom - f->display_area.top;
+    matrix = cfg.matrix >= 0 ? static_cast<ColorMatrix>(cfg.matrix) : matrix_from_vui(vsd.matrix_coefficients, disp_h);
+    if (cfg.range >= 0)
+      range = static_cast<ColorRange>(cfg.range);
+    else if (f->codec == cudaVideoCodec_JPEG)
+      range = ColorRange::Full;  // JFIF is full range by definition
+    else
+      range = vsd.video_full_range_flag ? ColorRange::Full : ColorRange::Limited;
+  }
+
+  // ---- display: copy out ----------------------------------------------------------------------
+  void on_display(CUVIDPARSERDISPINFO* di) {
+    reclaim(false);
+    while (mapped.size() >= static_cast<size_t>(std::max(cfg.output_surfaces, 1))) {
+      mapped.front().done->synchronize();
+      unmap_front();
+    }
+    bool error = false;
+    if (api->cuvidGetDecodeStatus) {
+      CUVIDGETDECODESTATUS ds{};
+      if (api->cuvidGetDecodeStatus(decoder, di->picture_index, &ds) == CUDA_SUCCESS &&
+          (ds.decodeStatus == cuvidDecodeStatus_Error || ds.decodeStatus == cuvidDecodeStatus_Error_Concealed))
+        error = true;
+    }
+    CUVIDPROCPARAMS vpp{};
+    vpp.progressive_frame = di->progressive_frame;
+    vpp.second_field = di->repeat_first_field + 1;
+    vpp.top_field_first = di->top_field_first;
+    vpp.unpaired_field = di->repeat_first_field < 0;
+    vpp.output_stream = static_cast<CUstream>(stream->handle());
+    // Created before mapping so that nothing can fail between the map and its unmap bookkeeping.
+    auto done = std::make_shared<cuda::Event>(cfg.device);
+    unsigned long long src = 0;
+    unsigned int spitch = 0;
+    CUresult r = api->cuvidMapVideoFrame(decoder, di->picture_index, &src, &spitch, &vpp);
+    if (r != CUDA_SUCCESS) {
+      st.dropped++;
+      st.last_error = "cuvidMapVideoFrame: " + cu_result_name(r) + " (" + describe() + ")";
+      return;
+    }
+    // From here the picture is mapped: it is queued for unmapping whatever happens below.
+    try {
+      const int bpp = out_format == ColorFormat::P016 ? 2 : 1;
+      Surface s;
+      s.format = out_format;
+      s.width = out_w;
+      s.height = out_h;
+      const int64_t row = int64_t(out_w) * bpp;
+      s.pitch = (row + 255) / 256 * 256;
+      BlockPtr block = MemoryPool::device(cfg.device).allocate(s.bytes());
+      s.device = Device{DeviceType::CUDA, cfg.device};
+      s.data = static_cast<uint8_t*>(block->data());
+      s.owner = std::static_pointer_cast<void>(block);
+
+      auto copy = [&](unsigned long long from, uint8_t* to, size_t width_bytes, size_t rows) {
+        CUDA_MEMCPY2D m{};
+        m.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+        m.srcDevice = static_cast<CUdeviceptr>(from);
+        m.srcPitch = spitch;
+        m.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+        m.dstDevice = reinterpret_cast<CUdeviceptr>(to);
+        m.dstPitch = static_cast<size_t>(s.pitch);
+        m.WidthInBytes = width_bytes;
+        m.Height = rows;
+        cu_check(api->cuMemcpy2DAsync(&m, static_cast<CUstream>(stream->handle())), "cuMemcpy2DAsync", describe());
+      };
+      copy(src, s.data, static_cast<size_t>(row), static_cast<size_t>(out_h));
+      copy(src + static_cast<unsigned long long>(spitch) * static_cast<unsigned long long>(nv_h),
+           s.data + s.pitch * out_h, static_cast<size_t>(((out_w + 1) & ~1) * bpp),
+           static_cast<size_t>((out_h + 1) / 2));
+      done->record(stream->handle());
+      block->record_use(stream->handle());  // the pool must not hand the block out before the copy ends
+      s.ready = done;
+      s.pts = di->timestamp;
+      s.error = error;
+      s.matrix = matrix;
+      s.range = range;
+      mapped.push_back({src, done});
+      if (error) st.errors++;
+      st.displayed++;
+      if (out) out->push_back(std::move(s));
+    } catch (...) {
+      mapped.push_back({src, done});
+      try {
+        done->record(stream->handle());
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+};
+
+NvdecDecoder::NvdecDecoder(const NvdecConfig& config) : impl_(std::make_unique<Impl>()) {
+  Impl& d = *impl_;
+  d.cfg = config;
+  d.api = &cuvid_api();
+  if (!cuvid_codec(config.codec, &d.codec))
+    raise(ErrorKind::Unsupported, "NVDEC has no decoder for codec '" + config.codec + "'" +
+                                      (config.source.empty() ? "" : " (" + config.source + ")") +
+                                      "; decode it on the CPU (device='cpu')");
+  d.annexb = AnnexBConverter(config.codec, config.extradata.data(), config.extradata.size());
+  d.pctx = std::make_unique<PrimaryContext>(config.device);
+  ContextScope scope(d.pctx->get());
+  d.stream = std::make_unique<cuda::Stream>(config.device);
+  cu_check(d.api->cuvidCtxLockCreate(&d.lock, d.pctx->get()), "cuvidCtxLockCreate", d.describe());
+  try {
+    d.create_parser();
+  } catch (...) {
+    d.api->cuvidCtxLockDestroy(d.lock);
+    throw;
+  }
+}
+
+NvdecDecoder::~NvdecDecoder() {
+  if (!impl_) return;
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  ContextScope scope(d.pctx->get());
+  try {
+    d.reclaim(true);
+  } catch (...) {
+    // A failed context (e.g. after a sticky CUDA error): still release what we can.
+    while (!d.mapped.empty()) d.unmap_front();
+  }
+  if (d.parser) d.api->cuvidDestroyVideoParser(d.parser);
+  if (d.decoder) d.api->cuvidDestroyDecoder(d.decoder);
+  if (d.lock) d.api->cuvidCtxLockDestroy(d.lock);
+  d.stream.reset();
+}
+
+std::vector<Surface> NvdecDecoder::decode(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  std::vector<Surface> frames;
+  if (size == 0 || data == nullptr) return frames;
+  ContextScope scope(d.pctx->get());
+  if (!d.parser) d.create_parser();
+  d.st.packets++;
+  const uint8_t* payload = data;
+  size_t n = size;
+  const bool prepend = d.send_headers && !d.annexb.headers().empty();
+  if (prepend || d.annexb.length_prefixed()) {
+    d.scratch.clear();
+    if (prepend) d.scratch = d.annexb.headers();
+    if (!d.annexb.convert(data, size, d.scratch)) {
+      d.st.errors++;
+      d.st.last_error = "a NAL unit length runs past the end of the packet (truncated or corrupt " + d.cfg.codec + ")";
+    }
+    payload = d.scratch.data();
+    n = d.scratch.size();
+  }
+  d.send_headers = false;
+  if (n == 0) return frames;
+  CUVIDSOURCEDATAPACKET pkt{};
+  pkt.payload = payload;
+  pkt.payload_size = static_cast<tcu_ulong>(n);
+  pkt.flags = (pts >= 0 ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
+  pkt.timestamp = pts >= 0 ? pts : 0;
+  d.out = &frames;
+  CUresult r = d.api->cuvidParseVideoData(d.parser, &pkt);
+  d.out = nullptr;
+  d.rethrow_failure();
+  if (r != CUDA_SUCCESS) {
+    d.st.errors++;
+    d.st.last_error = "cuvidParseVideoData: " + cu_result_name(r);
+    if (frames.empty())
+      raise(ErrorKind::Decode, "NVDEC could not parse a packet of " + d.describe() + ": " + cu_result_name(r) +
+                                   "; the bitstream is corrupt or not " + d.cfg.codec);
+  }
+  return frames;
+}
+
+std::vector<Surface> NvdecDecoder::flush() {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  std::vector<Surface> frames;
+  if (!d.parser) return frames;
+  ContextScope scope(d.pctx->get());
+  CUVIDSOURCEDATAPACKET pkt{};
+  pkt.flags = CUVID_PKT_ENDOFSTREAM;
+  d.out = &frames;
+  d.api->cuvidParseVideoData(d.parser, &pkt);
+  d.out = nullptr;
+  // A fresh parser for whatever comes next (a looped file, a reconnected camera); the decoder and
+  // its surfaces stay, so an identical stream restarts without reallocation.
+  d.api->cuvidDestroyVideoParser(d.parser);
+  d.parser = nullptr;
+  d.send_headers = true;
+  d.rethrow_failure();
+  return frames;
+}
+
+int NvdecDecoder::device() const { return impl_->cfg.device; }
+
+NvdecStats NvdecDecoder::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->st;
+}
+
+#else  // !PYSM_WITH_NVDEC
+
+struct NvdecDecoder::Impl {
+  NvdecConfig cfg;
+};
+
+NvdecDecoder::NvdecDecoder(const NvdecConfig&) {
+  raise(ErrorKind::Driver, "this pysm build has no NVDEC support (built without CUDA or nv-codec-headers); "
+                           "install a CUDA build of pysm or decode on the CPU (device='cpu')");
+}
+NvdecDecoder::~NvdecDecoder() = default;
+std::vector<Surface> NvdecDecoder::decode(const uint8_t*, size_t, int64_t, bool) { return {}; }
+std::vector<Surface> NvdecDecoder::flush() { return {}; }
+int NvdecDecoder::device() const { return 0; }
+NvdecStats NvdecDecoder::stats() const { return {}; }
+
+#endif
+
+}  // namespace pysm::codec

@@ -1,0 +1,36 @@
+// Bitstream framing for the NVDEC parser. MP4/MKV carry H.264/HEVC as length-prefixed NAL units
+// (AVCC/HVCC) with the parameter sets in the container's extradata; the cuvid parser wants Annex-B
+// (start codes) with the parameter sets in-band. This converter does that natively: one memcpy per
+// NAL into a reused buffer, which is cheaper than a round trip through FFmpeg's bitstream filters.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pysm::codec {
+
+class AnnexBConverter {
+ public:
+  // `codec` is an FFmpeg codec name ("h264", "hevc", "av1", "mpeg4", ...). `extradata` is the
+  // container's codec private data (avcC/hvcC records, or raw headers); it may be empty.
+  AnnexBConverter(const std::string& codec, const uint8_t* extradata, size_t extradata_size);
+  AnnexBConverter() = default;
+
+  // True when packets are length-prefixed (AVCC/HVCC) and must be rewritten.
+  bool length_prefixed() const { return nal_length_size_ > 0; }
+  int nal_length_size() const { return nal_length_size_; }
+  // In-band headers the parser needs before the first picture (Annex-B SPS/PPS/VPS for
+  // H.264/HEVC, the sequence header OBU for AV1, the raw extradata for MPEG-2/4). May be empty.
+  const std::vector<uint8_t>& headers() const { return headers_; }
+
+  // Appends the Annex-B form of one packet to `out`. Returns false when a NAL length runs past
+  // the end of the packet (truncated or corrupt input); the complete NAL units before it are kept.
+  bool convert(const uint8_t* data, size_t size, std::vector<uint8_t>& out) const;
+
+ private:
+  int nal_length_size_ = 0;  // 0: input is already Annex-B (or not a NAL codec)
+  std::vector<uint8_t> headers_;
+};
+
+}  // namespace pysm::codec

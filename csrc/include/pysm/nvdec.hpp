@@ -1,0 +1,89 @@
+// NVDEC hardware decoding through the cuvid parser and decoder. libnvcuvid and libcuda are loaded
+// at runtime (pysm::driver); every call runs on the device's primary context. The header is free of
+// NVIDIA types so that it compiles everywhere; builds without NVDEC throw Error(Driver) on use.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pysm/surface.hpp"
+
+namespace pysm::codec {
+
+// One row of cuvidGetDecoderCaps for a (codec, bit depth, chroma) combination.
+struct NvdecCaps {
+  std::string codec;   // FFmpeg name: h264, hevc, av1, vp9, vp8, mpeg1video, mpeg2video, mpeg4, mjpeg, vc1
+  int bit_depth = 8;
+  std::string chroma;  // "420", "422", "444", "400"
+  bool supported = false;
+  int max_width = 0, max_height = 0;
+  int min_width = 0, min_height = 0;
+  int64_t max_mb_count = 0;
+  int num_engines = 0;  // NVDECs that support this combination
+};
+
+// Whether this build has NVDEC support compiled in.
+bool nvdec_built() noexcept;
+// The capability table of `device` (throws Error(Driver) when libnvcuvid is missing).
+std::vector<NvdecCaps> nvdec_capabilities(int device);
+// Throws Error(Unsupported) naming codec, bit depth, chroma, size and GPU when the hardware cannot
+// decode this stream; Error(Driver) when NVDEC is unavailable. Sizes of 0 skip the size check.
+void nvdec_check_support(int device, const std::string& codec, int bit_depth, const std::string& chroma,
+                         int width, int height);
+
+struct NvdecConfig {
+  int device = 0;
+  std::string codec;               // FFmpeg codec name
+  std::vector<uint8_t> extradata;  // container codec private data (avcC/hvcC/av1C/raw headers)
+  bool low_latency = false;        // display frames in decode order as soon as decoded
+  int max_width = 0, max_height = 0;        // reserve for later in-place reconfiguration
+  int target_width = 0, target_height = 0;  // NVDEC post-processing scaler; 0 = display size
+  int extra_decode_surfaces = 4;   // beyond the stream's DPB minimum: keeps the engines busy
+  int output_surfaces = 4;         // NVDEC frames mapped at once (copy-out pipelining)
+  int matrix = -1;                 // ColorMatrix override; -1 = from the bitstream
+  int range = -1;                  // ColorRange override; -1 = from the bitstream
+  std::string source;              // names the stream in error messages
+};
+
+struct NvdecStats {
+  int64_t packets = 0;
+  int64_t decoded = 0;     // pictures sent to the hardware
+  int64_t displayed = 0;   // frames handed out
+  int64_t errors = 0;      // frames flagged with decode errors (concealed or not)
+  int64_t dropped = 0;     // frames that could not be mapped/copied
+  int64_t reconfigures = 0;
+  int64_t recreates = 0;
+  int coded_width = 0, coded_height = 0;
+  int width = 0, height = 0;  // output size
+  int bit_depth = 0;
+  int decode_surfaces = 0;
+  std::string last_error;
+};
+
+class NvdecDecoder {
+ public:
+  explicit NvdecDecoder(const NvdecConfig& config);
+  ~NvdecDecoder();
+  NvdecDecoder(const NvdecDecoder&) = delete;
+  NvdecDecoder& operator=(const NvdecDecoder&) = delete;
+
+  // Feed one compressed packet (container framing as configured; pts in ns, -1 unknown).
+  // `end_of_picture`: the packet holds exactly one picture (true for demuxed packets), which lets
+  // the parser decode it without waiting for the next start code. Returns the frames that became
+  // displayable, in display order, each copied into a pooled device surface (NV12, or P016 for
+  // >8-bit) whose `ready` event fires when the copy is done. Thread-safe per decoder.
+  std::vector<Surface> decode(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture = true);
+  // End of stream: returns every frame still held by the parser. Decoding may continue after it
+  // (the stream is treated as a new one, e.g. when a file loops).
+  std::vector<Surface> flush();
+
+  int device() const;
+  NvdecStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pysm::codec

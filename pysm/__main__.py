@@ -1,0 +1,7 @@
+"""``python -m pysm ...``: see :mod:`pysm.cli`."""
+
+import sys
+
+from pysm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,346 @@
+"""Video decoding into :class:`pysm.codec.Frame`: NVDEC on the GPU, PyAV software decode as fallback.
+
+``Decoder(info, device="auto")`` picks NVDEC when the build has it, a GPU is present, libnvcuvid
+loads and ``cuvidGetDecoderCaps`` accepts the stream's codec, bit depth and size; otherwise it
+decodes on the CPU into the same Frame type in host memory (``decoder.fallback_reason`` says why).
+``device="cpu"`` forces the CPU path; ``device="cuda"``/``"cuda:N"`` forces NVDEC and raises instead
+of falling back.
+
+Frames come out in display order, NV12 (P016 for 10/12-bit content), with ``pts`` in ns and an
+``error`` flag for pictures the decoder reported as corrupt. Each frame owns its surface: it stays
+valid for as long as it is referenced, whatever the decoder does next.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from typing import Any
+
+from pysm import errors
+from pysm._native import _core
+from pysm.codec.demux import Packet, StreamInfo
+
+__all__ = ["Decoder", "parse_device", "nvdec_unavailable_reason"]
+
+log = logging.getLogger("pysm.codec")
+
+Frame = _core.Frame
+_NS = 1_000_000_000
+_MATRIX_CODE = {"bt601": 0, "bt709": 1, "bt2020": 2}
+_RANGE_CODE = {"limited": 0, "full": 1}
+_RGB_FORMATS = ("RGB", "BGR", "RGBA", "BGRA")
+#: Consecutive failing packets, with no frame ever decoded, after which the CPU path gives up.
+_MAX_LEADING_ERRORS = 64
+
+
+def parse_device(device: str | int | None) -> tuple[str, int]:
+    """("auto"|"cpu"|"cuda", index) from "auto", "cpu", "cuda", "cuda:N", "gpu", "gpu:N" or N."""
+    if device is None:
+        return "auto", 0
+    if isinstance(device, int) and not isinstance(device, bool):
+        return "cuda", device
+    text = str(device).strip().lower()
+    if text in ("auto", "cpu"):
+        return text, 0
+    kind, _, idx = text.partition(":")
+    if kind in ("cuda", "gpu", "nvdec"):
+        try:
+            return "cuda", int(idx) if idx else 0
+        except ValueError:
+            pass
+    raise errors.InvalidArgument(f"device {device!r} is not 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def nvdec_unavailable_reason(info: StreamInfo, index: int = 0) -> str | None:
+    """Why NVDEC cannot decode this stream on GPU ``index``, or None when it can."""
+    if not _core.nvdec_built():
+        return "this pysm build has no NVDEC support"
+    import pysm.cuda
+
+    if not pysm.cuda.is_available():
+        return f"no usable GPU ({pysm.cuda.unavailable_reason()})"
+    if index >= pysm.cuda.device_count():
+        return f"GPU {index} does not exist ({pysm.cuda.device_count()} visible)"
+    try:
+        _core.nvdec_check_support(index, info.codec, info.bit_depth, info.chroma, info.width, info.height)
+    except (errors.DriverError, errors.UnsupportedError, errors.CudaError) as exc:
+        return str(exc)
+    return None
+
+
+def _packet_fields(packet: Any, pts: int | None, tb: Fraction) -> tuple[Any, int]:
+    """(payload, pts ns) for a pysm Packet, a PyAV packet or a raw buffer."""
+    if isinstance(packet, Packet):
+        return packet.data, packet.pts if pts is None else pts
+    ptb = getattr(packet, "time_base", None)
+    ppts = getattr(packet, "pts", None) if ptb is not None else None
+    if pts is None:
+        if ppts is not None and ptb:
+            pts = ppts * ptb.numerator * _NS // ptb.denominator
+        else:
+            pts = -1
+    return packet, pts
+
+
+class _NvdecBackend:
+    def __init__(self, info: StreamInfo, index: int, low_latency: bool, output_size: tuple[int, int] | None,
+                 max_size: tuple[int, int] | None) -> None:
+        tw, th = output_size or (0, 0)
+        mw, mh = max_size or (0, 0)
+        self._tb = info.time_base
+        self._dec = _core.NvdecDecoder(
+            info.codec, info.extradata, device=index, low_latency=low_latency, target_width=tw,
+            target_height=th, max_width=mw, max_height=mh,
+            # The bitstream's VUI is authoritative; the container's description only fills in
+            # what the bitstream leaves unspecified.
+            matrix=-1 if not info.color_specified else _MATRIX_CODE.get(info.color_matrix, -1),
+            range=1 if info.color_range == "full" else -1, source=info.uri)
+
+    def decode(self, packet: Any, pts: int | None) -> list:
+        data, p = _packet_fields(packet, pts, self._tb)
+        return self._dec.decode(data, p)
+
+    def flush(self) -> list:
+        return self._dec.flush()
+
+    @property
+    def stats(self) -> dict:
+        return self._dec.stats
+
+    def close(self) -> None:
+        self._dec.close()
+
+
+class _CpuBackend:
+    def __init__(self, info: StreamInfo, low_latency: bool, output_size: tuple[int, int] | None,
+                 threads: int) -> None:
+        import av
+
+        try:
+            self._cc = av.CodecContext.create(info.codec, "r")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise errors.UnsupportedError(
+                f"no software decoder for codec '{info.codec}' in this FFmpeg build ({info.uri}); "
+                f"re-encode the source or install a PyAV wheel with that decoder") from exc
+        if info.extradata:
+            self._cc.extradata = info.extradata
+        if info.width and info.height:
+            self._cc.width, self._cc.height = info.width, info.height
+        # Frame threading adds a frame of delay per thread: live sources use slice threads only.
+        self._cc.thread_type = "SLICE" if low_latency else "AUTO"
+        self._cc.thread_count = threads
+        if low_latency:
+            self._cc.flags |= av.codec.context.Flags.low_delay
+        self._info = info
+        self._tb = info.time_base
+        self._size = output_size
+        self._matrix = info.color_matrix
+        self._range = info.color_range
+        self._errors = 0
+        self._leading_errors = 0
+        self._frames = 0
+        self._pending_error = False
+        self.last_error = ""
+
+    def _av_packet(self, packet: Any, pts: int | None) -> Any:
+        import av
+
+        data = packet.data if isinstance(packet, Packet) else packet
+        if isinstance(data, av.Packet):
+            return data
+        pkt = av.Packet(bytes(data) if not isinstance(data, bytes) else data)
+        p = packet.pts if isinstance(packet, Packet) and pts is None else pts
+        if p is not None and p >= 0:
+            unit = self._tb.numerator * _NS  # ns -> stream ticks, rounded to the nearest tick
+            pkt.pts = (p * self._tb.denominator + unit // 2) // unit
+        return pkt
+
+    def _convert(self, f: Any) -> Any:
+        fmt = f.format.name
+        depth = max(int(c.bits) for c in f.format.components)
+        if self._size and (f.width, f.height) != tuple(self._size):
+            f = f.reformat(width=self._size[0], height=self._size[1],
+                           format="yuv420p" if depth <= 8 else "yuv420p16le")
+            fmt = f.format.name
+            depth = 8 if depth <= 8 else 16
+        if fmt in ("yuv420p", "yuvj420p") or (fmt.startswith("yuv420p") and fmt.endswith("le")):
+            planes = f.planes
+            y, u, v = planes[0], planes[1], planes[2]
+            us, vs = u.line_size, v.line_size
+        elif fmt in ("nv12", "p010le", "p016le"):
+            planes = f.planes
+            y, u, v = planes[0], planes[1], None
+            us, vs = u.line_size, 0
+        else:  # 4:2:2, 4:4:4, gray, big-endian, ...: let swscale make it 4:2:0
+            f = f.reformat(format="yuv420p" if depth <= 8 else "yuv420p16le")
+            depth = 8 if depth <= 8 else 16
+            return self._convert(f)
+        pts = f.pts
+        if pts is not None:
+            tb = f.time_base or self._tb
+            pts = pts * tb.numerator * _NS // tb.denominator
+        rng = "full" if fmt == "yuvj420p" or _code(getattr(f, "color_range", 0)) == 2 else self._range
+        out = _core.frame_from_yuv420(y, u, v, y.line_size, us, vs, f.width, f.height, depth,
+                                      -1 if pts is None else pts, self._matrix, rng)
+        return out
+
+    def _frames_from(self, av_frames: list) -> list:
+        out = []
+        for f in av_frames:
+            frame = self._convert(f)
+            if getattr(f, "is_corrupt", False) or self._pending_error:
+                frame._set_error(True)
+                self._pending_error = False
+            out.append(frame)
+        if out:
+            self._frames += len(out)
+            self._leading_errors = 0
+        return out
+
+    def decode(self, packet: Any, pts: int | None) -> list:
+        import av
+
+        pkt = self._av_packet(packet, pts)
+        try:
+            frames = self._cc.decode(pkt)
+        except (av.error.FFmpegError, ValueError) as exc:
+            # Corrupt data: FFmpeg conceals what it can; the next frame is flagged as damaged.
+            self._errors += 1
+            self._pending_error = True
+            self.last_error = str(exc)
+            if self._frames == 0:
+                self._leading_errors += 1
+                if self._leading_errors >= _MAX_LEADING_ERRORS:
+                    raise errors.DecodeError(
+                        f"{self._leading_errors} packets of {self._info.codec} from {self._info.uri} failed "
+                        f"to decode and no frame came out: the stream is corrupt or not {self._info.codec} "
+                        f"({exc})") from exc
+            return []
+        return self._frames_from(frames)
+
+    def flush(self) -> list:
+        import av
+
+        try:
+            frames = self._cc.decode(None)
+        except av.error.EOFError:
+            frames = []
+        except av.error.FFmpegError as exc:
+            self._errors += 1
+            self.last_error = str(exc)
+            frames = []
+        out = self._frames_from(frames)
+        self._cc.flush_buffers()  # ready for a new stream (looping)
+        return out
+
+    @property
+    def stats(self) -> dict:
+        return {"displayed": self._frames, "errors": self._errors, "last_error": self.last_error}
+
+    def close(self) -> None:
+        self._cc = None
+
+
+def _code(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+class Decoder:
+    """Decodes the packets of one video stream.
+
+    Args:
+        info: the stream description (``Demuxer.info``).
+        device: ``"auto"`` (NVDEC when possible, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        low_latency: output frames in decode order without reordering delay (live sources).
+        output_format: ``"NV12"`` (native: NV12, or P016 for >8-bit) or ``"RGB"``, ``"BGR"``,
+            ``"RGBA"``, ``"BGRA"`` (converted on the frame's device with the stream's matrix/range).
+        output_size: ``(width, height)`` to scale to (NVDEC's hardware scaler on the GPU).
+        max_size: largest ``(width, height)`` the stream may switch to, so that NVDEC reconfigures
+            in place instead of recreating the decoder.
+        threads: CPU decoder threads (0 = FFmpeg's choice).
+
+    Raises:
+        UnsupportedError: the codec/profile/size cannot be decoded on the requested device.
+        DriverError: ``device="cuda"`` but libnvcuvid/libcuda cannot be loaded.
+    """
+
+    def __init__(self, info: StreamInfo, device: str | int = "auto", *, low_latency: bool = False,
+                 output_format: str = "NV12", output_size: tuple[int, int] | None = None,
+                 max_size: tuple[int, int] | None = None, threads: int = 0) -> None:
+        kind, index = parse_device(device)
+        fmt = str(getattr(output_format, "name", output_format)).upper()
+        if fmt not in ("NV12", "P016", "P010") + _RGB_FORMATS:
+            raise errors.InvalidArgument(f"output_format {output_format!r} is not NV12 or one of {_RGB_FORMATS}")
+        self.info = info
+        self.output_format = fmt
+        self.low_latency = low_latency
+        self.fallback_reason: str | None = None
+        self._closed = False
+        if kind == "auto":
+            reason = nvdec_unavailable_reason(info, index)
+            if reason is None:
+                try:
+                    self._impl: Any = _NvdecBackend(info, index, low_latency, output_size, max_size)
+                    self.device = f"cuda:{index}"
+                except (errors.DriverError, errors.UnsupportedError, errors.CudaError) as exc:
+                    reason = str(exc)
+            if reason is not None:
+                self.fallback_reason = reason
+                log.info("decoding %s on the CPU: %s", info.uri, reason)
+                self._impl = _CpuBackend(info, low_latency, output_size, threads)
+                self.device = "cpu"
+        elif kind == "cuda":
+            self._impl = _NvdecBackend(info, index, low_latency, output_size, max_size)
+            self.device = f"cuda:{index}"
+        else:
+            self._impl = _CpuBackend(info, low_latency, output_size, threads)
+            self.device = "cpu"
+
+    def _post(self, frames: list) -> list:
+        if self.output_format in _RGB_FORMATS and frames:
+            return [f.to(self.output_format) for f in frames]
+        return frames
+
+    def decode(self, packet: Any, pts: int | None = None) -> list:
+        """Decode one packet and return the frames that became ready (display order).
+
+        ``packet`` is a :class:`Packet`, a PyAV packet, or any buffer-protocol object (then ``pts``
+        in ns may be given). The payload is read in place, without a copy, with the GIL released.
+        """
+        if self._closed:
+            raise errors.StateError(f"the decoder of {self.info.uri} is closed")
+        return self._post(self._impl.decode(packet, pts))
+
+    def flush(self) -> list:
+        """End of stream: return the frames held back for reordering. Decoding may then restart."""
+        if self._closed:
+            return []
+        return self._post(self._impl.flush())
+
+    @property
+    def stats(self) -> dict:
+        """Counters of the backend (frames displayed, errors, ...)."""
+        return self._impl.stats
+
+    @property
+    def is_hardware(self) -> bool:
+        return self.device != "cpu"
+
+    def close(self) -> None:
+        """Release the decoder (NVDEC session or FFmpeg context); returned frames stay valid."""
+        if not self._closed:
+            self._closed = True
+            self._impl.close()
+
+    def __enter__(self) -> "Decoder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<pysm.codec.Decoder {self.info.codec} {self.info.width}x{self.info.height} on {self.device}>"

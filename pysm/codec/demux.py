@@ -1,0 +1,304 @@
+"""Demultiplexing with PyAV: files (mp4, mkv, ts, mov, ...), RTSP (TCP by default) and HTTP(S).
+
+A :class:`Demuxer` opens one source, describes its video stream (:class:`StreamInfo`) and yields
+compressed :class:`Packet` objects whose payload is the PyAV packet itself, handed to the decoder
+through the buffer protocol without a copy. Opening and every read are bounded by timeouts
+(PyAV's interrupt callback), so a dead camera raises instead of blocking forever.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+from pysm.errors import SourceError
+
+__all__ = ["Demuxer", "Packet", "StreamInfo", "LIVE_SCHEMES"]
+
+#: URI schemes whose sources are live (no end, no seeking).
+LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt", "tcp"})
+
+_NS = 1_000_000_000
+
+# FFmpeg AVColorSpace / AVColorRange / AVColorPrimaries / AVColorTransferCharacteristic codes.
+_MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020",
+              11: "smpte431", 12: "smpte432"}
+_TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
+             13: "srgb", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
+
+
+@dataclass
+class StreamInfo:
+    """What a decoder needs to know about one video stream."""
+
+    uri: str
+    codec: str                      #: FFmpeg codec name: h264, hevc, av1, vp9, mpeg4, mjpeg, ...
+    width: int
+    height: int
+    fps: Fraction                   #: average frame rate (0 when unknown)
+    time_base: Fraction             #: packet timestamp unit of the container
+    bit_depth: int = 8
+    pix_fmt: str = ""
+    chroma: str = "420"             #: "420", "422", "444" or "400"
+    profile: str = ""
+    color_matrix: str = "bt709"     #: matrix the decoder uses: bt601, bt709 or bt2020
+    color_range: str = "limited"    #: "limited" or "full"
+    color_primaries: str = "unknown"
+    color_transfer: str = "unknown"
+    color_specified: bool = False   #: False when the stream leaves the matrix unspecified (guessed by size)
+    duration: int = -1              #: ns, -1 when unknown (live)
+    frame_count: int = -1           #: -1 when unknown
+    is_live: bool = False
+    container: str = ""
+    extradata: bytes = field(default=b"", repr=False)
+
+    @property
+    def framerate(self) -> tuple[int, int]:
+        """Frame rate as (numerator, denominator), pyservicemaker's convention."""
+        return (self.fps.numerator, self.fps.denominator) if self.fps else (0, 1)
+
+
+class Packet:
+    """One compressed access unit.
+
+    ``data`` is the payload as a buffer-protocol object (the PyAV packet, not a copy); ``pts`` and
+    ``dts`` are in nanoseconds (-1 when unknown); ``key`` marks keyframes.
+    """
+
+    __slots__ = ("data", "pts", "dts", "duration", "key", "corrupt")
+
+    def __init__(self, data: Any, pts: int = -1, dts: int = -1, duration: int = 0, key: bool = False,
+                 corrupt: bool = False) -> None:
+        self.data = data
+        self.pts = pts
+        self.dts = dts
+        self.duration = duration
+        self.key = key
+        self.corrupt = corrupt
+
+    @property
+    def size(self) -> int:
+        return len(memoryview(self.data))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"<pysm.codec.Packet {self.size} bytes pts={self.pts}{' key' if self.key else ''}>"
+
+
+def _normalise_uri(uri: str | os.PathLike) -> tuple[str, str]:
+    """(what PyAV opens, scheme)."""
+    text = os.fspath(uri)
+    if text.startswith("file://"):
+        return urlparse(text).path, "file"
+    scheme = urlparse(text).scheme.lower() if "://" in text else ""
+    return text, scheme or "file"
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    import av
+
+    try:
+        return max(int(c.bits) for c in av.VideoFormat(pix_fmt).components)
+    except Exception:  # unknown/None pix_fmt: assume 8-bit
+        return 8
+
+
+def _chroma(pix_fmt: str) -> str:
+    p = pix_fmt or ""
+    if p.startswith("gray"):
+        return "400"
+    for tag in ("444", "422", "440", "411", "410"):
+        if tag in p:
+            return "444" if tag == "444" else "422" if tag in ("422", "440") else "420"
+    return "420"
+
+
+def _code(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _ns(value: int | None, tb: Fraction) -> int:
+    if value is None:
+        return -1
+    return value * tb.numerator * _NS // tb.denominator
+
+
+def _av_error_text(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+class Demuxer:
+    """Opens a media source and yields the compressed packets of its first video stream.
+
+    Args:
+        uri: a path, ``file://`` URI, ``rtsp://``, ``http(s)://`` or anything FFmpeg opens.
+        open_timeout: seconds to wait for the source to open.
+        read_timeout: seconds to wait for each read before giving up (live sources).
+        options: extra FFmpeg format options (e.g. ``{"rtsp_transport": "udp"}``).
+
+    Raises:
+        SourceError: the source cannot be opened, has no video stream, or timed out.
+    """
+
+    def __init__(self, uri: str | os.PathLike, *, open_timeout: float = 10.0, read_timeout: float = 10.0,
+                 options: dict[str, str] | None = None) -> None:
+        import av
+
+        self.uri = os.fspath(uri)
+        target, scheme = _normalise_uri(uri)
+        opts: dict[str, str] = {}
+        if scheme in ("rtsp", "rtsps"):
+            opts["rtsp_transport"] = "tcp"  # UDP loses packets behind NAT/firewalls: TCP unless asked
+        if options:
+            opts.update({str(k): str(v) for k, v in options.items()})
+        self._closed = False
+        self._container = None
+        try:
+            self._container = av.open(target, mode="r", options=opts, timeout=(open_timeout, read_timeout))
+        except FileNotFoundError as exc:
+            raise SourceError(f"cannot open '{self.uri}': file not found; check the path") from exc
+        except PermissionError as exc:
+            raise SourceError(f"cannot open '{self.uri}': permission denied") from exc
+        except av.error.ExitError as exc:
+            raise SourceError(f"opening '{self.uri}' timed out after {open_timeout:g} s; check that the "
+                              f"source is reachable or raise open_timeout") from exc
+        except av.error.InvalidDataError as exc:
+            raise SourceError(f"cannot open '{self.uri}': not a media file FFmpeg understands "
+                              f"({_av_error_text(exc)})") from exc
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(f"cannot open '{self.uri}': {_av_error_text(exc)}; check the URI, "
+                              f"credentials and network") from exc
+        try:
+            videos = self._container.streams.video
+            if not videos:
+                raise SourceError(f"'{self.uri}' has no video stream (streams: "
+                                  f"{[s.type for s in self._container.streams] or 'none'})")
+            self._stream = videos[0]
+            self.info = self._describe(scheme)
+        except BaseException:
+            self.close()
+            raise
+        self._tb = self.info.time_base
+
+    # ---- description --------------------------------------------------------------------------
+    def _describe(self, scheme: str) -> StreamInfo:
+        st = self._stream
+        cc = st.codec_context
+        if cc is None or cc.codec is None:
+            tag = getattr(st, "codec_tag", "") or "?"
+            raise SourceError(f"'{self.uri}': the video codec of stream {st.index} (tag {tag!r}) is unknown "
+                              f"to FFmpeg; re-encode the source with a common codec (H.264, HEVC, AV1)")
+        codec = cc.name
+        width, height = int(cc.width or 0), int(cc.height or 0)
+        rate = st.average_rate or st.guessed_rate or st.base_rate
+        fps = Fraction(rate) if rate else Fraction(0)
+        tb = Fraction(st.time_base) if st.time_base else Fraction(1, 90000)
+        pix_fmt = cc.pix_fmt or ""
+        bit_depth = _bit_depth(pix_fmt) if pix_fmt else 8
+        matrix_code = _code(getattr(cc, "colorspace", 0))
+        specified = matrix_code in _MATRIX
+        matrix = _MATRIX.get(matrix_code, "bt709" if height >= 720 else "bt601")
+        range_code = _code(getattr(cc, "color_range", 0))
+        full = range_code == 2 or pix_fmt.startswith("yuvj") or (codec == "mjpeg" and range_code != 1)
+        duration = -1
+        if st.duration is not None and st.duration > 0:
+            duration = _ns(st.duration, tb)
+        elif self._container.duration:
+            duration = int(self._container.duration) * _NS // 1_000_000  # AV_TIME_BASE is microseconds
+        frames = int(st.frames or 0)  # from the container index; 0 when it has none
+        live = scheme in LIVE_SCHEMES or (duration <= 0 and scheme not in ("file", ""))
+        return StreamInfo(
+            uri=self.uri, codec=codec, width=width, height=height, fps=fps, time_base=tb,
+            bit_depth=bit_depth, pix_fmt=pix_fmt, chroma=_chroma(pix_fmt), profile=str(cc.profile or ""),
+            color_matrix=matrix, color_range="full" if full else "limited",
+            color_primaries=_PRIMARIES.get(_code(getattr(cc, "color_primaries", 0)), "unknown"),
+            color_transfer=_TRANSFER.get(_code(getattr(cc, "color_trc", 0)), "unknown"),
+            color_specified=specified, duration=duration if not live else -1,
+            frame_count=frames if frames > 0 else -1, is_live=live,
+            container=self._container.format.name if self._container.format else "",
+            extradata=bytes(cc.extradata or b""))
+
+    # ---- packets ------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Packet]:
+        return self.packets()
+
+    def packets(self) -> Iterator[Packet]:
+        """Yield the video packets until the end of the source.
+
+        Raises:
+            SourceError: a read failed or timed out.
+        """
+        import av
+
+        if self._closed:
+            raise SourceError(f"the demuxer of '{self.uri}' is closed")
+        tb_num, tb_den = self._tb.numerator * _NS, self._tb.denominator
+        demux = self._container.demux(self._stream)
+        while True:
+            try:
+                pkt = next(demux)
+            except StopIteration:
+                return
+            except av.error.ExitError as exc:
+                raise SourceError(f"reading '{self.uri}' timed out; the source stopped sending data") from exc
+            except av.error.EOFError:
+                return
+            except (av.error.FFmpegError, OSError) as exc:
+                raise SourceError(f"reading '{self.uri}' failed: {_av_error_text(exc)}") from exc
+            if pkt.size == 0:  # the demuxer's end-of-stream marker
+                continue
+            pts, dts = pkt.pts, pkt.dts
+            yield Packet(
+                pkt,
+                pts * tb_num // tb_den if pts is not None else (dts * tb_num // tb_den if dts is not None else -1),
+                dts * tb_num // tb_den if dts is not None else -1,
+                (pkt.duration or 0) * tb_num // tb_den,
+                pkt.is_keyframe,
+                pkt.is_corrupt,
+            )
+
+    def seek(self, pts_ns: int = 0) -> None:
+        """Seek to the keyframe at or before ``pts_ns`` (files only)."""
+        import av
+
+        if self.info.is_live:
+            raise SourceError(f"'{self.uri}' is live and cannot seek")
+        target = int(Fraction(int(pts_ns), _NS) / self._tb) if pts_ns > 0 else 0
+        try:
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(f"seeking '{self.uri}' to {pts_ns} ns failed: {_av_error_text(exc)}") from exc
+
+    # ---- lifetime -----------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._container is not None and not self._closed:
+            self._closed = True
+            try:
+                self._container.close()
+            except Exception:  # closing a broken network source must not raise
+                pass
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Demuxer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,162 @@
+"""Small test clips generated with PyAV for the codec tests (no binary files in the repository)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+def available(codec: str) -> bool:
+    import av
+
+    return codec in av.codecs_available
+
+
+def encoder_for(codec: str) -> str | None:
+    """The PyAV encoder name for a codec family, or None when this wheel has none."""
+    candidates = {"h264": ["libx264", "h264"], "hevc": ["libx265", "hevc"], "mpeg4": ["mpeg4"],
+                  "mjpeg": ["mjpeg"], "av1": ["libsvtav1", "libaom-av1"], "vp9": ["libvpx-vp9"],
+                  "mpeg2video": ["mpeg2video"]}[codec]
+    import av
+
+    for name in candidates:
+        try:
+            c = av.codec.Codec(name, "w")
+        except Exception:  # noqa: BLE001
+            continue
+        if c.is_encoder:
+            return name
+    return None
+
+
+def frames_rgb(n: int, width: int, height: int, seed: int = 0) -> list[np.ndarray]:
+    """Moving gradients plus noise: real motion (so B-frames are used) and texture."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    out = []
+    for i in range(n):
+        r = (xx * 3 + i * 7) % 256
+        g = (yy * 2 + i * 5) % 256
+        b = ((xx + yy) + i * 11) % 256
+        img = np.stack([r, g, b], axis=-1).astype(np.int16)
+        img += rng.integers(-20, 21, size=img.shape, dtype=np.int16)
+        out.append(np.clip(img, 0, 255).astype(np.uint8))
+    return out
+
+
+def make_clip(path: Path | str, codec: str = "h264", *, n: int = 24, width: int = 128, height: int = 96,
+              rate: Fraction | int = 30, pix_fmt: str | None = None, bframes: int = 2, gop: int = 12,
+              options: dict[str, str] | None = None, audio: bool = False, seed: int = 0) -> Path:
+    """Encode ``n`` frames with ``codec``; the container follows the file extension."""
+    import av
+
+    enc = encoder_for(codec)
+    if enc is None:
+        raise RuntimeError(f"no encoder for {codec}")
+    path = Path(path)
+    opts: dict[str, str] = {}
+    if enc == "libx264":
+        opts = {"bf": str(bframes), "g": str(gop), "preset": "ultrafast" if bframes == 0 else "veryfast"}
+    elif enc == "libx265":
+        opts = {"x265-params": f"bframes={bframes}:keyint={gop}:log-level=none", "preset": "ultrafast"}
+    elif enc == "libsvtav1":
+        opts = {"preset": "12"}
+    opts.update(options or {})
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(enc, rate=rate)
+        s.width, s.height = width, height
+        s.pix_fmt = pix_fmt or ("yuvj420p" if codec == "mjpeg" else "yuv420p")
+        s.options = opts
+        if codec in ("mpeg4", "mpeg2video"):
+            s.codec_context.gop_size = gop
+            s.codec_context.max_b_frames = bframes
+            s.bit_rate = 2_000_000
+        a = None
+        if audio:
+            a = c.add_stream("aac", rate=48000)
+            a.layout = "stereo"
+        for i, img in enumerate(frames_rgb(n, width, height, seed)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=s.pix_fmt)
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+        if a is not None:
+            samples = int(48000 * n / float(rate))
+            t = np.arange(samples) / 48000.0
+            pcm = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            af = av.AudioFrame.from_ndarray(np.stack([pcm, pcm]), format="fltp", layout="stereo")
+            af.sample_rate = 48000
+            af.pts = 0
+            for p in a.encode(af):
+                c.mux(p)
+            for p in a.encode():
+                c.mux(p)
+    return path
+
+
+def reference_planes(path: Path | str) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """PyAV's own decode: (pts_ns, Y, U, V) per frame, planes cropped to the picture, in display order."""
+    import av
+
+    out = []
+    with av.open(str(path)) as c:
+        st = c.streams.video[0]
+        tb = st.time_base
+        for f in c.decode(st):
+            fmt = f.format.name
+            dt = np.uint16 if ("p10" in fmt or "p12" in fmt or "p16" in fmt) else np.uint8
+            planes = []
+            for i, (w, h) in enumerate([(f.width, f.height), ((f.width + 1) // 2, (f.height + 1) // 2),
+                                        ((f.width + 1) // 2, (f.height + 1) // 2)]):
+                p = f.planes[i]
+                arr = np.frombuffer(p, dtype=dt).reshape(p.height, p.line_size // np.dtype(dt).itemsize)
+                planes.append(arr[:h, :w].copy())
+            pts = -1 if f.pts is None else f.pts * tb.numerator * 1_000_000_000 // tb.denominator
+            out.append((pts, *planes))
+    return out
+
+
+def split_nv12(arr: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Y, U, V) from an NV12/P016 array of shape (H*3/2, W)."""
+    y = arr[:height, :width]
+    uv = arr[height:height + (height + 1) // 2, : ((width + 1) // 2) * 2]
+    return y, uv[:, 0::2], uv[:, 1::2]
+
+
+def random_nv12(width: int, height: int, seed: int = 0, sixteen: bool = False) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rows = height + (height + 1) // 2
+    if sixteen:
+        # 10-bit samples in the MSBs, as P016 holds them.
+        return (rng.integers(0, 1024, size=(rows, width), dtype=np.uint16) << 6).astype(np.uint16)
+    return rng.integers(0, 256, size=(rows, width), dtype=np.uint8)
+
+
+def yuv_to_rgb_reference(nv12: np.ndarray, width: int, height: int, matrix: str, full: bool,
+                         sixteen: bool = False) -> np.ndarray:
+    """Float64 NumPy reference of the documented conversion (nearest-neighbour chroma)."""
+    kr, kb = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}[matrix]
+    kg = 1.0 - kr - kb
+    s = 256.0 if sixteen else 1.0
+    y = nv12[:height].astype(np.float64)
+    uv = nv12[height:].astype(np.float64)
+    u = np.repeat(np.repeat(uv[:, 0::2], 2, axis=0), 2, axis=1)[:height, :width]
+    v = np.repeat(np.repeat(uv[:, 1::2], 2, axis=0), 2, axis=1)[:height, :width]
+    if full:
+        yn, un, vn = y / (255 * s), (u - 128 * s) / (255 * s), (v - 128 * s) / (255 * s)
+    else:
+        yn, un, vn = (y - 16 * s) / (219 * s), (u - 128 * s) / (224 * s), (v - 128 * s) / (224 * s)
+    r = yn + 2 * (1 - kr) * vn
+    g = yn - (2 * kb * (1 - kb) * un + 2 * kr * (1 - kr) * vn) / kg
+    b = yn + 2 * (1 - kb) * un
+    rgb = np.stack([r, g, b], axis=-1) * 255.0
+    return np.clip(np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)

@@ -1,0 +1,352 @@
+"""CPU decode path, demux, Annex-B conversion and colour conversion (no GPU needed)."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from codec_media import (encoder_for, make_clip, random_nv12, reference_planes, split_nv12,
+                         yuv_to_rgb_reference)
+
+import pysm
+from pysm import errors
+from pysm._native import _core
+from pysm.codec import AnnexBConverter, Decoder, Demuxer, Packet, VideoReader, convert, parse_device
+
+CODECS_8BIT = [c for c in ("h264", "hevc", "mpeg4", "mjpeg") if encoder_for(c)]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    out = {}
+    for codec in CODECS_8BIT:
+        ext = "mkv" if codec == "mjpeg" else "mp4"
+        out[codec] = make_clip(root / f"{codec}.{ext}", codec, n=20, width=128, height=96)
+    return out
+
+
+def _decode_all(path, device="cpu", **kw):
+    with VideoReader(path, device, **kw) as r:
+        return list(r), r
+
+
+@pytest.mark.parametrize("codec", CODECS_8BIT)
+def test_cpu_decode_matches_pyav(clips, codec):
+    path = clips[codec]
+    frames, reader = _decode_all(path)
+    ref = reference_planes(path)
+    assert reader.device == "cpu"
+    assert len(frames) == len(ref) == 20
+    pts = [f.pts for f in frames]
+    assert pts == sorted(pts) and len(set(pts)) == len(pts), "pts must increase strictly"
+    assert pts == [r[0] for r in ref]
+    for f, (_, y, u, v) in zip(frames, ref):
+        assert f.format == "NV12" and f.device == "cpu" and not f.error
+        assert (f.width, f.height) == (128, 96)
+        fy, fu, fv = split_nv12(f.numpy(), f.width, f.height)
+        np.testing.assert_array_equal(fy, y)
+        np.testing.assert_array_equal(fu, u)
+        np.testing.assert_array_equal(fv, v)
+    if codec == "mjpeg":
+        assert frames[0].range == "full"
+
+
+def test_bframes_are_reordered(clips):
+    # libx264 with bf=2: decode order differs from display order; output must be display order.
+    with Demuxer(clips["h264"]) as d:
+        packet_pts = [p.pts for p in d]
+    assert packet_pts != sorted(packet_pts), "the clip should contain B-frames"
+    frames, _ = _decode_all(clips["h264"])
+    assert [f.pts for f in frames] == sorted(packet_pts)
+
+
+@pytest.mark.skipif(not encoder_for("hevc"), reason="this PyAV wheel has no HEVC encoder")
+def test_cpu_decode_10bit_hevc_to_p016(tmp_path):
+    path = make_clip(tmp_path / "hevc10.mp4", "hevc", n=8, pix_fmt="yuv420p10le")
+    info = Demuxer(path).info
+    assert info.bit_depth == 10
+    frames, _ = _decode_all(path)
+    ref = reference_planes(path)
+    assert len(frames) == len(ref) == 8
+    for f, (_, y, u, v) in zip(frames, ref):
+        assert f.format == "P016"
+        arr = f.numpy()
+        assert arr.dtype == np.uint16
+        fy, fu, fv = split_nv12(arr, f.width, f.height)
+        np.testing.assert_array_equal(fy, y.astype(np.uint16) << 6)
+        np.testing.assert_array_equal(fu, u.astype(np.uint16) << 6)
+        np.testing.assert_array_equal(fv, v.astype(np.uint16) << 6)
+
+
+def test_stream_info_and_packets(clips):
+    with Demuxer(clips["h264"]) as d:
+        info = d.info
+        assert (info.codec, info.width, info.height) == ("h264", 128, 96)
+        assert info.fps == Fraction(30) and info.framerate == (30, 1)
+        assert info.bit_depth == 8 and info.chroma == "420" and not info.is_live
+        assert info.frame_count == 20
+        assert 600_000_000 <= info.duration <= 700_000_000
+        assert info.extradata[:1] == b"\x01", "mp4 carries an avcC record"
+        packets = list(d)
+    assert len(packets) == 20 and packets[0].key
+    first = packets[0]
+    assert isinstance(first, Packet) and first.size == len(memoryview(first.data)) > 0
+    dts = [p.dts for p in packets]
+    assert dts == sorted(dts), "packets come in decode order"
+
+
+def test_demuxer_errors(tmp_path):
+    with pytest.raises(errors.SourceError, match="not found"):
+        Demuxer(tmp_path / "missing.mp4")
+    with pytest.raises(FileNotFoundError.__mro__[1]):  # SourceError is an OSError
+        Demuxer(tmp_path / "missing.mp4")
+    blob = tmp_path / "blob.dat"
+    blob.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(errors.SourceError):
+        Demuxer(blob)
+
+
+def test_decoder_accepts_raw_buffers_with_pts(clips):
+    with Demuxer(clips["h264"]) as d:
+        info = d.info
+        packets = [(bytes(p.data), p.pts) for p in d]
+    dec = Decoder(info, "cpu")
+    out = []
+    for data, pts in packets:
+        out += dec.decode(memoryview(data), pts=pts)
+    out += dec.flush()
+    assert len(out) == 20
+    assert [f.pts for f in out] == sorted(p for _, p in packets)
+    dec.close()
+    with pytest.raises(errors.StateError):
+        dec.decode(packets[0][0])
+
+
+def test_reader_loop_keeps_pts_increasing(clips):
+    with VideoReader(clips["h264"], "cpu", loop=True) as r:
+        frames = []
+        for f in r:
+            frames.append(f)
+            if len(frames) == 45:
+                break
+    pts = [f.pts for f in frames]
+    assert all(b > a for a, b in zip(pts, pts[1:]))
+    step = pts[1] - pts[0]
+    assert pts[20] - pts[19] == step, "the second pass continues one frame after the first"
+    np.testing.assert_array_equal(frames[0].numpy(), frames[20].numpy())
+    assert r.first_frame_latency is not None and r.first_frame_latency < 5
+
+
+def test_output_format_and_size(clips):
+    frames, _ = _decode_all(clips["h264"], output_format="RGB")
+    assert frames[0].format == "RGB" and frames[0].numpy().shape == (96, 128, 3)
+    frames, _ = _decode_all(clips["h264"], output_size=(64, 48))
+    assert (frames[0].width, frames[0].height) == (64, 48)
+    assert frames[0].numpy().shape == (72, 64)
+
+
+def test_frame_tensor_view_and_numpy_zero_copy(clips):
+    f = _decode_all(clips["h264"])[0][0]
+    t = f.tensor
+    assert t.shape == (144, 128) and t.strides[0] == f.pitch and t.layout == "NV12"
+    a, b = f.numpy(), f.numpy()
+    assert np.shares_memory(a, b), "host frames are viewed, not copied"
+    assert "NV12 128x96" in repr(f)
+
+
+def test_container_variants(tmp_path):
+    # MKV (avcC extradata) and MPEG-TS (Annex-B in band, no extradata) decode alike.
+    mkv = make_clip(tmp_path / "a.mkv", "h264", n=10)
+    ts = make_clip(tmp_path / "a.ts", "h264", n=10)
+    for path in (mkv, ts):
+        frames, _ = _decode_all(path)
+        assert len(frames) == 10
+        ref = reference_planes(path)
+        np.testing.assert_array_equal(split_nv12(frames[5].numpy(), 128, 96)[0], ref[5][1])
+
+
+def test_concurrent_cpu_decoders(clips):
+    results, errs = {}, []
+
+    def work(i):
+        try:
+            results[i] = [f.pts for f in _decode_all(clips["h264"])[0]]
+        except Exception as exc:  # noqa: BLE001
+            errs.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errs
+    assert len(results) == 6 and all(len(v) == 20 for v in results.values())
+
+
+def test_parse_device():
+    assert parse_device("auto") == ("auto", 0)
+    assert parse_device("cpu") == ("cpu", 0)
+    assert parse_device("cuda:1") == ("cuda", 1)
+    assert parse_device(0) == ("cuda", 0)
+    with pytest.raises(errors.InvalidArgument):
+        parse_device("tpu")
+
+
+def test_auto_falls_back_to_cpu_with_reason(clips):
+    with Demuxer(clips["h264"]) as d:
+        dec = Decoder(d.info, "auto")
+    if not pysm.cuda.is_available():
+        assert dec.device == "cpu" and dec.fallback_reason
+    else:
+        assert dec.device.startswith("cuda") or dec.fallback_reason
+
+
+def test_unknown_codec_is_unsupported(clips):
+    info = Demuxer(clips["h264"]).info
+    info.codec = "not_a_codec"
+    with pytest.raises(errors.UnsupportedError, match="not_a_codec"):
+        Decoder(info, "cpu")
+
+
+# ---- Annex-B conversion (native) --------------------------------------------------------------
+
+@pytest.mark.parametrize("codec", [c for c in ("h264", "hevc") if encoder_for(c)])
+def test_annexb_conversion_decodes_identically(clips, codec):
+    import av
+
+    with Demuxer(clips[codec]) as d:
+        conv = AnnexBConverter(codec, d.info.extradata)
+        assert conv.length_prefixed
+        headers = conv.headers
+        assert headers.startswith(b"\x00\x00\x00\x01")
+        stream = headers + b"".join(conv.convert(p.data) for p in d)
+    # FFmpeg's parser + decoder on the raw Annex-B stream (no extradata at all).
+    cc = av.CodecContext.create(codec, "r")
+    got = []
+    for pkt in cc.parse(stream) + cc.parse(None):
+        got += cc.decode(pkt)
+    got += cc.decode(None)
+    ref = reference_planes(clips[codec])
+    assert len(got) == len(ref)
+    ys = sorted((np.frombuffer(f.planes[0], np.uint8).reshape(f.planes[0].height, -1)[:96, :128]).tobytes()
+                for f in got)
+    assert ys == sorted(r[1].tobytes() for r in ref)
+
+
+def test_annexb_rejects_truncated_nal(clips):
+    with Demuxer(clips["h264"]) as d:
+        conv = AnnexBConverter("h264", d.info.extradata)
+        pkt = bytes(next(iter(d)).data)
+    with pytest.raises(errors.DecodeError, match="truncated"):
+        conv.convert(pkt[:-5])
+    with pytest.raises(errors.DecodeError):
+        AnnexBConverter("h264", b"\x01\x64\x00")  # a cut avcC record
+
+
+def test_annexb_passthrough_for_annexb_input():
+    conv = AnnexBConverter("h264", b"\x00\x00\x00\x01\x67\x42")
+    assert not conv.length_prefixed and conv.headers == b"\x00\x00\x00\x01\x67\x42"
+    assert conv.convert(b"\x00\x00\x01\x65\x88") == b"\x00\x00\x01\x65\x88"
+
+
+# ---- colour conversion (CPU twin vs float64 reference) ----------------------------------------
+
+@pytest.mark.parametrize("matrix", ["bt601", "bt709", "bt2020"])
+@pytest.mark.parametrize("rng_name", ["limited", "full"])
+@pytest.mark.parametrize("sixteen", [False, True])
+def test_color_convert_cpu_vs_reference(matrix, rng_name, sixteen):
+    w, h = 66, 38
+    nv12 = random_nv12(w, h, seed=hash((matrix, rng_name, sixteen)) % 1000, sixteen=sixteen)
+    fmt = "P016" if sixteen else "NV12"
+    frame = _core.frame_from_tensor(_tensor_of(nv12, fmt), fmt, matrix, rng_name)
+    ref = yuv_to_rgb_reference(nv12, w, h, matrix, rng_name == "full", sixteen)
+    out = {name: frame.to(name).numpy() for name in ("RGB", "BGR", "RGBA", "BGRA")}
+    assert np.abs(out["RGB"].astype(int) - ref).max() <= 1
+    assert np.mean(out["RGB"] != ref) < 0.01, "off-by-one only at rounding ties"
+    np.testing.assert_array_equal(out["BGR"], out["RGB"][..., ::-1])
+    np.testing.assert_array_equal(out["RGBA"][..., :3], out["RGB"])
+    assert (out["RGBA"][..., 3] == 255).all()
+    np.testing.assert_array_equal(out["BGRA"][..., :3], out["RGB"][..., ::-1])
+
+
+def test_convert_uses_frame_colour_and_overrides(clips):
+    f = _decode_all(clips["h264"])[0][3]
+    assert f.matrix == "bt601" and f.range == "limited"  # unspecified SD stream: BT.601 by size
+    nv12 = f.numpy()
+    np.testing.assert_array_equal(convert(f, "RGB").numpy(), f.to("RGB").numpy())
+    ref = yuv_to_rgb_reference(nv12, 128, 96, "bt709", True)
+    got = convert(f, "RGB", matrix="bt709", range="full").numpy()
+    assert np.abs(got.astype(int) - ref).max() <= 1
+    t = convert(f.tensor, "BGR")
+    assert t.shape == (96, 128, 3)
+    with pytest.raises(errors.InvalidArgument):
+        f.to("YUYV")
+    with pytest.raises(errors.InvalidArgument):
+        f.to("RGB", matrix="bt999")
+
+
+def test_pack_yuv420_planes():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 256, (10, 16), dtype=np.uint8)
+    u = rng.integers(0, 256, (5, 8), dtype=np.uint8)
+    v = rng.integers(0, 256, (5, 8), dtype=np.uint8)
+    f = _core.frame_from_yuv420(y, u, v, 16, 8, 8, 14, 10, 8, 5)
+    fy, fu, fv = split_nv12(f.numpy(), 14, 10)
+    np.testing.assert_array_equal(fy, y[:, :14])
+    np.testing.assert_array_equal(fu, u[:, :7])
+    np.testing.assert_array_equal(fv, v[:, :7])
+    assert f.pts == 5
+    with pytest.raises(errors.InvalidArgument):
+        _core.frame_from_yuv420(y[:2], u, v, 16, 8, 8, 14, 10)
+
+
+def _tensor_of(arr: np.ndarray, fmt: str):
+    """A pysm Tensor over a NumPy array, through a host frame (no dependence on DLPack import)."""
+    h = arr.shape[0] * 2 // 3
+    w = arr.shape[1]
+    if fmt == "NV12":
+        y, uv = arr[:h], arr[h:]
+        f = _core.frame_from_yuv420(np.ascontiguousarray(y), np.ascontiguousarray(uv), None, w, w, 0, w, h, 8)
+    else:
+        y, uv = arr[:h], arr[h:]
+        # P010-style (already MSB-aligned) semi-planar input keeps its samples unchanged.
+        f = _core.frame_from_yuv420(np.ascontiguousarray(y), np.ascontiguousarray(uv), None, 2 * w, 2 * w, 0,
+                                    w, h, 10)
+    np.testing.assert_array_equal(f.numpy(), arr)
+    return f.tensor
+
+
+@pytest.mark.parametrize("name", ["retail_1080p30_h264.mp4", "retail_1080p30_hevc.mp4"])
+def test_real_clips_first_frames(shared_data, name):
+    import av
+
+    path = shared_data / name
+    with VideoReader(path, "cpu") as r:
+        assert (r.info.width, r.info.height) == (1920, 1080) and r.info.fps == 30
+        frames = []
+        for f in r:
+            frames.append(f)
+            if len(frames) == 8:
+                break
+    with av.open(str(path)) as c:
+        ref = [f for _, f in zip(range(8), c.decode(video=0))]
+    for f, rf in zip(frames, ref):
+        y = np.frombuffer(rf.planes[0], np.uint8).reshape(rf.planes[0].height, -1)[:1080, :1920]
+        np.testing.assert_array_equal(split_nv12(f.numpy(), 1920, 1080)[0], y)
+    assert frames[0].matrix == "bt709"
+
+
+def test_nvdec_capabilities_without_driver_raises_driver_error():
+    if pysm.cuda.is_available():
+        pytest.skip("a GPU is present (covered by test_decode_gpu.py)")
+    from pysm.codec import nvdec_capabilities
+
+    with pytest.raises(errors.DriverError) as exc:
+        nvdec_capabilities(0)
+    assert "libcuda" in str(exc.value) or "NVDEC" in str(exc.value)
+    with pytest.raises((errors.DriverError, errors.CudaError)):
+        _core.NvdecDecoder("h264", b"")

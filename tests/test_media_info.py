@@ -1,0 +1,70 @@
+"""utils.MediaInfo.discover: codec, size, frame rate, duration, frame count, bit depth, colour."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from codec_media import encoder_for, make_clip
+
+from pysm.utils import AudioStreamInfo, MediaInfo, VideoStreamInfo
+
+
+def test_h264_fields(tmp_path):
+    path = make_clip(tmp_path / "a.mp4", "h264", n=30, width=160, height=90, rate=Fraction(30000, 1001))
+    info = MediaInfo.discover(path)
+    assert info and not info.error and not info.live
+    v = info.video
+    assert isinstance(v, VideoStreamInfo)
+    assert (v.codec, v.width, v.height) == ("h264", 160, 90)
+    assert v.framerate == (30000, 1001) and info.framerate == (30000, 1001)
+    assert v.frame_count == 30 and info.frame_count == 30
+    assert v.bit_depth == 8 and v.pix_fmt == "yuv420p"
+    expected_ns = 30 * 1001 * 1_000_000_000 // 30000
+    assert abs(info.duration - expected_ns) < 50_000_000
+    assert info.color_matrix == "bt601" and info.color_range == "limited"
+    assert info.codec == "h264" and (info.width, info.height) == (160, 90)
+    assert len(info.streams) == 1
+
+
+def test_file_uri_and_audio_stream(tmp_path):
+    path = make_clip(tmp_path / "av.mp4", "h264", n=15, audio=True)
+    info = MediaInfo.discover(f"file://{path}")
+    assert info
+    kinds = sorted(type(s).__name__ for s in info.streams)
+    assert kinds == ["AudioStreamInfo", "VideoStreamInfo"]
+    a = info.audio
+    assert isinstance(a, AudioStreamInfo)
+    assert a.codec == "aac" and a.channels == 2 and a.sampling_rate == 48000
+
+
+@pytest.mark.skipif(not encoder_for("hevc"), reason="this PyAV wheel has no HEVC encoder")
+def test_hevc_10bit_depth(tmp_path):
+    path = make_clip(tmp_path / "h10.mp4", "hevc", n=5, pix_fmt="yuv420p10le")
+    info = MediaInfo.discover(path)
+    assert info.codec == "hevc" and info.bit_depth == 10
+
+
+def test_colour_description_is_reported(tmp_path):
+    path = make_clip(tmp_path / "c.mp4", "h264", n=5,
+                     options={"colorspace": "bt709", "color_range": "pc", "color_primaries": "bt709",
+                              "color_trc": "bt709"})
+    v = MediaInfo.discover(path).video
+    assert v.color_matrix == "bt709"
+    assert v.color_range == "full"
+    assert v.color_primaries == "bt709" and v.color_transfer == "bt709"
+
+
+def test_mjpeg_is_full_range(tmp_path):
+    path = make_clip(tmp_path / "m.mkv", "mjpeg", n=4)
+    info = MediaInfo.discover(path)
+    assert info.codec == "mjpeg" and info.color_range == "full"
+
+
+def test_bad_sources_are_falsy(tmp_path):
+    missing = MediaInfo.discover(tmp_path / "missing.mp4")
+    assert not missing and "not found" in missing.error
+    junk = tmp_path / "junk.dat"
+    junk.write_bytes(bytes(range(256)) * 32)
+    assert not MediaInfo.discover(junk)
