@@ -26,7 +26,8 @@ def frame(w=64, h=48, color=COLOR):
 
 
 def objects(buf, i=0):
-    return _core.buffer_metadata(buf)[i]["objects"]
+    meta = _core.buffer_metadata(buf)
+    return meta[i]["objects"] if i < len(meta) else []  # a skipped batch has no FrameMeta made for it
 
 
 def box(o):
@@ -71,9 +72,9 @@ def test_detections_in_frame_coordinates(tiny, tmp_path):
     (o,) = meta[1]["objects"]
     assert o["class_id"] == 1 and o["label"] == "blueish"
     assert box(o) == pytest.approx([33, 10, 63, 20], abs=1e-4)
-    # frame 2 is BGR: the surface's channel order is honoured
+    # frame 2 holds the same bytes as frame 0 but as BGR: blue is 200, so class 1
     (o,) = meta[2]["objects"]
-    assert o["class_id"] == 0
+    assert o["class_id"] == 1 and o["confidence"] == pytest.approx(200 / 255, abs=1e-5)
 
 
 def test_letterbox_is_undone(tiny):
@@ -301,7 +302,7 @@ def test_hot_reload(tmp_path):
     assert seen == [str(tmp_path / "next.onnx")]
     # a model with another input is refused and the running one stays
     infer_models.detector(tmp_path / "big.onnx", size=64)
-    with pytest.raises(InferenceError, match="differs"):
+    with pytest.raises(InferenceError, match=r"\[\?, 3, 64, 64\].*\[\?, 3, 32, 32\]"):
         e.reload(str(tmp_path / "big.onnx"))
     buf = _core.buffer_from_arrays([(frame(), "RGB")])
     e.process(buf)
