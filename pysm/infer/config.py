@@ -121,6 +121,13 @@ def _min(lo: int) -> Callable[[Any], int]:
     return parse
 
 
+def _range(v: Any, lo: int, hi: int) -> int:
+    i = _int(v)
+    if not lo <= i <= hi:
+        raise ValueError(f"must be in {lo}..{hi}")
+    return i
+
+
 def _dims(v: Any) -> list[int]:
     d = [_int(x) for x in _split(v, ";x,")]
     if len(d) != 3 or any(x <= 0 for x in d):
@@ -204,7 +211,7 @@ _PROPERTY_KEYS: dict[str, tuple[str, Callable[[Any], Any], bool]] = {
     "torch-model": ("torch_model", _str, False),
     "padding-value": ("padding_value", _float_list, False),
     "nms-class-agnostic": ("nms_class_agnostic", _bool, False),
-    "nms-max-candidates": ("nms_max_candidates", _min(1), False),
+    "nms-max-candidates": ("nms_max_candidates", lambda v: _range(v, 1, 8192), False),
     "yolox-strides": ("yolox_strides", _int_list, False),
     "yolo-box-format": ("yolo_box_format", _box_format, False),
     "box-coordinates-normalized": ("box_coordinates_normalized", _bool, False),
