@@ -28,7 +28,7 @@ from pysm.infer.postprocess import DetectorSettings, ParserInfo
 __all__ = ["InferEngine"]
 
 _ENGINE_EXTS = (".engine", ".plan", ".trt")
-_TORCH_EXTS = (".pt", ".pt2", ".ts", ".jit", ".pth")
+_CONFIG_EXTS = (".txt", ".yml", ".yaml", ".ini", ".cfg", ".config")
 
 
 def _shape_str(shape) -> str:
@@ -178,10 +178,15 @@ class InferEngine:
 
     def reload(self, model_path: str | None = None) -> None:
         """Load the model again (from ``model_path`` when given: an engine, ONNX, TorchScript or
-        ``module:factory``) and swap it in. Batches in flight finish on the old model; a model
+        ``module:factory``; or a new config file) and swap it in. Batches in flight finish on the old model; a model
         whose input differs from the running one is refused with InferenceError."""
         if self._backend is None:
             raise StateError(f"{self.name}: reload() before start()")
+        if model_path is not None and os.fspath(model_path).lower().endswith(_CONFIG_EXTS):
+            # A new config file (nvinfer's config-file-path set while running): re-read it all.
+            self._config_path = os.fspath(model_path)
+            self.config = self._load()
+            model_path = None
         cfg = copy.deepcopy(self.config)
         if model_path is not None:
             path = os.fspath(model_path)

@@ -23,10 +23,11 @@ def _engine_of(target: Any) -> Any:
     """The InferEngine behind an engine, a pipeline node or element wrapping one."""
     if hasattr(target, "reload") and callable(target.reload):
         return target
-    for attr in ("engine", "infer_engine", "_engine"):
-        e = getattr(target, attr, None)
-        if e is not None and hasattr(e, "reload"):
-            return e
+    for holder in (target, getattr(target, "element", None)):  # a pipeline Node wraps its element
+        for attr in ("engine", "infer_engine", "_engine"):
+            e = getattr(holder, attr, None) if holder is not None else None
+            if e is not None and hasattr(e, "reload"):
+                return e
     return None
 
 
