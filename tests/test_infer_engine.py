@@ -26,7 +26,7 @@ def frame(w=64, h=48, color=COLOR):
 
 
 def objects(buf, i=0):
-    meta = _core.buffer_metadata(buf)
+    meta = _core.infer_buffer_metadata(buf)
     return meta[i]["objects"] if i < len(meta) else []  # a skipped batch has no FrameMeta made for it
 
 
@@ -53,9 +53,9 @@ def test_detections_in_frame_coordinates(tiny, tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("redish\nblueish\n")
     e = det_engine(tiny, labelfile_path=str(labels), unique_id=7, batch_size=2)
-    buf = _core.buffer_from_arrays([(frame(), "RGB"), (frame(96, 40, COLOR[::-1]), "RGB"), (frame(), "BGR")])
+    buf = _core.infer_buffer_from_arrays([(frame(), "RGB"), (frame(96, 40, COLOR[::-1]), "RGB"), (frame(), "BGR")])
     e.process(buf)
-    meta = _core.buffer_metadata(buf)
+    meta = _core.infer_buffer_metadata(buf)
     assert [f["infer_done"] for f in meta] == [True, True, True]
     # frame 0: anchor 0 box (16,12,10,8) at 32x32 -> x*2, y*1.5 in a 64x48 frame; class 0 = red mean
     (o,) = meta[0]["objects"]
@@ -80,7 +80,7 @@ def test_detections_in_frame_coordinates(tiny, tmp_path):
 def test_letterbox_is_undone(tiny):
     # 128x64 frame into 32x32 with symmetric letterbox: scale 4, image rows 8..24 of the input
     e = det_engine(tiny, maintain_aspect_ratio=1, symmetric_padding=1)
-    buf = _core.buffer_from_arrays([(frame(128, 64), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(128, 64), "RGB")])
     e.process(buf)
     (o,) = objects(buf)
     # network box x 11..21, y 8..16 -> frame x 44..84, y (8-8)*4..(16-8)*4
@@ -93,7 +93,7 @@ def test_torch_backend_with_module_on_cpu():
                          parse_bbox_func_name="yolo", num_detected_classes=2, backend="torch", batch_size=3)
     e.start()
     assert e.backend_name == "torch" and e.backend.device == "cpu"
-    buf = _core.buffer_from_arrays([(frame(), "RGB")] * 2)
+    buf = _core.infer_buffer_from_arrays([(frame(), "RGB")] * 2)
     e.process(buf)
     for i in range(2):
         (o,) = objects(buf, i)
@@ -103,9 +103,9 @@ def test_torch_backend_with_module_on_cpu():
 
 def test_tensor_output_metadata(tiny):
     e = det_engine(tiny, output_tensor_meta=True, network_type=100, unique_id=4)
-    buf = _core.buffer_from_arrays([(frame(), "RGB"), (frame(color=(0, 255, 0)), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(), "RGB"), (frame(color=(0, 255, 0)), "RGB")])
     e.process(buf)
-    meta = _core.buffer_metadata(buf)
+    meta = _core.infer_buffer_metadata(buf)
     for f, col in zip(meta, [COLOR, (0, 255, 0)]):
         assert f["objects"] == []  # network-type 100: no parsing
         (um,) = f["user_meta"]
@@ -132,7 +132,7 @@ bg-color=0.5;0.5;0.5;0.3
 """)
     e = pysm.InferEngine(str(cfg))
     e.start()
-    buf = _core.buffer_from_arrays([(frame(color=(0, 120, 200)), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(color=(0, 120, 200)), "RGB")])
     e.process(buf)
     objs = objects(buf)
     # anchor 0 -> class 1 (blue 0.78), anchor 1 -> class 1 (green 0.47); both blue-bordered
@@ -140,7 +140,7 @@ bg-color=0.5;0.5;0.5;0.3
     assert all(o["rect"]["border_color"] == (0, 0, 1, 1) and o["rect"]["has_bg_color"] for o in objs)
     e2 = pysm.InferEngine(str(cfg), filter_out_class_ids="1")
     e2.start()
-    buf = _core.buffer_from_arrays([(frame(color=(0, 120, 200)), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(color=(0, 120, 200)), "RGB")])
     e2.process(buf)
     assert objects(buf) == []
 
@@ -149,7 +149,7 @@ def test_interval_skips_batches(tiny):
     e = det_engine(tiny, interval=2)
     counts = []
     for _ in range(7):
-        buf = _core.buffer_from_arrays([(frame(), "RGB")])
+        buf = _core.infer_buffer_from_arrays([(frame(), "RGB")])
         e.process(buf)
         counts.append(len(objects(buf)))
     assert counts == [1, 0, 0, 1, 0, 0, 1]
@@ -165,7 +165,7 @@ def test_secondary_classifier_on_primary_objects(tmp_path, tiny):
     f = np.zeros((48, 64, 3), np.uint8)
     f[:] = (220, 10, 10)  # red everywhere -> anchor 0 class 0 at [22,12,42,24]
     f[12:24, 22:42] = (10, 10, 230)  # ... but the object itself is blue
-    buf = _core.buffer_from_arrays([(f, "RGB"), (f, "RGB")])
+    buf = _core.infer_buffer_from_arrays([(f, "RGB"), (f, "RGB")])
     pgie.process(buf)
     assert [len(objects(buf, i)) for i in range(2)] == [1, 1]
     sgie = pysm.InferEngine(None, name="sgie", onnx_file=clf, infer_dims="3;16;16", net_scale_factor=1 / 255,
@@ -191,7 +191,7 @@ def test_secondary_classifier_on_primary_objects(tmp_path, tiny):
 
 def test_secondary_detector_sets_parent_and_offsets(tiny):
     pgie = det_engine(tiny, unique_id=1)
-    buf = _core.buffer_from_arrays([(frame(128, 96), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(128, 96), "RGB")])
     pgie.process(buf)
     (parent,) = objects(buf)
     px0, py0, px1, py1 = box(parent)  # [44, 24, 84, 48]
@@ -210,9 +210,9 @@ def test_empty_secondary_is_a_noop(tmp_path):
     sgie = pysm.InferEngine(None, onnx_file=clf, infer_dims="3;16;16", network_type=1, process_mode=2,
                             backend="onnxruntime")
     sgie.start()
-    buf = _core.buffer_from_arrays([(frame(), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(), "RGB")])
     sgie.process(buf)
-    meta = _core.buffer_metadata(buf)
+    meta = _core.infer_buffer_metadata(buf)
     assert meta[0]["objects"] == [] and meta[0]["user_meta"] == []
 
 
@@ -235,7 +235,7 @@ def boom(outputs, info):
 """)
     monkeypatch.syspath_prepend(str(tmp_path))
     e = det_engine(tiny, parse_bbox_func_name="my_parsers:parse", batch_size=2)
-    buf = _core.buffer_from_arrays([(frame(), "RGB")] * 3)
+    buf = _core.infer_buffer_from_arrays([(frame(), "RGB")] * 3)
     e.process(buf)
     import my_parsers
 
@@ -246,7 +246,7 @@ def boom(outputs, info):
         assert box(o) == pytest.approx([22, 12, 42, 24], abs=1e-4)
     bad = det_engine(tiny, parse_bbox_func_name="my_parsers:boom")
     with pytest.raises(InferenceError) as ei:
-        bad.process(_core.buffer_from_arrays([(frame(), "RGB")]))
+        bad.process(_core.infer_buffer_from_arrays([(frame(), "RGB")]))
     msg = str(ei.value)
     assert "my_parsers:boom" in msg and "parser exploded" in msg and "Traceback" in msg
 
@@ -254,7 +254,7 @@ def boom(outputs, info):
 def test_nan_outputs_are_dropped(tmp_path):
     m = infer_models.detector(tmp_path / "nan.onnx", nan_anchor1=True)
     e = det_engine(m)
-    buf = _core.buffer_from_arrays([(frame(color=(200, 250, 100)), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(color=(200, 250, 100)), "RGB")])
     e.process(buf)
     objs = objects(buf)
     # anchor 1 (green 0.98, would win) has a NaN box: only anchor 0 remains
@@ -277,7 +277,7 @@ def test_model_shape_contradicting_config(tiny):
 def test_state_errors_and_missing_model(tmp_path, tiny):
     e = pysm.InferEngine(None, onnx_file=tiny, infer_dims="3;32;32", backend="onnxruntime")
     with pytest.raises(StateError):
-        e.process(_core.buffer_from_arrays([(frame(), "RGB")]))
+        e.process(_core.infer_buffer_from_arrays([(frame(), "RGB")]))
     with pytest.raises(StateError):
         e.reload()
     e = pysm.InferEngine(None, onnx_file=str(tmp_path / "gone.onnx"))
@@ -291,12 +291,12 @@ def test_hot_reload(tmp_path):
     e = det_engine(str(path))
     seen = []
     e.on_model_updated(seen.append)
-    buf = _core.buffer_from_arrays([(frame(), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(), "RGB")])
     e.process(buf)
     assert box(objects(buf)[0]) == pytest.approx([22, 12, 42, 24], abs=1e-4)
     infer_models.detector(tmp_path / "next.onnx", box0=(8, 8, 8, 8))
     e.reload(str(tmp_path / "next.onnx"))
-    buf = _core.buffer_from_arrays([(frame(), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(), "RGB")])
     e.process(buf)
     assert box(objects(buf)[0]) == pytest.approx([8, 6, 24, 18], abs=1e-4)
     assert seen == [str(tmp_path / "next.onnx")]
@@ -304,7 +304,7 @@ def test_hot_reload(tmp_path):
     infer_models.detector(tmp_path / "big.onnx", size=64)
     with pytest.raises(InferenceError, match=r"\[\?, 3, 64, 64\].*\[\?, 3, 32, 32\]"):
         e.reload(str(tmp_path / "big.onnx"))
-    buf = _core.buffer_from_arrays([(frame(), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(frame(), "RGB")])
     e.process(buf)
     assert box(objects(buf)[0]) == pytest.approx([8, 6, 24, 18], abs=1e-4)
 
@@ -324,12 +324,12 @@ def test_engine_file_monitor_swaps_on_change(tmp_path):
         deadline = time.time() + 10
         while mon.reloads == 0 and time.time() < deadline and not errors:
             # keep processing while the swap happens: no batch may fail
-            buf = _core.buffer_from_arrays([(frame(), "RGB")])
+            buf = _core.infer_buffer_from_arrays([(frame(), "RGB")])
             e.process(buf)
             assert len(objects(buf)) == 1
             time.sleep(0.02)
         assert not errors and mon.reloads == 1
-        buf = _core.buffer_from_arrays([(frame(), "RGB")])
+        buf = _core.infer_buffer_from_arrays([(frame(), "RGB")])
         e.process(buf)
         assert box(objects(buf)[0]) == pytest.approx([8, 6, 24, 18], abs=1e-4)
         # a broken file is reported and the running model stays
@@ -338,7 +338,7 @@ def test_engine_file_monitor_swaps_on_change(tmp_path):
         while not errors and time.time() < deadline:
             time.sleep(0.02)
         assert errors and mon.reloads == 1
-        buf = _core.buffer_from_arrays([(frame(), "RGB")])
+        buf = _core.infer_buffer_from_arrays([(frame(), "RGB")])
         e.process(buf)
         assert len(objects(buf)) == 1
     finally:

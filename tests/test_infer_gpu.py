@@ -42,10 +42,10 @@ def cpu_and_gpu(frames, regions, params, dtype=np.float32, frames_on_device=Fals
     shape = (len(regions), C, params["height"], params["width"]) if params.get("order", 0) == 0 else \
         (len(regions), params["height"], params["width"], C)
     cpu = np.zeros(shape, dtype)
-    tr_cpu = _core.preprocess_arrays(frames, regions, params, cpu)
+    tr_cpu = _core.infer_preprocess_arrays(frames, regions, params, cpu)
     gpu = torch.full(shape, -5.0, dtype=torch.float16 if dtype == np.float16 else torch.float32, device="cuda")
     gframes = [(torch.from_numpy(f[0]).cuda(), *f[1:]) for f in frames] if frames_on_device else frames
-    tr_gpu = _core.preprocess_arrays(gframes, regions, params, gpu, stream())
+    tr_gpu = _core.infer_preprocess_arrays(gframes, regions, params, gpu, stream())
     torch.cuda.current_stream().synchronize()
     assert tr_cpu == tr_gpu
     return cpu.astype(np.float64), gpu.float().cpu().numpy().astype(np.float64)
@@ -114,18 +114,18 @@ def test_box_decoders_match_cpu(half):
     if half:
         o = o.astype(np.float16)
     p = dict(kind="yolox", net_width=128, net_height=96, thresholds=[0.3], max_candidates=300)
-    compare_candidates(_core.decode_boxes([o], p), _core.decode_boxes([torch.from_numpy(o).cuda()], p, stream()), 0.3)
+    compare_candidates(_core.infer_decode_boxes([o], p), _core.infer_decode_boxes([torch.from_numpy(o).cuda()], p, stream()), 0.3)
     W, H, C = 96, 64, 3
     cov = RNG.uniform(0, 1, (2, C, H // 16, W // 16)).astype(np.float32)
     bbox = RNG.normal(0, 0.5, (2, 4 * C, H // 16, W // 16)).astype(np.float32)
     p = dict(kind="detectnet_v2", net_width=W, net_height=H, thresholds=[0.4, 0.5, 0.6])
-    compare_candidates(_core.decode_boxes([cov, bbox], p),
-                       _core.decode_boxes([torch.from_numpy(cov).cuda(), torch.from_numpy(bbox).cuda()], p, stream()),
+    compare_candidates(_core.infer_decode_boxes([cov, bbox], p),
+                       _core.infer_decode_boxes([torch.from_numpy(cov).cuda(), torch.from_numpy(bbox).cuda()], p, stream()),
                        0.5)
     y = RNG.uniform(0, 60, (2, 300, 9)).astype(np.float32)
     y[..., 4:] = RNG.uniform(0, 1, (2, 300, 5))
     p = dict(kind="yolo", net_width=64, net_height=64, num_classes=4, thresholds=[0.25])
-    compare_candidates(_core.decode_boxes([y], p), _core.decode_boxes([torch.from_numpy(y).cuda()], p, stream()), 0.25)
+    compare_candidates(_core.infer_decode_boxes([y], p), _core.infer_decode_boxes([torch.from_numpy(y).cuda()], p, stream()), 0.25)
 
 
 @pytest.mark.parametrize("agnostic", [False, True])
@@ -140,8 +140,8 @@ def test_nms_matches_cpu(agnostic):
         for params in (dict(iou_threshold=0.5, class_agnostic=agnostic),
                        dict(iou_threshold=[0.3, 0.5, 0.7, 0.4, 0.6], topk=[2, -1, 5, 1, 3], class_agnostic=agnostic),
                        dict(iou_threshold=0.45, topk_total=17, class_agnostic=agnostic)):
-            cpu = _core.nms(rows, params)
-            gpu = _core.nms(rows, params, device="cuda")
+            cpu = _core.infer_nms(rows, params)
+            gpu = _core.infer_nms(rows, params, device="cuda")
             assert cpu == gpu, (n, params)
             assert cpu == ref.nms(rows, params["iou_threshold"], topk=params.get("topk", -1),
                                   topk_total=params.get("topk_total", -1), agnostic=agnostic)
@@ -158,9 +158,9 @@ def test_engine_torch_backend_on_gpu_with_cuda_graph():
         e.start()
         assert e.backend.device.startswith("cuda")
         for _ in range(3):
-            buf = _core.buffer_from_arrays([(f, "RGB")] * 3, device="cuda")
+            buf = _core.infer_buffer_from_arrays([(f, "RGB")] * 3, device="cuda")
             e.process(buf)
-            meta = _core.buffer_metadata(buf)
+            meta = _core.infer_buffer_metadata(buf)
             for fr in meta:
                 (o,) = fr["objects"]
                 r = o["rect"]
@@ -184,7 +184,7 @@ def test_yolox_torch_backend_via_onnx2torch(shared_data, tmp_path, mode):
     with av.open(str(shared_data / "dog.jpg")) as c:
         img = next(c.decode(video=0)).to_ndarray(format="rgb24")
     for device in ("cpu", "cuda"):  # frames in host memory (uploaded) and in device memory
-        buf = _core.buffer_from_arrays([(img, "RGB")], device=device)
+        buf = _core.infer_buffer_from_arrays([(img, "RGB")], device=device)
         e.process(buf)
         dets = ty.detections(buf)
         assert len(dets) == 3, dets
@@ -195,8 +195,8 @@ def test_yolox_torch_backend_via_onnx2torch(shared_data, tmp_path, mode):
     e2 = pysm.InferEngine(ty.yolox_config(tmp_path, shared_data, backend="torch", **{
         "network-mode": mode, "output-tensor-meta": 1, "scaling-filter": 1}))
     e2.start()
-    buf = _core.buffer_from_arrays([(np.ascontiguousarray(g_in[0].transpose(1, 2, 0)), "BGR")], device="cuda")
+    buf = _core.infer_buffer_from_arrays([(np.ascontiguousarray(g_in[0].transpose(1, 2, 0)), "BGR")], device="cuda")
     e2.process(buf)
-    out = _core.buffer_metadata(buf)[0]["user_meta"][0]["layers"]["output"].astype(np.float32)
+    out = _core.infer_buffer_metadata(buf)[0]["user_meta"][0]["layers"]["output"].astype(np.float32)
     scores = out[:, 4:]
     np.testing.assert_allclose(scores, g_out[0][:, 4:], atol=1e-3 if mode == 0 else 2e-2)

@@ -35,7 +35,7 @@ def test_yolox_decoder():
     W, H, C = 64, 96, 7
     out = yolox_output(3, W, H, C)
     params = dict(kind="yolox", net_width=W, net_height=H, thresholds=[0.25], max_candidates=5000)
-    got = _core.decode_boxes([out], params)
+    got = _core.infer_decode_boxes([out], params)
     check_rows(got, ref.decode_yolox(out, W, H, 0.25, max_candidates=5000))
     assert all(len(g) > 10 for g in got)
 
@@ -45,7 +45,7 @@ def test_yolox_per_class_thresholds_and_limit():
     out = yolox_output(2, W, H, C, strides=(8, 16))
     thr = [0.1, 0.5, 0.9, 0.3]
     params = dict(kind="yolox", net_width=W, net_height=H, thresholds=thr, strides=[8, 16], max_candidates=7)
-    got = _core.decode_boxes([out], params)
+    got = _core.infer_decode_boxes([out], params)
     check_rows(got, ref.decode_yolox(out, W, H, thr, strides=(8, 16), max_candidates=7))
     assert all(len(g) == 7 for g in got)
 
@@ -53,7 +53,7 @@ def test_yolox_per_class_thresholds_and_limit():
 def test_yolox_float16_outputs():
     W, H, C = 32, 64, 3
     out = yolox_output(1, W, H, C).astype(np.float16)
-    got = _core.decode_boxes([out], dict(kind="yolox", net_width=W, net_height=H, thresholds=[0.2]))
+    got = _core.infer_decode_boxes([out], dict(kind="yolox", net_width=W, net_height=H, thresholds=[0.2]))
     check_rows(got, ref.decode_yolox(out.astype(np.float32), W, H, 0.2), atol=1e-2)
 
 
@@ -66,7 +66,7 @@ def test_nan_and_inf_rows_are_dropped():
     out[0, 5, 4] = np.inf
     out[0, 7, 2] = 200.0  # exp overflows to inf
     out[0, 9, 6] = np.nan  # a NaN class score
-    got = _core.decode_boxes([out], dict(kind="yolox", net_width=W, net_height=H, thresholds=[0.1], max_candidates=10**6))[0]
+    got = _core.infer_decode_boxes([out], dict(kind="yolox", net_width=W, net_height=H, thresholds=[0.1], max_candidates=10**6))[0]
     assert np.isfinite(got).all()
     want = ref.decode_yolox(out, W, H, 0.1, max_candidates=10**6)[0]
     check_rows([got], [want])
@@ -91,7 +91,7 @@ def test_yolo_decoder(layout):
     params = dict(kind="yolo", net_width=W, net_height=H, num_classes=C, thresholds=[0.4],
                   yolo_xyxy=kw.get("xyxy", False), normalized=kw.get("normalized", False))
     feed = o.transpose(0, 2, 1).copy() if layout == "transposed" else o
-    got = _core.decode_boxes([feed], params)
+    got = _core.infer_decode_boxes([feed], params)
     want = ref.decode_yolo(o, W, H, C, 0.4, **kw)
     check_rows(got, want)
 
@@ -105,7 +105,7 @@ def test_detectnet_v2_decoder():
     params = dict(kind="detectnet_v2", net_width=W, net_height=H, thresholds=thr, box_norm=35.0)
     # Either output order is accepted.
     for outs in ([cov, bbox], [bbox, cov]):
-        got = _core.decode_boxes(outs, params)
+        got = _core.infer_decode_boxes(outs, params)
         check_rows(got, ref.decode_detectnet(cov, bbox, W, H, thr))
 
 
@@ -115,7 +115,7 @@ def test_ssd_decoder():
     b[..., 2:] = b[..., :2] + RNG.uniform(0, 0.4, (2, N, 2))
     s = RNG.uniform(0, 1, (2, N, C)).astype(np.float32)
     params = dict(kind="ssd", net_width=W, net_height=H, thresholds=[0.7], normalized=True, background_class=0)
-    got = _core.decode_boxes([b, s], params)
+    got = _core.infer_decode_boxes([b, s], params)
     check_rows(got, ref.decode_ssd(b, s, W, H, 0.7, background=0))
     assert all((g[:, 0] != 0).all() for g in got)
 
@@ -123,13 +123,13 @@ def test_ssd_decoder():
 def test_decoder_shape_errors_name_both_sides():
     out = yolox_output(1, 64, 64, 3)
     with pytest.raises(E.InferenceError, match="rows but a 32x32 input"):
-        _core.decode_boxes([out], dict(kind="yolox", net_width=32, net_height=32))
+        _core.infer_decode_boxes([out], dict(kind="yolox", net_width=32, net_height=32))
     with pytest.raises(E.InferenceError, match="num-detected-classes is 5"):
-        _core.decode_boxes([out], dict(kind="yolox", net_width=64, net_height=64, num_classes=5))
+        _core.infer_decode_boxes([out], dict(kind="yolox", net_width=64, net_height=64, num_classes=5))
     with pytest.raises(E.InferenceError, match="set num-detected-classes"):
-        _core.decode_boxes([out], dict(kind="yolo", net_width=64, net_height=64))
+        _core.infer_decode_boxes([out], dict(kind="yolo", net_width=64, net_height=64))
     with pytest.raises(E.InferenceError, match="int32 is not supported|float32 or float16"):
-        _core.decode_boxes([out.astype(np.int32)], dict(kind="yolox", net_width=64, net_height=64))
+        _core.infer_decode_boxes([out.astype(np.int32)], dict(kind="yolox", net_width=64, net_height=64))
 
 
 def random_candidates(n, classes, spread=60.0):
@@ -145,7 +145,7 @@ def test_nms_against_reference(agnostic):
     for trial in range(5):
         rows = random_candidates(int(RNG.integers(1, 300)), 4)
         thr = float(RNG.uniform(0.2, 0.7))
-        got = _core.nms(rows, dict(iou_threshold=thr, class_agnostic=agnostic))
+        got = _core.infer_nms(rows, dict(iou_threshold=thr, class_agnostic=agnostic))
         assert got == ref.nms(rows, thr, agnostic=agnostic)
 
 
@@ -153,15 +153,15 @@ def test_nms_per_class_thresholds_and_topk():
     rows = random_candidates(400, 3, spread=40)
     thr = [0.2, 0.5, 0.8]
     topk = [3, -1, 5]
-    got = _core.nms(rows, dict(iou_threshold=thr, topk=topk))
+    got = _core.infer_nms(rows, dict(iou_threshold=thr, topk=topk))
     want = ref.nms(rows, thr, topk=topk)
     assert got == want
     cls = rows[got, 0].astype(int)
     assert (cls == 0).sum() == 3 and (cls == 2).sum() == 5
-    got = _core.nms(rows, dict(iou_threshold=0.5, topk_total=7, class_agnostic=True))
+    got = _core.infer_nms(rows, dict(iou_threshold=0.5, topk_total=7, class_agnostic=True))
     assert got == ref.nms(rows, 0.5, topk_total=7, agnostic=True)
     assert len(got) == 7
 
 
 def test_nms_empty_input():
-    assert _core.nms(np.zeros((0, 6)), dict(iou_threshold=0.5)) == []
+    assert _core.infer_nms(np.zeros((0, 6)), dict(iou_threshold=0.5)) == []

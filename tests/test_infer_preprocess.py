@@ -31,7 +31,7 @@ def run(frames, regions, params, dtype=np.float32, order=0):
     C = 1 if p.get("color", 0) == 2 else 3
     shape = (len(regions), C, p["height"], p["width"]) if order == 0 else (len(regions), p["height"], p["width"], C)
     out = np.full(shape, -7.0, dtype=dtype)
-    tr = _core.preprocess_arrays(frames, regions, p, out)
+    tr = _core.infer_preprocess_arrays(frames, regions, p, out)
     if order == 1:
         out = out.transpose(0, 3, 1, 2)
     return out.astype(np.float64), tr
@@ -143,11 +143,11 @@ def test_bad_arguments_raise():
 
     frames = [(make_frame("RGB", 20, 20), "RGB")]
     with pytest.raises(E.InvalidArgument, match="expected"):
-        _core.preprocess_arrays(frames, [(0, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 9, 8), np.float32))
+        _core.infer_preprocess_arrays(frames, [(0, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 9, 8), np.float32))
     with pytest.raises(E.InvalidArgument, match="float32 or float16"):
-        _core.preprocess_arrays(frames, [(0, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 8, 8), np.float64))
+        _core.infer_preprocess_arrays(frames, [(0, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 8, 8), np.float64))
     with pytest.raises(E.InvalidArgument, match="odd width"):
         odd = np.zeros((30, 21), np.uint8)
-        _core.preprocess_arrays([(odd, "NV12")], [(0, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 8, 8), np.float32))
+        _core.infer_preprocess_arrays([(odd, "NV12")], [(0, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 8, 8), np.float32))
     with pytest.raises(E.OutOfRangeError, match="frame 3"):
-        _core.preprocess_arrays(frames, [(3, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 8, 8), np.float32))
+        _core.infer_preprocess_arrays(frames, [(3, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 8, 8), np.float32))

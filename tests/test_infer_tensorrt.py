@@ -110,9 +110,9 @@ def test_tensorrt_builds_caches_and_runs(tmp_path):
     assert os.path.exists(engine) and e.backend.engine_path == engine
     f = np.zeros((48, 64, 3), np.uint8)
     f[:] = (200, 40, 100)
-    buf = _core.buffer_from_arrays([(f, "RGB")] * 3, device="cuda")
+    buf = _core.infer_buffer_from_arrays([(f, "RGB")] * 3, device="cuda")
     e.process(buf)
-    for fr in _core.buffer_metadata(buf):
+    for fr in _core.infer_buffer_metadata(buf):
         (o,) = fr["objects"]
         assert o["class_id"] == 0 and abs(o["confidence"] - 200 / 255) < 5e-3
     # a second engine loads the cached file instead of building

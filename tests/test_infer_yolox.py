@@ -43,7 +43,7 @@ def iou(a, b):
 
 def detections(buf, i=0):
     out = []
-    for o in _core.buffer_metadata(buf)[i]["objects"]:
+    for o in _core.infer_buffer_metadata(buf)[i]["objects"]:
         r = o["rect"]
         out.append((o["label"], o["confidence"], [r["left"], r["top"], r["left"] + r["width"], r["top"] + r["height"]]))
     return out
@@ -72,9 +72,9 @@ def test_golden_output_bit_for_bit(shared_data, tmp_path):
     frame = np.ascontiguousarray(g_in[0].transpose(1, 2, 0))  # BGR HWC
     e = pysm.InferEngine(yolox_config(tmp_path, shared_data, **{"output-tensor-meta": 1, "scaling-filter": 1}))
     e.start()
-    buf = _core.buffer_from_arrays([(frame, "BGR")])
+    buf = _core.infer_buffer_from_arrays([(frame, "BGR")])
     e.process(buf)
-    (um,) = _core.buffer_metadata(buf)[0]["user_meta"]
+    (um,) = _core.infer_buffer_metadata(buf)[0]["user_meta"]
     out = um["layers"]["output"]
     assert out.shape == g_out.shape[1:]
     np.testing.assert_array_equal(out, g_out[0])
@@ -86,7 +86,7 @@ def test_golden_output_bit_for_bit(shared_data, tmp_path):
 def test_dog_416(shared_data, tmp_path):
     e = pysm.InferEngine(yolox_config(tmp_path, shared_data))
     e.start()
-    buf = _core.buffer_from_arrays([(dog_rgb(shared_data), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(dog_rgb(shared_data), "RGB")])
     e.process(buf)
     dets = detections(buf)
     assert len(dets) == 3, dets
@@ -96,7 +96,7 @@ def test_dog_416(shared_data, tmp_path):
 def test_dog_640_dynamic_model(shared_data, tmp_path):
     e = pysm.InferEngine(yolox_config(tmp_path, shared_data, model="yolox_nano_dynamic.onnx", size=640))
     e.start()
-    buf = _core.buffer_from_arrays([(dog_rgb(shared_data), "RGB")])
+    buf = _core.infer_buffer_from_arrays([(dog_rgb(shared_data), "RGB")])
     e.process(buf)
     check_reference(detections(buf), REF_640)
 
@@ -113,7 +113,7 @@ def test_retail_clip_persons(shared_data, tmp_path):
                 break
     e = pysm.InferEngine(yolox_config(tmp_path, shared_data, **{"batch-size": 4}))
     e.start()
-    buf = _core.buffer_from_arrays(frames)
+    buf = _core.infer_buffer_from_arrays(frames)
     e.process(buf)
     persons = [sum(1 for d in detections(buf, i) if d[0] == "person") for i in range(4)]
     assert all(3 <= p <= 9 for p in persons), persons

@@ -194,8 +194,8 @@ cdef extern from "pysm/infer_meta.hpp" namespace "pysm::infer" nogil:
 
 # ---- borrowing arrays as native tensors -------------------------------------------------------
 
-_NP_KIND_CODE = {"i": 0, "u": 1, "f": 2, "b": 6}
-_TORCH_DTYPES = {
+_INFER_NP_KIND_CODE = {"i": 0, "u": 1, "f": 2, "b": 6}
+_INFER_TORCH_DTYPES = {
     "torch.float32": (2, 32), "torch.float16": (2, 16), "torch.bfloat16": (4, 16), "torch.float64": (2, 64),
     "torch.uint8": (1, 8), "torch.int8": (0, 8), "torch.int16": (0, 16), "torch.int32": (0, 32),
     "torch.int64": (0, 64), "torch.uint16": (1, 16), "torch.bool": (6, 8),
@@ -213,7 +213,7 @@ cdef CTensor _borrow(object obj) except *:
         return (<Tensor>obj).c
     mod = type(obj).__module__
     if mod.startswith("torch"):
-        code_bits = _TORCH_DTYPES.get(str(obj.dtype))
+        code_bits = _INFER_TORCH_DTYPES.get(str(obj.dtype))
         if code_bits is None:
             raise _errors.InvalidArgument(f"torch dtype {obj.dtype} is not supported")
         dt.code = code_bits[0]
@@ -241,9 +241,9 @@ cdef CTensor _borrow(object obj) except *:
                 raise _errors.InvalidArgument(f"cannot use a {type(obj).__name__} as a tensor")
         arr = np.asarray(obj)
         kind = arr.dtype.kind
-        if kind not in _NP_KIND_CODE:
+        if kind not in _INFER_NP_KIND_CODE:
             raise _errors.InvalidArgument(f"NumPy dtype {arr.dtype} is not supported")
-        dt.code = _NP_KIND_CODE[kind]
+        dt.code = _INFER_NP_KIND_CODE[kind]
         dt.bits = arr.dtype.itemsize * 8
         dt.lanes = 1
         item = arr.dtype.itemsize
@@ -311,15 +311,15 @@ cdef CPreprocessParams _pre_params(dict p) except *:
     return c
 
 
-_DECODERS = {"yolox": 0, "yolo": 1, "detectnet_v2": 2, "ssd": 3}
+_INFER_DECODERS = {"yolox": 0, "yolo": 1, "detectnet_v2": 2, "ssd": 3}
 
 
 cdef CDecodeParams _decode_params(dict p) except *:
     cdef CDecodeParams c
     kind = p.get("kind", "yolox")
-    if kind not in _DECODERS:
-        raise _errors.ConfigError(f"unknown box decoder '{kind}'; expected one of {', '.join(_DECODERS)}")
-    c.kind = <CBoxDecoder><int>_DECODERS[kind]
+    if kind not in _INFER_DECODERS:
+        raise _errors.ConfigError(f"unknown box decoder '{kind}'; expected one of {', '.join(_INFER_DECODERS)}")
+    c.kind = <CBoxDecoder><int>_INFER_DECODERS[kind]
     c.num_classes = int(p.get("num_classes", 0))
     c.net_width = int(p["net_width"])
     c.net_height = int(p["net_height"])
@@ -577,7 +577,7 @@ def infer_tensor_meta(Buffer buffer, InferPlan plan, list names, list outputs, i
 
 # ---- array-level entry points (tests, custom tooling) ------------------------------------------
 
-def preprocess_arrays(list frames, list regions, dict params, out, size_t stream=0):
+def infer_preprocess_arrays(list frames, list regions, dict params, out, size_t stream=0):
     """Preprocess frames given as (array, format[, matrix, range]) into `out`.
 
     `regions`: (frame_index, x, y, width, height) per network item (width/height 0 = whole frame).
@@ -619,7 +619,7 @@ cdef CColorFormat _color_format(object fmt) except *:
     return names[key]
 
 
-def decode_boxes(list outputs, dict params, size_t stream=0):
+def infer_decode_boxes(list outputs, dict params, size_t stream=0):
     """Candidates per image as float32 arrays (K, 6): class_id, score, x1, y1, x2, y2, best first.
     Host outputs run the CPU decoder, device outputs (torch CUDA tensors) the CUDA one."""
     cdef vector[CTensor] outs = _borrow_all(outputs)
@@ -642,7 +642,7 @@ def decode_boxes(list outputs, dict params, size_t stream=0):
     return [_detections_to_array(res[i]) for i in range(res.size())]
 
 
-def nms(rows, dict params, str device="cpu"):
+def infer_nms(rows, dict params, str device="cpu"):
     """NMS over candidates (K, 6): class_id, score, x1, y1, x2, y2 sorted best first; returns the
     kept row indices. device 'cuda[:N]' runs the CUDA kernels (one image)."""
     import numpy as np
@@ -697,7 +697,7 @@ def nms(rows, dict params, str device="cpu"):
     return idx
 
 
-def buffer_from_arrays(list frames, str device="cpu"):
+def infer_buffer_from_arrays(list frames, str device="cpu"):
     """A Buffer owning copies of frames given as (array, format[, matrix, range]), each its own
     size; FrameMeta is created on first inference (source_id = batch_id = index)."""
     cdef Buffer buf = Buffer()
@@ -747,7 +747,7 @@ cdef object _user_meta_list(const vector[shared_ptr[CInferUserMeta]]& metas):
     return out
 
 
-def buffer_metadata(Buffer buffer):
+def infer_buffer_metadata(Buffer buffer):
     """A plain-Python snapshot of the inference results in `buffer` (per frame: objects with
     rects, labels, classifier labels and tensor output layers as NumPy copies)."""
     cdef CInferBatchMeta* bm = <CInferBatchMeta*>buffer.c.get().meta.get()
