@@ -24,4 +24,11 @@ std::vector<std::vector<Detection>> decode_boxes_cpu(const std::vector<Tensor>& 
   return out;
 }
 
+#if !PYSM_WITH_CUDA
+// CPU-only build: the kernels do not exist; callers get a clear error instead of a link failure.
+DeviceCandidates decode_boxes_cuda(const std::vector<Tensor>&, const DecodeParams&, cuda::StreamHandle) {
+  raise(ErrorKind::Cuda, "box decoder: pysm was built without CUDA; give host outputs");
+}
+#endif
+
 }  // namespace pysm::infer

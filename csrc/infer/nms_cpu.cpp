@@ -1,6 +1,7 @@
 // CPU twin of NMS (the reference for the CUDA kernels).
 #include <unordered_map>
 
+#include "pysm/error.hpp"
 #include "pysm/nms.hpp"
 #include "nms_math.hpp"
 
@@ -32,5 +33,12 @@ std::vector<int> nms_cpu(const Detection* d, int n, const NmsParams& p) {
   }
   return kept;
 }
+
+#if !PYSM_WITH_CUDA
+// CPU-only build: the kernels do not exist; callers get a clear error instead of a link failure.
+void nms_cuda(const Detection*, const int*, int, int, int, const NmsParams&, Detection*, int*, cuda::StreamHandle) {
+  raise(ErrorKind::Cuda, "nms: pysm was built without CUDA");
+}
+#endif
 
 }  // namespace pysm::infer

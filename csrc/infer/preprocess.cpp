@@ -185,4 +185,12 @@ std::vector<InputTransform> preprocess(const std::vector<Surface>& frames, const
   return transforms;
 }
 
+#if !PYSM_WITH_CUDA
+// CPU-only build: the kernel does not exist; callers get a clear error instead of a link failure.
+void preprocess_cuda(const std::vector<Surface>&, const std::vector<CropRegion>&, const std::vector<InputTransform>&,
+                     const PreprocessParams&, Tensor&, cuda::StreamHandle) {
+  raise(ErrorKind::Cuda, "preprocess: pysm was built without CUDA");
+}
+#endif
+
 }  // namespace pysm::infer
