@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 REQUIRE_GPU = os.environ.get("PYSM_REQUIRE_GPU") == "1"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Real models and clips: ../shared/data beside the checkout, or PYSM_DATA (e.g. a copy carried to a GPU host).
+SHARED_DATA = Path(os.environ.get("PYSM_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def _gpu_ok() -> tuple[bool, str]:

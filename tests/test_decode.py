@@ -318,3 +318,35 @@ def _tensor_of(arr: np.ndarray, fmt: str):
                                     w, h, 10)
     np.testing.assert_array_equal(f.numpy(), arr)
     return f.tensor
+
+
+@pytest.mark.parametrize("name", ["retail_1080p30_h264.mp4", "retail_1080p30_hevc.mp4"])
+def test_real_clips_first_frames(shared_data, name):
+    import av
+
+    path = shared_data / name
+    with VideoReader(path, "cpu") as r:
+        assert (r.info.width, r.info.height) == (1920, 1080) and r.info.fps == 30
+        frames = []
+        for f in r:
+            frames.append(f)
+            if len(frames) == 8:
+                break
+    with av.open(str(path)) as c:
+        ref = [f for _, f in zip(range(8), c.decode(video=0))]
+    for f, rf in zip(frames, ref):
+        y = np.frombuffer(rf.planes[0], np.uint8).reshape(rf.planes[0].height, -1)[:1080, :1920]
+        np.testing.assert_array_equal(split_nv12(f.numpy(), 1920, 1080)[0], y)
+    assert frames[0].matrix == "bt709"
+
+
+def test_nvdec_capabilities_without_driver_raises_driver_error():
+    if pysm.cuda.is_available():
+        pytest.skip("a GPU is present (covered by test_decode_gpu.py)")
+    from pysm.codec import nvdec_capabilities
+
+    with pytest.raises(errors.DriverError) as exc:
+        nvdec_capabilities(0)
+    assert "libcuda" in str(exc.value) or "NVDEC" in str(exc.value)
+    with pytest.raises((errors.DriverError, errors.CudaError)):
+        _core.NvdecDecoder("h264", b"")

@@ -322,6 +322,8 @@ struct NvdecDecoder::Impl {
     vpp.top_field_first = di->top_field_first;
     vpp.unpaired_field = di->repeat_first_field < 0;
     vpp.output_stream = static_cast<CUstream>(stream->handle());
+    // Created before mapping so that nothing can fail between the map and its unmap bookkeeping.
+    auto done = std::make_shared<cuda::Event>(cfg.device);
     unsigned long long src = 0;
     unsigned int spitch = 0;
     CUresult r = api->cuvidMapVideoFrame(decoder, di->picture_index, &src, &spitch, &vpp);
@@ -331,7 +333,6 @@ struct NvdecDecoder::Impl {
       return;
     }
     // From here the picture is mapped: it is queued for unmapping whatever happens below.
-    auto done = std::make_shared<cuda::Event>(cfg.device);
     try {
       const int bpp = out_format == ColorFormat::P016 ? 2 : 1;
       Surface s;

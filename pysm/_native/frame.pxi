@@ -147,6 +147,32 @@ cdef class Frame:
             with nogil:
                 ev.get().synchronize()
 
+    def cuda(self, int device=0):
+        """A copy of the frame in the memory of GPU ``device`` (same format, pts and colour)."""
+        return self._copy_to(CDeviceType.CUDA, device)
+
+    def cpu(self):
+        """The frame in host memory: itself when already there, else a copy."""
+        if not self.c.device.is_cuda():
+            return self
+        return self._copy_to(CDeviceType.CPU, 0)
+
+    cdef Frame _copy_to(self, CDeviceType kind, int index):
+        cdef CDevice dev
+        cdef CTensor t = self.c.tensor()
+        cdef CTensor moved
+        cdef CSurface s
+        dev.type = kind
+        dev.id = index
+        with nogil:
+            moved = t.to(dev, NULL)
+        s = CSurface.from_tensor(moved, self.c.format)
+        s.pts = self.c.pts
+        s.matrix = self.c.matrix
+        s.range = self.c.range
+        s.error = self.c.error
+        return frame_from_native(s)
+
     def numpy(self):
         """The pixels as a NumPy array on the host: zero-copy for host frames, a copy otherwise."""
         cdef CTensor t = self.c.tensor()

@@ -1,0 +1,387 @@
+"""NVDEC decode throughput: pysm vs PyNvVideoCodec, N concurrent streams, frames left on the device.
+
+    python benchmarks/decode.py                 # full run (about 5-6 minutes on an H100/H200)
+    python benchmarks/decode.py --quick         # 1, 7, 32 streams, shorter windows (about 2 minutes)
+    python benchmarks/decode.py --markdown      # also print the tables as Markdown (for RESULTS.md)
+
+For each clip (the retail 1080p30 H.264 and HEVC clips from ../shared/data, looped, plus a generated
+noisy 1080p H.264 clip) and each stream count N, both libraries run one decoder per thread, each
+thread demuxing the file itself and looping it, frames left on the GPU and dropped. After a warm-up,
+frames are counted over a fixed window. Reported per configuration:
+
+- aggregate decode fps, and pysm/PyNvVideoCodec ratio;
+- NVDEC utilisation averaged over the window (NVML nvmlDeviceGetDecoderUtilization);
+- device memory per decoder (NVML used memory during the run minus before, / N);
+- host CPU per stream (process CPU time over the window / window / N, in % of one core).
+
+Also: first-frame latency of opening a local file (cold = first open in the process, warm = median
+of later opens), and, when built, the C++ benchmark (csrc/bench, no Python) on the same streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = Path(os.environ.get("PYSM_DATA") or HERE.parents[1] / "shared" / "data")
+FULL_STREAMS = [1, 4, 7, 16, 32, 64]
+QUICK_STREAMS = [1, 7, 32]
+
+
+# ---- measurement helpers ------------------------------------------------------------------------
+
+class Nvml:
+    """NVML decoder utilisation and memory; every method degrades to None when NVML is unreadable."""
+
+    def __init__(self, index: int = 0) -> None:
+        self.ok = False
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._n = pynvml
+            self._h = pynvml.nvmlDeviceGetHandleByIndex(index)
+            self.name = pynvml.nvmlDeviceGetName(self._h)
+            if isinstance(self.name, bytes):
+                self.name = self.name.decode()
+            self.ok = True
+        except Exception as exc:  # noqa: BLE001
+            self.name = f"(NVML unavailable: {exc})"
+
+    def decoder_util(self) -> float | None:
+        if not self.ok:
+            return None
+        try:
+            util, _period = self._n.nvmlDeviceGetDecoderUtilization(self._h)
+            return float(util)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def used_memory(self) -> int | None:
+        if not self.ok:
+            return None
+        try:
+            return int(self._n.nvmlDeviceGetMemoryInfo(self._h).used)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def video_clock(self) -> int | None:
+        if not self.ok:
+            return None
+        try:
+            return int(self._n.nvmlDeviceGetClockInfo(self._h, self._n.NVML_CLOCK_VIDEO))
+        except Exception:  # noqa: BLE001
+            return None
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def measure(workers, n: int, warmup: float, window: float, nvml: Nvml) -> dict:
+    """Run n worker threads (each `workers(i, stop, counts)`), return fps/util/mem/cpu over the window."""
+    stop = threading.Event()
+    counts = [0] * n
+    errors: list[str] = []
+    mem0 = nvml.used_memory()
+
+    def run(i: int) -> None:
+        try:
+            workers(i, stop, counts)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    time.sleep(warmup)
+    c0, t0, cpu0 = sum(counts), time.perf_counter(), cpu_seconds()
+    utils: list[float] = []
+    mem_peak = nvml.used_memory()
+    end = t0 + window
+    while time.perf_counter() < end:
+        time.sleep(min(0.25, max(0.0, end - time.perf_counter())))
+        u = nvml.decoder_util()
+        if u is not None:
+            utils.append(u)
+        m = nvml.used_memory()
+        if m is not None and (mem_peak is None or m > mem_peak):
+            mem_peak = m
+    c1, t1, cpu1 = sum(counts), time.perf_counter(), cpu_seconds()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    dt = t1 - t0
+    return {
+        "streams": n,
+        "fps": (c1 - c0) / dt,
+        "nvdec_util": statistics.mean(utils) if utils else None,
+        "mem_per_decoder_mib": ((mem_peak - mem0) / n / 2**20) if (mem0 is not None and mem_peak is not None) else None,
+        "cpu_per_stream_pct": 100.0 * (cpu1 - cpu0) / dt / n,
+        "errors": errors[:3],
+        "failed_streams": len(errors),
+    }
+
+
+# ---- the two libraries ---------------------------------------------------------------------------
+
+def pysm_worker(path: str):
+    from pysm.codec import VideoReader
+
+    def work(i, stop, counts):
+        with VideoReader(path, "cuda", loop=True) as reader:
+            for _frame in reader:  # frames stay on the device and are dropped
+                counts[i] += 1
+                if stop.is_set():
+                    return
+
+    return work
+
+
+def pynvc_worker(path: str):
+    import PyNvVideoCodec as nvc
+
+    def work(i, stop, counts):
+        dec = None
+        while not stop.is_set():
+            dmx = nvc.CreateDemuxer(filename=path)
+            if dec is None:
+                dec = nvc.CreateDecoder(gpuid=0, codec=dmx.GetNvCodecId(), cudacontext=0, cudastream=0,
+                                        usedevicememory=True)
+            for packet in dmx:
+                for _frame in dec.Decode(packet):
+                    counts[i] += 1
+                if stop.is_set():
+                    return
+
+    return work
+
+
+def have_pynvc() -> str | None:
+    try:
+        import PyNvVideoCodec as nvc  # noqa: F401
+
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+
+
+# ---- first-frame latency -------------------------------------------------------------------------
+
+def first_frame_latency(path: str, repeats: int = 7) -> dict:
+    from pysm.codec import VideoReader
+
+    def pysm_once(device):
+        t0 = time.perf_counter()
+        with VideoReader(path, device) as r:
+            f = next(iter(r))
+            f.synchronize()
+        return time.perf_counter() - t0
+
+    out = {}
+    for device in ("cuda", "cpu"):
+        try:
+            cold = pysm_once(device)
+            warm = statistics.median(pysm_once(device) for _ in range(repeats))
+            out[f"pysm-{device}"] = (cold, warm)
+        except Exception as exc:  # noqa: BLE001
+            out[f"pysm-{device}"] = (None, f"{type(exc).__name__}: {exc}")
+    if have_pynvc() is None:
+        import PyNvVideoCodec as nvc
+
+        def pynvc_once():
+            t0 = time.perf_counter()
+            dmx = nvc.CreateDemuxer(filename=path)
+            dec = nvc.CreateDecoder(gpuid=0, codec=dmx.GetNvCodecId(), cudacontext=0, cudastream=0,
+                                    usedevicememory=True)
+            for packet in dmx:
+                if dec.Decode(packet):
+                    break
+            return time.perf_counter() - t0
+
+        try:
+            cold = pynvc_once()
+            warm = statistics.median(pynvc_once() for _ in range(repeats))
+            out["PyNvVideoCodec"] = (cold, warm)
+        except Exception as exc:  # noqa: BLE001
+            out["PyNvVideoCodec"] = (None, f"{type(exc).__name__}: {exc}")
+    return out
+
+
+# ---- clips ----------------------------------------------------------------------------------------
+
+def noisy_clip(path: Path, frames: int = 90) -> Path:
+    """1080p30 H.264 of textured motion plus strong noise: a hard, high-bitrate stream."""
+    import av
+    import numpy as np
+
+    if path.exists():
+        return path
+    rng = np.random.default_rng(0)
+    h, w = 1080, 1920
+    yy, xx = np.mgrid[0:h, 0:w]
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"preset": "veryfast", "crf": "23", "bf": "2", "g": "60"}
+        for i in range(frames):
+            base = ((xx + 3 * i) ^ (yy - 2 * i)) & 0xFF
+            img = np.stack([base, (base + 85) & 0xFF, (base + 170) & 0xFF], -1).astype(np.int16)
+            img += rng.integers(-16, 17, size=img.shape, dtype=np.int16)
+            frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
+            frame.pts = i
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def annexb_file(src: str, dst: Path) -> Path:
+    """The clip's video stream as an Annex-B elementary stream (for the C++ benchmark)."""
+    from pysm.codec import AnnexBConverter, Demuxer
+
+    with Demuxer(src) as d, open(dst, "wb") as out:
+        conv = AnnexBConverter(d.info.codec, d.info.extradata)
+        out.write(conv.headers)
+        for p in d:
+            out.write(conv.convert(p.data))
+    return dst
+
+
+# ---- report ---------------------------------------------------------------------------------------
+
+def fmt(v, spec=".0f", none="n/a"):
+    return none if v is None else format(v, spec)
+
+
+def print_table(name: str, rows: list[dict], markdown: bool) -> None:
+    head = ["streams", "pysm fps", "PyNvVC fps", "ratio", "pysm NVDEC%", "PyNvVC NVDEC%",
+            "pysm MiB/dec", "PyNvVC MiB/dec", "pysm CPU%/str", "PyNvVC CPU%/str"]
+    lines = []
+    for r in rows:
+        a, b = r["pysm"], r.get("pynvc")
+        ratio = (a["fps"] / b["fps"]) if (b and b["fps"]) else None
+        lines.append([str(r["streams"]), fmt(a["fps"]), fmt(b and b["fps"]), fmt(ratio, ".2f"),
+                      fmt(a["nvdec_util"]), fmt(b and b["nvdec_util"]),
+                      fmt(a["mem_per_decoder_mib"], ".1f"), fmt(b and b["mem_per_decoder_mib"], ".1f"),
+                      fmt(a["cpu_per_stream_pct"], ".1f"), fmt(b and b["cpu_per_stream_pct"], ".1f")])
+        for lib, res in (("pysm", a), ("PyNvVideoCodec", b)):
+            if res and res["failed_streams"]:
+                lines[-1].append(f"[{lib}: {res['failed_streams']} failed: {res['errors'][0]}]")
+    print(f"\n## {name}")
+    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
+    print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    for l in lines:
+        print("  ".join(c.rjust(w) for c, w in zip(l, widths)) + ("  " + " ".join(l[len(head):]) if len(l) > len(head) else ""))
+    if markdown:
+        print("\n| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for l in lines:
+            print("| " + " | ".join(l[:len(head)]) + " |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer stream counts, shorter windows")
+    ap.add_argument("--streams", help="comma-separated stream counts (default 1,4,7,16,32,64)")
+    ap.add_argument("--window", type=float, help="measurement window per point in seconds")
+    ap.add_argument("--warmup", type=float, help="warm-up per point in seconds")
+    ap.add_argument("--clips", default="h264,hevc,noise", help="subset of h264,hevc,noise")
+    ap.add_argument("--no-pynvc", action="store_true", help="skip PyNvVideoCodec")
+    ap.add_argument("--cpp-bench", help="path of the built pysm_decode_bench (default: look in build/bench)")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--json", help="write all results to this JSON file")
+    args = ap.parse_args()
+
+    import pysm
+    import pysm.cuda
+
+    if not pysm.cuda.is_available():
+        print(f"no GPU: {pysm.cuda.unavailable_reason()}")
+        return 1
+    streams = [int(s) for s in args.streams.split(",")] if args.streams else (QUICK_STREAMS if args.quick else FULL_STREAMS)
+    window = args.window or (2.5 if args.quick else 4.0)
+    warmup = args.warmup or (1.0 if args.quick else 1.5)
+    nvml = Nvml(0)
+    pynvc_missing = None if not args.no_pynvc else "disabled"
+    if pynvc_missing is None:
+        pynvc_missing = have_pynvc()
+    info = pysm.cuda.device_info(0)
+    print(f"# GPU: {info['name']} (NVML: {nvml.name}), video clock {fmt(nvml.video_clock())} MHz, "
+          f"driver {pysm.cuda.driver_version()}, pysm {pysm.__version__}")
+    print(f"# window {window} s after {warmup} s warm-up per point; PyNvVideoCodec: "
+          f"{'yes' if pynvc_missing is None else 'skipped (' + pynvc_missing + ')'}")
+
+    tmp = Path(tempfile.gettempdir()) / "pysm_bench"
+    tmp.mkdir(exist_ok=True)
+    clips: dict[str, str] = {}
+    wanted = args.clips.split(",")
+    for key, fname in (("h264", "retail_1080p30_h264.mp4"), ("hevc", "retail_1080p30_hevc.mp4")):
+        if key in wanted:
+            if (DATA / fname).exists():
+                clips[f"retail {key} 1080p30"] = str(DATA / fname)
+            else:
+                print(f"# {DATA / fname} is missing: skipped")
+    if "noise" in wanted:
+        t = time.perf_counter()
+        clips["noisy h264 1080p30 (generated)"] = str(noisy_clip(tmp / "noisy_1080p_h264.mp4"))
+        print(f"# generated the noisy clip in {time.perf_counter() - t:.1f} s")
+
+    results: dict = {"gpu": info["name"], "streams": streams, "window": window, "clips": {}}
+    for name, path in clips.items():
+        rows = []
+        for n in streams:
+            row = {"streams": n, "pysm": measure(pysm_worker(path), n, warmup, window, nvml)}
+            if pynvc_missing is None:
+                row["pynvc"] = measure(pynvc_worker(path), n, warmup, window, nvml)
+            rows.append(row)
+            a = row["pysm"]
+            print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
+                  + (f"  PyNvVideoCodec {row['pynvc']['fps']:8.0f} fps" if "pynvc" in row else ""), flush=True)
+        results["clips"][name] = rows
+        print_table(name, rows, args.markdown)
+
+    if "retail h264 1080p30" in clips:
+        lat = first_frame_latency(clips["retail h264 1080p30"])
+        results["first_frame_latency_s"] = lat
+        print("\n## first-frame latency, retail H.264 (open file -> first decoded frame ready)")
+        for lib, (cold, warm) in lat.items():
+            if cold is None:
+                print(f"  {lib:16s} failed: {warm}")
+            else:
+                print(f"  {lib:16s} cold {cold * 1e3:7.1f} ms   warm (median) {warm * 1e3:7.1f} ms")
+
+    cpp = args.cpp_bench or next((str(p) for p in [HERE.parent / "build" / "bench" / "csrc" / "bench" / "pysm_decode_bench",
+                                                   HERE.parent / "build" / "bench" / "pysm_decode_bench"] if p.exists()), None)
+    if cpp and Path(cpp).exists():
+        print("\n## C++ benchmark (csrc/bench, no Python)")
+        for name, path in clips.items():
+            codec = "hevc" if "hevc" in name else "h264"
+            es = annexb_file(path, tmp / (Path(path).stem + "." + codec))
+            proc = subprocess.run([cpp, str(es), "--codec", codec, "--streams", ",".join(map(str, streams)),
+                                   "--seconds", str(window), "--warmup", str(warmup)],
+                                  capture_output=True, text=True, timeout=600)
+            print(f"# {name}\n{proc.stdout}{proc.stderr}")
+            results.setdefault("cpp", {})[name] = proc.stdout
+    else:
+        print("\n# C++ benchmark not built (cmake -S . -B build/bench -DPYSM_BUILD_BENCH=ON "
+              "-DPYSM_BUILD_PYTHON=OFF && cmake --build build/bench --target pysm_decode_bench)")
+
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""NVDEC path against the CPU decode, resolution changes, concurrency, leaks, and the colour kernel.
+
+Run on a GPU host with PYSM_REQUIRE_GPU=1 (then a missing GPU or NVDEC fails instead of skipping).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+from codec_media import encoder_for, make_clip, psnr, random_nv12, split_nv12
+
+import pysm
+from pysm import errors
+from pysm._native import _core
+from pysm.codec import AnnexBConverter, Decoder, Demuxer, VideoReader, nvdec_capabilities
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def nvdec():
+    try:
+        caps = nvdec_capabilities(0)
+    except errors.DriverError as exc:
+        if os.environ.get("PYSM_REQUIRE_GPU") == "1":
+            pytest.fail(f"PYSM_REQUIRE_GPU=1 but NVDEC is unavailable: {exc}")
+        pytest.skip(f"NVDEC unavailable: {exc}")
+    return caps
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gpu")
+    out = {"h264": make_clip(root / "h264.mp4", "h264", n=30, width=320, height=240)}
+    if encoder_for("hevc"):
+        out["hevc"] = make_clip(root / "hevc.mp4", "hevc", n=30, width=320, height=240)
+        out["hevc10"] = make_clip(root / "hevc10.mp4", "hevc", n=16, width=320, height=240, pix_fmt="yuv420p10le")
+    return out
+
+
+def _decode(path, device):
+    with VideoReader(path, device) as r:
+        frames = list(r)
+        return frames, r.device
+
+
+def test_capabilities_list_h264_and_hevc(nvdec):
+    rows = {(r["codec"], r["bit_depth"], r["chroma"]): r for r in nvdec}
+    for key in (("h264", 8, "420"), ("hevc", 8, "420"), ("hevc", 10, "420")):
+        r = rows[key]
+        assert r["supported"], key
+        assert r["max_width"] >= 4096 and r["max_height"] >= 2160 and r["num_engines"] >= 1
+        assert r["min_width"] > 0 and r["min_height"] > 0
+    assert set(nvdec[0]) >= {"codec", "bit_depth", "chroma", "supported", "max_width", "max_height",
+                             "min_width", "min_height", "num_engines"}
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_nvdec_matches_cpu_8bit(nvdec, clips, codec):
+    if codec not in clips:
+        pytest.skip("no HEVC encoder in this PyAV wheel")
+    gpu, dev = _decode(clips[codec], "cuda")
+    cpu, _ = _decode(clips[codec], "cpu")
+    assert dev == "cuda:0"
+    assert len(gpu) == len(cpu) == 30
+    assert [f.pts for f in gpu] == [f.pts for f in cpu]
+    for g, c in zip(gpu, cpu):
+        assert g.format == "NV12" and g.device == "cuda:0" and not g.error
+        ga, ca = g.numpy(), c.numpy()
+        for gp, cp in zip(split_nv12(ga, 320, 240), split_nv12(ca, 320, 240)):
+            assert psnr(gp, cp) >= 45.0
+
+
+def test_nvdec_matches_cpu_10bit_hevc(nvdec, clips):
+    if "hevc10" not in clips:
+        pytest.skip("no HEVC encoder (libx265 yuv420p10le) in this PyAV wheel")
+    gpu, _ = _decode(clips["hevc10"], "cuda")
+    cpu, _ = _decode(clips["hevc10"], "cpu")
+    assert len(gpu) == len(cpu) == 16
+    for g, c in zip(gpu, cpu):
+        assert g.format == "P016" == c.format
+        for gp, cp in zip(split_nv12(g.numpy(), 320, 240), split_nv12(c.numpy(), 320, 240)):
+            assert psnr(gp, cp, peak=65535.0) >= 45.0
+
+
+def _annexb_packets(path):
+    with Demuxer(path) as d:
+        conv = AnnexBConverter(d.info.codec, d.info.extradata)
+        pkts = [conv.convert(p.data) for p in d]
+    pkts[0] = conv.headers + pkts[0]
+    return pkts
+
+
+def test_resolution_change_mid_stream(nvdec, tmp_path):
+    big = make_clip(tmp_path / "big.mp4", "h264", n=10, width=320, height=240, bframes=0, seed=1)
+    small = make_clip(tmp_path / "small.mp4", "h264", n=10, width=160, height=128, bframes=0, seed=2)
+    segments = [big, small, big]
+    dec = _core.NvdecDecoder("h264", b"", device=0)
+    sizes, frames = [], []
+    for seg in segments:
+        for i, pkt in enumerate(_annexb_packets(seg)):
+            for f in dec.decode(pkt, i):
+                frames.append(f)
+    frames += dec.flush()
+    sizes = [(f.width, f.height) for f in frames]
+    assert sizes == [(320, 240)] * 10 + [(160, 128)] * 10 + [(320, 240)] * 10
+    st = dec.stats
+    assert st["reconfigures"] + st["recreates"] >= 2
+    assert st["reconfigures"] >= 1, "shrinking within the reserved size reconfigures in place"
+    # Pixels of each segment equal the CPU decode of that clip.
+    for k, seg in enumerate(segments):
+        cpu, _ = _decode(seg, "cpu")
+        for g, c in zip(frames[10 * k:10 * k + 10], cpu):
+            w, h = c.width, c.height
+            assert psnr(split_nv12(g.numpy(), w, h)[0], split_nv12(c.numpy(), w, h)[0]) >= 45.0
+    dec.close()
+
+
+def test_32_concurrent_decoders(nvdec, clips):
+    cpu, _ = _decode(clips["h264"], "cpu")
+    ref = [c.numpy() for c in cpu]
+    results, errs = {}, []
+
+    def work(i):
+        try:
+            frames, dev = _decode(clips["h264"], "cuda")
+            assert dev == "cuda:0"
+            # Check a few frames of each stream against the CPU decode.
+            results[i] = (len(frames), [psnr(frames[k].numpy(), ref[k]) for k in (0, 15, 29)])
+        except Exception as exc:  # noqa: BLE001
+            errs.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errs, errs[:3]
+    assert len(results) == 32
+    for n, ps in results.values():
+        assert n == 30 and min(ps) >= 45.0
+
+
+def test_create_destroy_500_times_flat_memory(nvdec, clips):
+    with Demuxer(clips["h264"]) as d:
+        info = d.info
+        packets = [bytes(p.data) for p in d][:6]
+
+    def cycle():
+        dec = Decoder(info, "cuda")
+        out = []
+        for i, p in enumerate(packets):
+            out += dec.decode(p, pts=i)
+        out += dec.flush()
+        assert len(out) >= 1
+        dec.close()
+
+    for _ in range(10):  # warm up pools and the driver's own allocations
+        cycle()
+    pysm.empty_cache()
+    free0 = pysm.cuda.device_info(0)["free_memory"]
+    for _ in range(500):
+        cycle()
+    pysm.empty_cache()
+    free1 = pysm.cuda.device_info(0)["free_memory"]
+    assert free0 - free1 < 64 * 2**20, f"device memory fell by {(free0 - free1) / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("fmt", ["RGB", "BGR", "RGBA", "BGRA"])
+@pytest.mark.parametrize("sixteen", [False, True])
+def test_color_kernel_matches_cpu_twin(fmt, sixteen):
+    if not pysm.cuda.is_available():
+        pytest.skip("no GPU")
+    w, h = 1920, 1080
+    for seed, (matrix, rng) in enumerate([("bt601", "limited"), ("bt709", "limited"), ("bt709", "full"),
+                                          ("bt2020", "limited")]):
+        arr = random_nv12(w, h, seed=seed, sixteen=sixteen)
+        y, uv = np.ascontiguousarray(arr[:h]), np.ascontiguousarray(arr[h:])
+        bpp = 2 if sixteen else 1
+        host = _core.frame_from_yuv420(y, uv, None, w * bpp, w * bpp, 0, w, h, 10 if sixteen else 8, 0, matrix, rng)
+        dev = host.cuda(0)
+        assert dev.device == "cuda:0"
+        g = dev.to(fmt).numpy()
+        c = host.to(fmt).numpy()
+        diff = np.abs(g.astype(int) - c.astype(int))
+        assert diff.max() <= 1 and np.mean(diff > 0) < 1e-3, (matrix, rng)
+
+
+def test_frames_outlive_their_decoder(nvdec, clips):
+    with Demuxer(clips["h264"]) as d:
+        dec = Decoder(d.info, "cuda")
+        frames = []
+        for p in d:
+            frames += dec.decode(p)
+        frames += dec.flush()
+    before = [f.numpy().copy() for f in frames[:5]]
+    dec.close()
+    del dec
+    for f, b in zip(frames[:5], before):
+        np.testing.assert_array_equal(f.numpy(), b)
+
+
+def test_low_latency_outputs_each_frame_at_once(nvdec, tmp_path):
+    clip = make_clip(tmp_path / "ll.mp4", "h264", n=12, bframes=0)
+    with Demuxer(clip) as d:
+        dec = Decoder(d.info, "cuda", low_latency=True)
+        per_packet = [len(dec.decode(p)) for p in d]
+    assert per_packet == [1] * 12
+
+
+def test_auto_picks_nvdec(nvdec, clips):
+    with Demuxer(clips["h264"]) as d:
+        dec = Decoder(d.info, "auto")
+    assert dec.device == "cuda:0" and dec.fallback_reason is None
+
+
+def test_rgb_output_on_device(nvdec, clips):
+    gpu, _ = _decode(clips["h264"], "cuda")
+    cpu, _ = _decode(clips["h264"], "cpu")
+    g = gpu[4].to("RGB")
+    assert g.device == "cuda:0" and g.format == "RGB"
+    assert psnr(g.numpy(), cpu[4].to("RGB").numpy()) >= 40.0
+
+
+NVDEC_CHILD = textwrap.dedent("""
+    import sys, pysm
+    from pysm.codec import VideoReader
+    n = flagged = 0
+    try:
+        with VideoReader(sys.argv[1], "cuda") as r:
+            for f in r:
+                n += 1; flagged += f.error; f.numpy()
+        print("RESULT ok", n, flagged)
+    except pysm.Error as exc:
+        print("RESULT", type(exc).__name__, exc)
+""")
+
+
+@pytest.mark.parametrize("kind", ["flipped", "random"])
+def test_nvdec_corrupt_input_never_crashes(nvdec, clips, tmp_path, kind):
+    if kind == "flipped":
+        data = bytearray(clips["h264"].read_bytes())
+        rng = np.random.default_rng(11)
+        for pos in rng.integers(len(data) // 4, len(data) * 3 // 4, 80):
+            data[pos] ^= 1 << int(rng.integers(0, 8))
+        path = tmp_path / "bad.mp4"
+        path.write_bytes(bytes(data))
+    else:
+        path = tmp_path / "bad.h264"
+        path.write_bytes(b"\x00\x00\x00\x01\x67" + np.random.default_rng(5).integers(0, 256, 100_000, np.uint8).tobytes())
+    proc = subprocess.run([sys.executable, "-c", NVDEC_CHILD, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.split("RESULT")[-1].split()
+    assert out[0] in ("ok", "SourceError", "DecodeError", "UnsupportedError")
