@@ -57,8 +57,9 @@ class InferElement(Element):
 
     def on_property(self, name: str, value: Any) -> None:
         self._explicit.add(name)
-        if name == "config-file-path" and self.engine is not None and value:
-            self.engine.reload(value)
+        if self.engine is not None:
+            # While running: the engine re-reads its config; a new model reloads it in place.
+            self.engine.set_property(name, value)
 
     def prepare(self) -> None:
         if self.engine is None:
