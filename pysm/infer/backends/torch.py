@@ -158,7 +158,8 @@ class TorchBackend(Backend):
             return dict(out)
         if isinstance(out, torch.Tensor):
             out = [out]
-        out = list(out)
+        # Models may end in a permute/slice: hand the native post-processing dense tensors.
+        out = [o.contiguous() if hasattr(o, "contiguous") else o for o in out]
         names = [o.name for o in self.outputs] if len(self.outputs) == len(out) else [
             "output" if len(out) == 1 else f"output_{i}" for i in range(len(out))]
         if not self.outputs or len(self.outputs) != len(out):
