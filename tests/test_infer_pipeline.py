@@ -104,3 +104,17 @@ def test_pipeline_primary_and_secondary_with_properties(tmp_path):
     p.start().wait(20)
     assert len(got) == 6
     assert all(g == (1, 3, ["blue"]) for g in got), got
+
+
+@pytest.mark.parametrize("how", ["property", "config"])
+def test_interval_skips_batches_once(tmp_path, how):
+    # interval=1 infers every other batch: set as an element property or a config key, it must be
+    # applied exactly once (by the engine), not once by the element and again by the engine.
+    clip = colour_clip(tmp_path / "red.mp4", frames=8)
+    model = infer_models.detector(tmp_path / "tiny.onnx")
+    got = Collect()
+    cfg = config(tmp_path, model, extra="interval=1" if how == "config" else "")
+    kw = {"interval": 1} if how == "property" else {}
+    Flow(Pipeline("interval")).batch_capture([clip], width=64, height=48).infer(cfg, **kw).retrieve(got)()
+    assert len(got.frames) == 8
+    assert [len(objs) for objs in got.frames] == [1, 0] * 4

@@ -53,7 +53,6 @@ class InferElement(Element):
         self._engine_cls = _load_engine_class()
         self.engine: Optional[Any] = None
         self._explicit: set[str] = set()
-        self._batches = 0
 
     def on_property(self, name: str, value: Any) -> None:
         self._explicit.add(name)
@@ -68,14 +67,11 @@ class InferElement(Element):
             cfg = self.props["config-file-path"] or None
             self.engine = self._engine_cls(cfg, name=self.name, **props)
             self.engine.start()
-        self._batches = 0
 
     def process(self, pad: str, item: Any) -> None:
         buf = self.pipeline.as_buffer(item) if isinstance(item, FrameItem) else item
-        interval = self.props["interval"]
-        if interval <= 0 or self._batches % (interval + 1) == 0:
-            self.engine.process(buf)
-        self._batches += 1
+        # The engine applies `interval` itself (config key or property), so every batch goes to it.
+        self.engine.process(buf)
         self.emit(item)
 
     def shutdown(self) -> None:
