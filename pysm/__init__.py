@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "BufferRetriever": "pysm.pipeline", "BufferProvider": "pysm.pipeline",
     "BufferOperator": "pysm.pipeline", "BatchMetadataOperator": "pysm.pipeline",
     "BufferObserver": "pysm.pipeline", "CommonFactory": "pysm.pipeline", "signal": "pysm.pipeline",
+    "probe": "pysm.pipeline", "register_probe": "pysm.pipeline", "ErrorMessage": "pysm.pipeline",
     "Flow": "pysm.flow", "RenderMode": "pysm.flow", "MediaType": "pysm.flow", "StreamInfo": "pysm.flow",
     "SourceConfig": "pysm.source_config", "SensorInfo": "pysm.source_config",
     "RecordConfig": "pysm.source_config",

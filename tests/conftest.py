@@ -13,6 +13,16 @@ REQUIRE_GPU = os.environ.get("PYSM_REQUIRE_GPU") == "1"
 SHARED_DATA = Path(os.environ.get("PYSM_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
+def pytest_configure(config):
+    # Subprocesses started by tests (`python -c ...`, `python -m pysm doctor`) must import the
+    # installed pysm, not the source tree in the current directory (which has no built extension).
+    os.environ["PYTHONSAFEPATH"] = "1"
+    if Path.cwd().joinpath("pysm", "__init__.py").exists():
+        import tempfile
+
+        os.chdir(tempfile.mkdtemp(prefix="pysm-tests-"))
+
+
 def _gpu_ok() -> tuple[bool, str]:
     import pysm.cuda
 

@@ -1,0 +1,65 @@
+// Decode + cluster on the outputs' device; device results come back in one copy and one
+// stream synchronisation per batch.
+#include "pysm/detect.hpp"
+
+#include <algorithm>
+
+#include "pysm/error.hpp"
+
+#if PYSM_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace pysm::infer {
+
+std::vector<Detection> cluster_detections(std::vector<Detection> c, const NmsParams& nms, bool cluster) {
+  std::stable_sort(c.begin(), c.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  if (!cluster) return c;
+  std::vector<Detection> out;
+  for (int i : nms_cpu(c.data(), static_cast<int>(c.size()), nms)) out.push_back(c[i]);
+  return out;
+}
+
+std::vector<std::vector<Detection>> detect(const std::vector<Tensor>& outputs, const DecodeParams& decode,
+                                           const NmsParams& nms, bool cluster, cuda::StreamHandle stream) {
+  if (outputs.empty()) raise(ErrorKind::Inference, "detect: the model gave no outputs");
+  if (!outputs[0].device().is_cuda()) {
+    auto cands = decode_boxes_cpu(outputs, decode);
+    if (!cluster) return cands;
+    std::vector<std::vector<Detection>> out(cands.size());
+    for (size_t b = 0; b < cands.size(); ++b)
+      for (int i : nms_cpu(cands[b].data(), static_cast<int>(cands[b].size()), nms)) out[b].push_back(cands[b][i]);
+    return out;
+  }
+#if PYSM_WITH_CUDA
+  const int dev = outputs[0].device().id;
+  cuda::set_device(dev);
+  cuda::StreamHandle s = stream ? stream : cuda::default_stream(dev);
+  DeviceCandidates cand = decode_boxes_cuda(outputs, decode, s);
+  const int B = cand.batch, K = cand.capacity;
+  Tensor dets = cand.dets, counts = cand.counts;
+  if (cluster) {
+    dets = Tensor::empty(cand.dets.shape(), DType::u8(), cand.dets.device());
+    counts = Tensor::empty({B}, DType::i32(), cand.dets.device());
+    nms_cuda(static_cast<const Detection*>(cand.dets.data()), static_cast<const int*>(cand.counts.data()), B, K,
+             cand.classes, nms, static_cast<Detection*>(dets.data()), static_cast<int*>(counts.data()), s);
+  }
+  // One pinned staging block for counts + records, one sync.
+  const size_t rec_bytes = size_t(B) * K * sizeof(Detection);
+  BlockPtr host = MemoryPool::host().allocate(rec_bytes + B * sizeof(int));
+  auto* hrec = static_cast<Detection*>(host->data());
+  auto* hcnt = reinterpret_cast<int*>(static_cast<uint8_t*>(host->data()) + rec_bytes);
+  cudaStream_t cs = static_cast<cudaStream_t>(s);
+  cuda::check(cudaMemcpyAsync(hcnt, counts.data(), B * sizeof(int), cudaMemcpyDeviceToHost, cs), "detect: copy counts");
+  cuda::check(cudaMemcpyAsync(hrec, dets.data(), rec_bytes, cudaMemcpyDeviceToHost, cs), "detect: copy detections");
+  cuda::check(cudaStreamSynchronize(cs), "detect: cudaStreamSynchronize");
+  std::vector<std::vector<Detection>> out(B);
+  for (int b = 0; b < B; ++b) out[b].assign(hrec + size_t(b) * K, hrec + size_t(b) * K + std::min(hcnt[b], K));
+  return out;
+#else
+  (void)stream;
+  raise(ErrorKind::Cuda, "detect: pysm was built without CUDA but the outputs are in device memory");
+#endif
+}
+
+}  // namespace pysm::infer

@@ -1,0 +1,206 @@
+"""PyTorch backend: an ``nn.Module`` (given directly or by a ``module:factory`` callable), a
+TorchScript file, an ExportedProgram (``.pt2``) or an ONNX model converted with ``onnx2torch``.
+
+On a GPU the model runs on the element's own CUDA stream; pysm's preprocessing writes the input
+tensor on that stream and the box decoder reads the outputs on it, so nothing synchronises until
+the detections are copied back. ``network-mode=2`` runs it in fp16; ``cuda-graph=1`` captures the
+forward pass once per batch size (fixed shapes) and replays it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pysm.errors import InferenceError, ModelNotFoundError
+from pysm.infer.backends.base import Backend, TensorInfo
+
+
+def _onnx_io(path: str) -> tuple[list[TensorInfo], list[TensorInfo]]:
+    import onnx
+
+    m = onnx.load(path, load_external_data=False)
+    init = {i.name for i in m.graph.initializer}
+    types = {1: "float32", 10: "float16", 11: "float64"}
+
+    def info(v) -> TensorInfo:
+        t = v.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
+        return TensorInfo(v.name, dims, types.get(t.elem_type, str(t.elem_type)))
+
+    return [info(i) for i in m.graph.input if i.name not in init], [info(o) for o in m.graph.output]
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, cfg, model_path: str | None = None, model: Any = None, device: str | None = None):
+        super().__init__(cfg, model_path, model)
+        import torch
+
+        if device is None:
+            device = f"cuda:{cfg.gpu_id}" if torch.cuda.is_available() else "cpu"
+        self._device = torch.device(device)
+        self._half = cfg.network_mode in (2, 3) and self._device.type == "cuda"
+        self._stream = torch.cuda.Stream(device=self._device) if self._device.type == "cuda" else None
+        self._inputs: dict[tuple, Any] = {}
+        self._graphs: dict[tuple, tuple[Any, Any]] = {}
+        self.module = None
+
+    # -- loading ------------------------------------------------------------------------------
+    def _load_module(self):
+        import torch
+
+        src = self.model if self.model is not None else self.model_path
+        if src is None:
+            raise InferenceError("the torch backend needs torch-model, onnx-file or a model object")
+        if isinstance(src, torch.nn.Module):
+            return src
+        if callable(src) and not isinstance(src, (str, os.PathLike)):
+            return src
+        spec = str(src)
+        from pysm.infer.config import _is_factory
+
+        if _is_factory(spec):
+            from pysm.infer.postprocess import load_callable
+
+            factory = load_callable(spec, "torch-model", self.cfg.path or "element property")
+            try:
+                mod = factory()
+            except Exception as e:  # noqa: BLE001 - the user's factory
+                raise InferenceError(f"torch-model factory '{spec}' raised {e!r}") from e
+            if not callable(mod):
+                raise InferenceError(f"torch-model factory '{spec}' returned {type(mod).__name__}, not an nn.Module")
+            return mod
+        if not os.path.exists(spec):
+            raise ModelNotFoundError(f"torch model file '{spec}' does not exist")
+        low = spec.lower()
+        if low.endswith(".onnx"):
+            try:
+                import onnx2torch
+            except ImportError as e:
+                raise InferenceError(
+                    f"running the ONNX model '{spec}' with torch needs onnx2torch (pip install onnx2torch), "
+                    "or choose backend=onnxruntime") from e
+            import onnx
+
+            self.inputs, self.outputs = _onnx_io(spec)
+            return onnx2torch.convert(onnx.load(spec))
+        if low.endswith(".pt2"):
+            return torch.export.load(spec).module()
+        try:
+            return torch.jit.load(spec, map_location=self._device)
+        except Exception as e:  # noqa: BLE001
+            raise InferenceError(
+                f"'{spec}' is not a TorchScript file ({e}); for a plain nn.Module use torch-model=package.module:factory"
+            ) from e
+
+    def load(self) -> None:
+        import torch
+
+        mod = self._load_module()
+        if isinstance(mod, torch.nn.Module):
+            mod = mod.eval().to(self._device)
+            if self._half:
+                mod = mod.half()
+        self.module = mod
+        if not self.inputs:
+            dims = self.cfg.infer_dims
+            # An nn.Module does not say its input shape: infer-dims does (batch is dynamic).
+            if dims is not None:
+                c, h, w = dims
+                shape = (None, c, h, w) if self.cfg.network_input_order == 0 else (None, h, w, c)
+            else:
+                shape = (None, None, None, None)
+            self.inputs = [TensorInfo("input", shape, "float16" if self._half else "float32")]
+        elif self._half:
+            self.inputs = [TensorInfo(i.name, i.shape, "float16") for i in self.inputs]
+
+    def close(self) -> None:
+        self.module = None
+        self._inputs.clear()
+        self._graphs.clear()
+
+    # -- description --------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return str(self._device) if self._device.type == "cuda" else "cpu"
+
+    @property
+    def stream_handle(self) -> int:
+        return self._stream.cuda_stream if self._stream is not None else 0
+
+    # -- running ------------------------------------------------------------------------------
+    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:
+        import torch
+
+        if self._half:
+            dtype = "float16"
+        key = (batch, tuple(shape), dtype)
+        t = self._inputs.get(key)
+        if t is None:
+            if self._stream is not None:
+                with torch.cuda.stream(self._stream):
+                    t = torch.empty((batch, *shape), dtype=getattr(torch, dtype), device=self._device)
+            else:
+                t = torch.empty((batch, *shape), dtype=getattr(torch, dtype))
+            self._inputs[key] = t
+        return t
+
+    def _forward(self, inp):
+        out = self.module(inp)
+        return out
+
+    def _named(self, out: Any) -> dict[str, Any]:
+        import torch
+
+        if isinstance(out, dict):
+            return dict(out)
+        if isinstance(out, torch.Tensor):
+            out = [out]
+        # Models may end in a permute/slice: hand the native post-processing dense tensors.
+        out = [o.contiguous() if hasattr(o, "contiguous") else o for o in out]
+        names = [o.name for o in self.outputs] if len(self.outputs) == len(out) else [
+            "output" if len(out) == 1 else f"output_{i}" for i in range(len(out))]
+        if not self.outputs or len(self.outputs) != len(out):
+            self.outputs = [TensorInfo(n, tuple(t.shape), str(t.dtype).replace("torch.", "")) for n, t in zip(names, out)]
+        return dict(zip(names, out))
+
+    def run(self, inp: Any, batch: int) -> dict[str, Any]:
+        import torch
+
+        if self.module is None:
+            raise InferenceError("torch backend is not loaded")
+        try:
+            if self._stream is None:
+                with torch.inference_mode():
+                    return self._named(self._forward(inp))
+            with torch.cuda.stream(self._stream), torch.inference_mode():
+                if self.cfg.cuda_graph:
+                    return self._named(self._graph_run(inp))
+                return self._named(self._forward(inp))
+        except InferenceError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any model failure
+            raise InferenceError(f"torch model failed on input {tuple(inp.shape)} {inp.dtype}: {e}") from e
+
+    def _graph_run(self, inp):
+        import torch
+
+        key = (tuple(inp.shape), inp.data_ptr())
+        g = self._graphs.get(key)
+        if g is None:
+            # Warm up on a side stream (as torch requires), then capture with `inp` as the static input.
+            side = torch.cuda.Stream(device=self._device)
+            side.wait_stream(self._stream)
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    self._forward(inp)
+            self._stream.wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self._stream):
+                static_out = self._forward(inp)
+            g = (graph, static_out)
+            self._graphs[key] = g
+        g[0].replay()
+        return g[1]

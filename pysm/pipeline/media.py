@@ -1,0 +1,103 @@
+"""Opening a video URI for a source element: ``pysm.codec`` demux + decode (NVDEC on the GPU,
+frames stay on the device; CPU decode otherwise) with connect/read timeouts, as an iterator of
+Frames."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from typing import Any, Iterator, Optional
+
+from pysm.errors import SourceError, TimeoutError as PysmTimeoutError
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "rtp", "srt", "tcp")
+
+
+def uri_scheme(uri: str) -> str:
+    return urllib.parse.urlparse(uri).scheme.lower()
+
+
+def is_live_uri(uri: str) -> bool:
+    return uri_scheme(uri) in LIVE_SCHEMES
+
+
+def to_location(uri: str) -> str:
+    """file:// URIs to paths (PyAV/FFmpeg take paths and network URLs)."""
+    if uri_scheme(uri) == "file":
+        return urllib.parse.unquote(urllib.parse.urlparse(uri).path)
+    return uri
+
+
+def check_uri(uri: str, element: str) -> None:
+    """A local file must exist; a bad URI is a per-source error, raised here to be reported."""
+    if not uri:
+        raise SourceError(f"source '{element}': no 'uri' set")
+    scheme = uri_scheme(uri)
+    if scheme in ("", "file"):
+        path = to_location(uri)
+        if not os.path.exists(path):
+            raise SourceError(f"source '{element}': file '{path}' does not exist (uri '{uri}')")
+
+
+def _codec_module() -> Any:
+    from pysm import codec  # the native demuxer/decoder
+
+    return codec
+
+
+class VideoInput:
+    """An open video input: ``frames()`` yields decoded Frames; ``live`` tells whether it is a
+    live stream (no end, no looping)."""
+
+    def __init__(self, uri: str, *, device: str = "auto", gpu_id: int = 0, open_timeout: float = 10.0,
+                 read_timeout: float = 5.0, rtsp_tcp: bool = True, element: str = "") -> None:
+        self.uri = uri
+        self.element = element
+        # pysm.codec device strings: "auto", "cpu", "cuda:N"
+        self.device = f"cuda:{gpu_id}" if device in ("cuda", "gpu") else ("auto" if device == "auto" else "cpu")
+        self.live = is_live_uri(uri)
+        self._codec = _codec_module()
+        self._closed = False
+        location = to_location(uri)
+        self._decoder = None
+        opts = {} if rtsp_tcp or not uri_scheme(uri).startswith("rtsp") else {"rtsp_transport": "udp"}
+        try:
+            self._native = self._codec.Demuxer(location, open_timeout=open_timeout, read_timeout=read_timeout,
+                                               options=opts or None)
+        except Exception as exc:
+            raise self._wrap(exc) from exc
+        self.live = bool(getattr(self._native.info, "is_live", self.live))
+
+    def _wrap(self, exc: BaseException) -> Exception:
+        text = str(exc)
+        if isinstance(exc, (TimeoutError, PysmTimeoutError)) or "timed out" in text.lower() or "etimedout" in text.lower():
+            return PysmTimeoutError(f"source '{self.element}': '{self.uri}' timed out: {text}")
+        if isinstance(exc, SourceError):
+            return exc
+        return SourceError(f"source '{self.element}': cannot read '{self.uri}': {text}")
+
+    def frames(self) -> Iterator[Any]:
+        dmx = self._native
+        try:
+            self._decoder = self._codec.Decoder(dmx.info, self.device, low_latency=self.live)
+            for packet in dmx:
+                if self._closed:
+                    return
+                yield from self._decoder.decode(packet)
+            if not self._closed:
+                yield from self._decoder.flush()
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            if self._closed:
+                return
+            raise self._wrap(exc) from exc
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            if self._decoder is not None:
+                self._decoder.close()
+            self._native.close()
+        except Exception:
+            pass

@@ -1,0 +1,78 @@
+"""Tiny ONNX models with known outputs, built with the onnx helper API (no weights to download).
+
+`detector`: input images [B, 3, S, S]; output [B, 2, 6] in the yolo [N, 4+C] layout (C=2):
+  anchor 0: cx, cy, w, h = box0, class scores (mean of channel 0, mean of channel 2)
+  anchor 1: cx, cy, w, h = box1, class scores (0, mean of channel 1)
+  where the means are of the network input (after net-scale-factor).
+`classifier`: input [B, 3, S, S]; output probs [B, 3] = channel means (a colour classifier).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _means_graph(size: int, batch: int | str):
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, size, size])
+    mean = helper.make_node("ReduceMean", ["images"], ["means"], axes=[2, 3], keepdims=0)
+    return inp, mean
+
+
+def detector(path, size: int = 32, box0=(16, 12, 10, 8), box1=(8, 8, 4, 4), batch: int | str = "batch",
+             nan_anchor1: bool = False) -> str:
+    inp, mean = _means_graph(size, batch)
+    W = np.zeros((3, 12), np.float32)
+    W[0, 4] = 1.0  # anchor 0, class 0 <- channel 0
+    W[2, 5] = 1.0  # anchor 0, class 1 <- channel 2
+    W[1, 11] = 1.0  # anchor 1, class 1 <- channel 1
+    b = np.zeros(12, np.float32)
+    b[0:4] = box0
+    b[6:10] = box1
+    if nan_anchor1:
+        b[6] = np.nan
+    nodes = [
+        mean,
+        helper.make_node("MatMul", ["means", "W"], ["mm"]),
+        helper.make_node("Add", ["mm", "b"], ["flat"]),
+        helper.make_node("Reshape", ["flat", "shape"], ["output"]),
+    ]
+    inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(b, "b"),
+             numpy_helper.from_array(np.array([0, 2, 6], np.int64), "shape")]
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, 2, 6])
+    g = helper.make_graph(nodes, "tiny_detector", [inp], [out], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return str(path)
+
+
+def classifier(path, size: int = 16, batch: int | str = "batch") -> str:
+    inp, mean = _means_graph(size, batch)
+    out = helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, 3])
+    g = helper.make_graph([mean, helper.make_node("Identity", ["means"], ["probs"])], "tiny_classifier", [inp], [out])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return str(path)
+
+
+def torch_detector(box0=(16, 12, 10, 8), box1=(8, 8, 4, 4)):
+    """The same detector as an nn.Module (for the torch backend)."""
+    import torch
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("b0", torch.tensor(box0, dtype=torch.float32))
+            self.register_buffer("b1", torch.tensor(box1, dtype=torch.float32))
+
+        def forward(self, x):
+            m = x.float().mean(dim=(2, 3))
+            B = x.shape[0]
+            a0 = torch.cat([self.b0.expand(B, 4), m[:, 0:1], m[:, 2:3]], dim=1)
+            a1 = torch.cat([self.b1.expand(B, 4), torch.zeros_like(m[:, 0:1]), m[:, 1:2]], dim=1)
+            return torch.stack([a0, a1], dim=1).to(x.dtype)
+
+    return Tiny()

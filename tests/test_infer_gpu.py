@@ -1,0 +1,204 @@
+"""GPU inference ops against their CPU twins on random inputs (not zeros): the preprocessing
+kernel (whole frames and the secondary-mode crop batch, frames in host and device memory), the box
+decoders and NMS; then the engine on the GPU with the torch backend (tiny module, CUDA graph) and
+YOLOX-Nano via onnx2torch in fp32 and fp16."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pysm
+from pysm._native import _core
+import infer_models
+import infer_reference as ref
+
+pytestmark = pytest.mark.gpu
+torch = pytest.importorskip("torch")
+
+RNG = np.random.default_rng(7)
+
+
+def cuda_ok():
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA here")
+
+
+def stream():
+    return torch.cuda.current_stream().cuda_stream
+
+
+def rand_frame(fmt, w, h):
+    if fmt == "NV12":
+        return RNG.integers(0, 256, (h * 3 // 2, w), dtype=np.uint8)
+    if fmt == "P016":
+        return RNG.integers(0, 65536, (h * 3 // 2, w), dtype=np.uint16)
+    ch = {"RGB": 3, "BGR": 3, "RGBA": 4, "BGRA": 4}[fmt]
+    return RNG.integers(0, 256, (h, w, ch), dtype=np.uint8)
+
+
+def cpu_and_gpu(frames, regions, params, dtype=np.float32, frames_on_device=False):
+    C = 1 if params.get("color", 0) == 2 else 3
+    shape = (len(regions), C, params["height"], params["width"]) if params.get("order", 0) == 0 else \
+        (len(regions), params["height"], params["width"], C)
+    cpu = np.zeros(shape, dtype)
+    tr_cpu = _core.infer_preprocess_arrays(frames, regions, params, cpu)
+    gpu = torch.full(shape, -5.0, dtype=torch.float16 if dtype == np.float16 else torch.float32, device="cuda")
+    gframes = [(torch.from_numpy(f[0]).cuda(), *f[1:]) for f in frames] if frames_on_device else frames
+    tr_gpu = _core.infer_preprocess_arrays(gframes, regions, params, gpu, stream())
+    torch.cuda.current_stream().synchronize()
+    assert tr_cpu == tr_gpu
+    return cpu.astype(np.float64), gpu.float().cpu().numpy().astype(np.float64)
+
+
+@pytest.mark.parametrize("fmt", ["NV12", "P016", "RGB", "BGR", "RGBA", "BGRA"])
+@pytest.mark.parametrize("on_device", [False, True])
+def test_preprocess_kernel_matches_cpu(fmt, on_device):
+    cuda_ok()
+    frames = [(rand_frame(fmt, 64, 48), fmt), (rand_frame(fmt, 38, 70), fmt), (rand_frame(fmt, 130, 40), fmt)]
+    for params in (
+        dict(width=40, height=32, color=0, scale=1 / 255, offsets=(0.5, 0.4, 0.3)),
+        dict(width=33, height=21, color=1, maintain_aspect_ratio=True, pad_value=114.0, filter=2),
+        dict(width=16, height=24, color=2, maintain_aspect_ratio=True, symmetric_padding=True, order=1, filter=0),
+    ):
+        regions = [(i, 0, 0, 0, 0) for i in range(3)]
+        cpu, gpu = cpu_and_gpu(frames, regions, params, frames_on_device=on_device)
+        tol = 1e-3 if params.get("filter", 1) != 0 else 1e-4
+        np.testing.assert_allclose(gpu, cpu, atol=tol * max(1, params.get("scale", 1) * 255), err_msg=str(params))
+        cpu16, gpu16 = cpu_and_gpu(frames, regions, params, dtype=np.float16, frames_on_device=on_device)
+        np.testing.assert_allclose(gpu16, cpu16, atol=0.13, rtol=2e-3)
+
+
+def test_secondary_crop_kernel_matches_cpu():
+    cuda_ok()
+    frames = [(rand_frame("NV12", 320, 240), "NV12", 1, 0), (rand_frame("RGBA", 200, 100), "RGBA")]
+    regions = []
+    for _ in range(150):  # many objects across both frames in one launch
+        f = int(RNG.integers(0, 2))
+        fw, fh = (320, 240) if f == 0 else (200, 100)
+        x, y = int(RNG.integers(-10, fw)), int(RNG.integers(-10, fh))
+        regions.append((f, x, y, int(RNG.integers(1, 90)), int(RNG.integers(1, 90))))
+    params = dict(width=24, height=24, maintain_aspect_ratio=True, symmetric_padding=True, pad_value=(0, 50, 100),
+                  scale=1 / 255, filter=1)
+    for on_device in (False, True):
+        cpu, gpu = cpu_and_gpu(frames, regions, params, frames_on_device=on_device)
+        # fp32 bilinear weights of fractional crop coordinates: FMA contraction on the GPU moves
+        # results by a few ulps of 255-scaled values (seen: 3e-5), far below one grey level (4e-3).
+        np.testing.assert_allclose(gpu, cpu, atol=2e-4)
+    # and against the float64 reference
+    want = np.stack([ref.preprocess(frames[r[0]][0], frames[r[0]][1], r[1:], params,
+                                    *(frames[r[0]][2:] if len(frames[r[0]]) > 2 else ())) for r in regions])
+    np.testing.assert_allclose(gpu, want, atol=1e-5)
+
+
+def yolox_out(B, W, H, C):
+    n = sum((W // s) * (H // s) for s in (8, 16, 32))
+    o = RNG.normal(0, 1, (B, n, 5 + C)).astype(np.float32)
+    o[..., 4:] = 1 / (1 + np.exp(-2 * o[..., 4:]))
+    return o
+
+
+def compare_candidates(cpu_list, gpu_list, thr):
+    assert len(cpu_list) == len(gpu_list)
+    for c, g in zip(cpu_list, gpu_list):
+        # exp/fp differences may move a score across the threshold by an ulp: ignore those rows
+        c = c[np.abs(c[:, 1] - thr) > 1e-5]
+        g = g[np.abs(g[:, 1] - thr) > 1e-5]
+        assert c.shape == g.shape
+        np.testing.assert_array_equal(c[:, 0], g[:, 0])
+        np.testing.assert_allclose(g[:, 1:], c[:, 1:], rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_box_decoders_match_cpu(half):
+    cuda_ok()
+    o = yolox_out(3, 128, 96, 10)
+    if half:
+        o = o.astype(np.float16)
+    p = dict(kind="yolox", net_width=128, net_height=96, thresholds=[0.3], max_candidates=300)
+    compare_candidates(_core.infer_decode_boxes([o], p), _core.infer_decode_boxes([torch.from_numpy(o).cuda()], p, stream()), 0.3)
+    W, H, C = 96, 64, 3
+    cov = RNG.uniform(0, 1, (2, C, H // 16, W // 16)).astype(np.float32)
+    bbox = RNG.normal(0, 0.5, (2, 4 * C, H // 16, W // 16)).astype(np.float32)
+    p = dict(kind="detectnet_v2", net_width=W, net_height=H, thresholds=[0.4, 0.5, 0.6])
+    compare_candidates(_core.infer_decode_boxes([cov, bbox], p),
+                       _core.infer_decode_boxes([torch.from_numpy(cov).cuda(), torch.from_numpy(bbox).cuda()], p, stream()),
+                       0.5)
+    y = RNG.uniform(0, 60, (2, 300, 9)).astype(np.float32)
+    y[..., 4:] = RNG.uniform(0, 1, (2, 300, 5))
+    p = dict(kind="yolo", net_width=64, net_height=64, num_classes=4, thresholds=[0.25])
+    compare_candidates(_core.infer_decode_boxes([y], p), _core.infer_decode_boxes([torch.from_numpy(y).cuda()], p, stream()), 0.25)
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_nms_matches_cpu(agnostic):
+    cuda_ok()
+    for n in (1, 63, 64, 65, 500, 1024):
+        xy = RNG.uniform(0, 200, (n, 2))
+        wh = RNG.uniform(5, 60, (n, 2))
+        rows = np.concatenate([RNG.integers(0, 5, (n, 1)), RNG.uniform(0, 1, (n, 1)), xy, xy + wh], 1)
+        rows = rows.astype(np.float32).astype(np.float64)
+        rows = rows[np.argsort(-rows[:, 1], kind="stable")]
+        for params in (dict(iou_threshold=0.5, class_agnostic=agnostic),
+                       dict(iou_threshold=[0.3, 0.5, 0.7, 0.4, 0.6], topk=[2, -1, 5, 1, 3], class_agnostic=agnostic),
+                       dict(iou_threshold=0.45, topk_total=17, class_agnostic=agnostic)):
+            cpu = _core.infer_nms(rows, params)
+            gpu = _core.infer_nms(rows, params, device="cuda")
+            assert cpu == gpu, (n, params)
+            assert cpu == ref.nms(rows, params["iou_threshold"], topk=params.get("topk", -1),
+                                  topk_total=params.get("topk_total", -1), agnostic=agnostic)
+
+
+def test_engine_torch_backend_on_gpu_with_cuda_graph():
+    cuda_ok()
+    f = np.zeros((48, 64, 3), np.uint8)
+    f[:] = (200, 40, 100)
+    for graph in (False, True):
+        e = pysm.InferEngine(None, model=infer_models.torch_detector(), infer_dims="3;32;32", net_scale_factor=1 / 255,
+                             parse_bbox_func_name="yolo", num_detected_classes=2, backend="torch", batch_size=2,
+                             cuda_graph=graph, output_tensor_meta=1)
+        e.start()
+        assert e.backend.device.startswith("cuda")
+        for _ in range(3):
+            buf = _core.infer_buffer_from_arrays([(f, "RGB")] * 3, device="cuda")
+            e.process(buf)
+            meta = _core.infer_buffer_metadata(buf)
+            for fr in meta:
+                (o,) = fr["objects"]
+                r = o["rect"]
+                assert o["class_id"] == 0 and o["confidence"] == pytest.approx(200 / 255, abs=1e-4)
+                assert [r["left"], r["top"], r["width"], r["height"]] == pytest.approx([22, 12, 20, 12], abs=1e-3)
+                (um,) = fr["user_meta"]
+                assert um["layers"]["output"][0, 4] == pytest.approx(200 / 255, abs=1e-4)
+
+
+@pytest.mark.parametrize("mode", [0, 2])
+def test_yolox_torch_backend_via_onnx2torch(shared_data, tmp_path, mode):
+    cuda_ok()
+    pytest.importorskip("onnx2torch")
+    import av
+    import test_infer_yolox as ty
+
+    cfg = ty.yolox_config(tmp_path, shared_data, backend="torch", **{"network-mode": mode})
+    e = pysm.InferEngine(cfg)
+    e.start()
+    assert e.backend_name == "torch"
+    with av.open(str(shared_data / "dog.jpg")) as c:
+        img = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    for device in ("cpu", "cuda"):  # frames in host memory (uploaded) and in device memory
+        buf = _core.infer_buffer_from_arrays([(img, "RGB")], device=device)
+        e.process(buf)
+        dets = ty.detections(buf)
+        assert len(dets) == 3, dets
+        ty.check_reference(dets, ty.REF_416)
+    # golden output: fp32 within 1e-3, fp16 looser
+    g_in = np.load(shared_data / "dog_yolox416_input_u8.npy")
+    g_out = np.load(shared_data / "dog_yolox416_output_f32.npy")
+    e2 = pysm.InferEngine(ty.yolox_config(tmp_path, shared_data, backend="torch", **{
+        "network-mode": mode, "output-tensor-meta": 1, "scaling-filter": 1}))
+    e2.start()
+    buf = _core.infer_buffer_from_arrays([(np.ascontiguousarray(g_in[0].transpose(1, 2, 0)), "BGR")], device="cuda")
+    e2.process(buf)
+    out = _core.infer_buffer_metadata(buf)[0]["user_meta"][0]["layers"]["output"].astype(np.float32)
+    scores = out[:, 4:]
+    np.testing.assert_allclose(scores, g_out[0][:, 4:], atol=1e-3 if mode == 0 else 2e-2)

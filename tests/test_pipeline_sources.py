@@ -1,0 +1,261 @@
+"""Sources and the mux in running pipelines: every frame counted per source, mux timeout with a
+slow source, per-source end of stream, bad URIs, file-loop, runtime add/remove (Python, REST,
+SourceManager) with flat memory."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import socket
+import time
+import urllib.request
+
+import psutil
+import pytest
+
+import pysm
+from pysm import Flow, Pipeline
+from pysm._native import _core
+from pysm.pipeline import DynamicSourceMessage, ErrorMessage, EOSMessage, StreamEOSMessage
+from pysm.pipeline.signal import SourceManager
+
+from _pipeline_media import make_clip
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    return [make_clip(d / f"c{i}.mp4", n, seed=i) for i, n in enumerate((12, 20, 31))]
+
+
+class Counter(pysm.BufferRetriever):
+    def __init__(self):
+        self.frames: dict[int, list[int]] = {}
+        self.batches = []
+        self.batch_sources = []
+
+    def consume(self, buffer):
+        info = _core.batch_frame_info(buffer)
+        self.batches.append(len(info))
+        self.batch_sources.append({i[0] for i in info})
+        for sid, pad, bid, fnum, *_ in info:
+            self.frames.setdefault(sid, []).append(fnum)
+        return 1
+
+
+def test_batch_capture_counts_every_frame_with_source_ids(clips):
+    c = Counter()
+    msgs = []
+    Flow(Pipeline("bc")).batch_capture(clips, width=32, height=32).retrieve(c)(msgs.append)
+    assert {k: len(v) for k, v in c.frames.items()} == {0: 12, 1: 20, 2: 31}
+    for sid, nums in c.frames.items():
+        assert nums == list(range(len(nums)))  # in order, none lost or repeated
+    assert max(c.batches) <= 3
+    ends = [m for m in msgs if isinstance(m, StreamEOSMessage)]
+    assert len(ends) == 3 and sum(isinstance(m, EOSMessage) for m in msgs) == 1
+    # once the shorter clips ended, the longest keeps flowing (its frames fill the batches)
+    assert c.batch_sources[-1] == {2}
+
+
+def test_frame_metadata_fields(clips):
+    seen = []
+
+    class R(pysm.BufferRetriever):
+        def consume(self, buffer):
+            seen.extend(_core.batch_frame_info(buffer))
+            return 1
+
+    Flow(Pipeline("meta")).batch_capture(clips[:2], width=32, height=16).retrieve(R())()
+    now = time.time_ns()
+    for sid, pad, bid, fnum, pts, ntp, sw, sh, pw, ph, nobj in seen:
+        assert sid == pad and sw == 64 and sh == 48 and pw == 32 and ph == 16
+        assert 0 <= bid < 2 and pts >= 0 and 0 < now - ntp < 60e9
+    pts0 = [s[4] for s in seen if s[0] == 0]
+    assert pts0 == sorted(pts0) and len(set(pts0)) == len(pts0)
+
+
+def test_mux_timeout_pushes_partial_batches_with_a_slow_source():
+    p = Pipeline("slow")
+    p.add("videotestsrc", "fast", {"num-buffers": 40, "width": 32, "height": 32, "is-live": True, "framerate": 100})
+    p.add("videotestsrc", "slow", {"num-buffers": 3, "width": 32, "height": 32, "is-live": True, "framerate": 4})
+    p.add("nvstreammux", "mux", {"batch-size": 2, "batched-push-timeout": 20000}).add("appsink", "sink")
+    p.link(("fast", "mux"), ("", "sink_%u")).link(("slow", "mux"), ("", "sink_%u")).link("mux", "sink")
+    c = Counter()
+    p.attach("sink", pysm.Receiver("r", c))
+    t = time.monotonic()
+    p.start().wait(20)
+    elapsed = time.monotonic() - t
+    assert len(c.frames[0]) == 40 and len(c.frames[1]) == 3
+    assert 1 in c.batches  # partial batches were pushed on timeout
+    assert elapsed < 2.0  # the fast source was not held back to the slow one's 4 fps
+
+
+def test_full_batch_wait_without_timeout():
+    p = Pipeline("full")
+    for i in range(3):
+        p.add("videotestsrc", f"s{i}", {"num-buffers": 6, "width": 16, "height": 16})
+        p.link((f"s{i}", "mux"), ("", "sink_%u")) if "mux" in p else None
+        if i == 0:
+            p.add("nvstreammux", "mux", {"batch-size": 3})
+            p.link(("s0", "mux"), ("", "sink_%u"))
+    p.add("appsink", "sink").link("mux", "sink")
+    c = Counter()
+    p.attach("sink", pysm.Receiver("r", c))
+    p.start().wait(10)
+    assert c.batches == [3] * 6
+
+
+def test_bad_uri_errors_for_that_source_only(clips, tmp_path):
+    p = Pipeline("bad")
+    p.add("nvurisrcbin", "good", {"uri": "file://" + clips[1]})
+    p.add("nvurisrcbin", "missing", {"uri": str(tmp_path / "nope.mp4")})
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(4096))
+    p.add("nvurisrcbin", "junk", {"uri": str(junk)})
+    p.add("nvstreammux", "mux", {"batch-size": 3, "batched-push-timeout": 10000}).add("appsink", "sink")
+    for s in ("good", "missing", "junk"):
+        p.link((s, "mux"), ("vsrc_%u", "sink_%u"))
+    p.link("mux", "sink")
+    c = Counter()
+    p.attach("sink", pysm.Receiver("r", c))
+    msgs = []
+    p.start(msgs.append).wait(20)
+    errs = [m for m in msgs if isinstance(m, ErrorMessage)]
+    assert {e.origin for e in errs} == {"missing", "junk"}
+    assert all(not e.fatal for e in errs)
+    assert "does not exist" in next(e.message for e in errs if e.origin == "missing")
+    assert len(c.frames[0]) == 20 and set(c.frames) == {0}
+    assert any(isinstance(m, EOSMessage) for m in msgs)
+
+
+def test_file_loop_restarts_and_stop_ends_it(clips):
+    p = Pipeline("loop")
+    p.add("nvurisrcbin", "src", {"uri": clips[0], "file-loop": True})
+    p.add("nvstreammux", "mux", {"batch-size": 1}).add("appsink", "sink")
+    p.link(("src", "mux"), ("vsrc_%u", "sink_%u")).link("mux", "sink")
+    c = Counter()
+    p.attach("sink", pysm.Receiver("r", c))
+    p.start()
+    deadline = time.monotonic() + 15
+    while len(c.frames.get(0, [])) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.stop()
+    p.wait(5)
+    nums = c.frames[0]
+    assert len(nums) >= 30 and nums == list(range(len(nums)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rest(port, path, body=None, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST" if body is not None else "GET",
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _add_body(cam, url, change="camera_add"):
+    return {"key": "sensor", "value": {"camera_id": cam, "camera_name": cam + "-name", "camera_url": url,
+                                       "change": change, "metadata": {"resolution": "64x48", "codec": "h264",
+                                                                      "framerate": 30}},
+            "headers": {"source": "vst", "created_at": "2021-06-01T14:34:13.417Z"}}
+
+
+def test_multiurisrcbin_rest_add_remove_with_token(clips):
+    port = _free_port()
+    p = Pipeline("rest")
+    p.add("nvmultiurisrcbin", "srcs", {"port": str(port), "rest-token": "s3cret", "max-batch-size": 4,
+                                       "batched-push-timeout": 20000, "file-loop": True, "drop-pipeline-eos": True,
+                                       "uri-list": clips[0], "sensor-id-list": "cam0"})
+    p.add("appsink", "sink").link("srcs", "sink")
+    c = Counter()
+    p.attach("sink", pysm.Receiver("r", c))
+    msgs = []
+    p.start(msgs.append)
+    try:
+        assert _rest(port, "/api/v1/stream/get-stream-info")[0] == 401
+        assert _rest(port, "/api/v1/stream/get-stream-info", token="wrong")[0] == 401
+        code, body = _rest(port, "/api/v1/stream/add", _add_body("cam1", "file://" + clips[1]), token="s3cret")
+        assert code == 200 and body["reason"] == "STREAM_ADD_SUCCESS"
+        code, body = _rest(port, "/api/v1/stream/add", {"value": {"camera_id": "x"}}, token="s3cret")
+        assert code == 400 and body["reason"] == "STREAM_ADD_FAIL"
+        deadline = time.monotonic() + 10
+        while len(c.frames.get(1, [])) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        code, info = _rest(port, "/api/v1/stream/get-stream-info", token="s3cret")
+        assert code == 200 and info["stream-info"]["stream-count"] == 2
+        code, body = _rest(port, "/api/v1/stream/remove", _add_body("cam1", "file://" + clips[1], "camera_remove"),
+                           token="s3cret")
+        assert code == 200 and body["reason"] == "STREAM_REMOVE_SUCCESS"
+        assert _rest(port, "/api/v1/health/get-dsready-state", token="s3cret")[0] == 200
+    finally:
+        p.stop()
+        p.wait(5)
+    dyn = [(m.source_added, m.source_id, m.sensor_id) for m in msgs if isinstance(m, DynamicSourceMessage)]
+    assert dyn == [(True, 0, "cam0"), (True, 1, "cam1"), (False, 1, "cam1")]
+    assert len(c.frames[1]) >= 5 and len(c.frames[0]) > 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()  # server closed
+
+
+def test_200_add_remove_cycles_keep_rss_flat(clips):
+    p = Pipeline("churn")
+    p.add("nvmultiurisrcbin", "srcs", {"port": "0", "max-batch-size": 4, "batched-push-timeout": 5000,
+                                       "drop-pipeline-eos": True})
+    p.add("videotestsrc", "bg", {"is-live": True, "framerate": 200, "width": 32, "height": 32})
+    p.add("nvstreammux", "mux", {"batch-size": 1}).add("fakesink", "sink0").add("fakesink", "sink")
+    p.link(("bg", "mux"), ("", "sink_%u")).link("mux", "sink0").link("srcs", "sink")
+    added = []
+    p.start(lambda m: added.append(m) if isinstance(m, DynamicSourceMessage) else None)
+    proc = psutil.Process()
+    try:
+        rss = []
+        for i in range(200):
+            sid = p.add_source(clips[i % 3], sensor_id=f"cam{i}")
+            time.sleep(0.002)
+            assert p.remove_source(sid)
+            if i in (50, 199):
+                gc.collect()
+                time.sleep(0.3)
+                rss.append(proc.memory_info().rss)
+        assert p.state == pysm.PipelineState.PLAYING
+    finally:
+        p.stop()
+        p.wait(10)
+    assert len(added) == 400
+    assert sum(m.source_added for m in added) == 200
+    assert rss[1] - rss[0] < 20 * 1024 * 1024, f"RSS grew by {(rss[1] - rss[0]) / 1e6:.1f} MB"
+    assert len(p["srcs"].element.sources()) == 0
+
+
+def test_source_manager_with_dynamic_source(clips):
+    sm = SourceManager("sm")
+    c = Counter()
+    msgs = []
+    flow = Flow(Pipeline("dyn")).capture([clips[0]], source_manager=sm).batch(batch_size=1, width=32, height=32)
+    flow.retrieve(c)
+    flow.pipeline.start(msgs.append)
+    sid = sm.add_source(clips[1])
+    assert sid == 1
+    sm.terminate()
+    flow.pipeline.wait(20)
+    assert len(c.frames[0]) == 12 + 20
+    done = [m.source_id for m in msgs if isinstance(m, DynamicSourceMessage) and not m.source_added]
+    assert done == [0, 1]
+
+
+def test_pipeline_add_source_needs_a_multi_source():
+    p = Pipeline("x")
+    p.add("videotestsrc", "s")
+    with pytest.raises(pysm.ConfigError):
+        p.add_source("file:///x.mp4")
