@@ -439,3 +439,37 @@ def test_cpu_frames_take_the_bitstream_colour(tmp_path):
     assert frames and all(f.matrix == "bt709" for f in frames)
     with Demuxer(path, fast_open=False) as d:
         assert d.info.color_matrix == "bt709" and d.info.color_specified
+
+
+def test_decode_many_packet_views(clips):
+    """What NvdecDecoder.decode_many hands to the native decoder: payloads in place, pts in ns."""
+    import av
+
+    with Demuxer(clips["h264"]) as d:
+        tb = d.info.time_base
+        batch = d.read_batch(6)
+        d.seek(0)
+        wrapped = list(d)[:6]
+    ns = 1_000_000_000
+    ref = [(bytes(p), (p.pts if p.pts is not None else p.dts) * tb.numerator * ns // tb.denominator) for p in batch]
+    assert _core._packet_views_info(batch, tb.numerator, tb.denominator) == ref
+    assert _core._packet_views_info(batch) == ref, "without a time base, the packet's own"
+    shifted = _core._packet_views_info(batch, tb.numerator, tb.denominator, 10)
+    assert [p for _, p in shifted] == [p + 10 for _, p in ref]
+    assert _core._packet_views_info(wrapped) == [(bytes(p.data), p.pts) for p in wrapped]
+    assert _core._packet_views_info([b"abc", memoryview(b"xyz"), (bytearray(b"q"), 5), (b"r", None)], 1, 1, 3) == \
+        [(b"abc", -1), (b"xyz", -1), (b"q", 8), (b"r", -1)]
+    # Odd time bases: exact (floor) conversion, no overflow. Negative pts (edit-list lead-in) are
+    # unknown to the native decoder (-1), as with decode().
+    pkt = av.Packet(b"\x00\x00\x01\x09")
+    for value, num, den in [(3, 1, 90000), (1001, 1001, 30000), (2**40, 1, 90000), (7, 1, 2**40), (5, 3, 7),
+                            (2**33 + 1, 1, 1000)]:
+        pkt.pts = value
+        assert _core._packet_views_info([pkt], num, den)[0][1] == value * num * ns // den
+    pkt.pts = -3
+    assert _core._packet_views_info([pkt], 1, 90000)[0][1] == -1
+    pkt.pts = None
+    pkt.dts = None
+    assert _core._packet_views_info([pkt], 1, 90000)[0][1] == -1
+    with pytest.raises(TypeError):
+        _core._packet_views_info([b"ok", object()])

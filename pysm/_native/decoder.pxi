@@ -143,6 +143,71 @@ cdef int64_t _av_packet_pts(object pkt, int64_t num, int64_t den) except? -2:
     return -1
 
 
+cdef class _PacketViews:
+    """Payload buffers of a batch of packets, held (PyObject_GetBuffer) while native code reads them."""
+    cdef vector[CNvdecPacket] pk
+    cdef Py_buffer* views
+    cdef Py_ssize_t held
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self.views != NULL:
+            for i in range(self.held):
+                PyBuffer_Release(&self.views[i])
+            free(self.views)
+            self.views = NULL
+
+
+cdef _PacketViews _packet_views(object packets, int64_t tb_num, int64_t tb_den, int64_t pts_offset):
+    """Buffers and ns timestamps of packets for NvdecDecoder.decode_many (see its docstring)."""
+    global _AV_PACKET_TYPE, _PYSM_PACKET_TYPE
+    cdef list items = packets if type(packets) is list else list(packets)
+    cdef Py_ssize_t n = len(items)
+    cdef Py_ssize_t i
+    cdef int64_t pts
+    cdef object item, data, p
+    cdef _PacketViews v = _PacketViews.__new__(_PacketViews)
+    if n == 0:
+        return v
+    if _AV_PACKET_TYPE is None:
+        import av
+        from pysm.codec.demux import Packet as _PysmPacket
+        _AV_PACKET_TYPE = av.Packet
+        _PYSM_PACKET_TYPE = _PysmPacket
+    v.views = <Py_buffer*>malloc(n * sizeof(Py_buffer))
+    if v.views == NULL:
+        raise MemoryError()
+    v.pk.resize(n)
+    for i in range(n):
+        item = items[i]
+        if type(item) is _AV_PACKET_TYPE:
+            data = item
+            pts = _av_packet_pts(item, tb_num, tb_den)
+        elif type(item) is _PYSM_PACKET_TYPE:
+            data = item.data
+            pts = item.pts
+        elif type(item) is tuple:
+            data, p = item
+            pts = -1 if p is None else p
+        else:
+            data = item
+            pts = -1
+        PyObject_GetBuffer(data, &v.views[i], PyBUF_SIMPLE)
+        v.held = i + 1
+        v.pk[i].data = <const uint8_t*>v.views[i].buf
+        v.pk[i].size = <size_t>v.views[i].len
+        v.pk[i].pts = pts + pts_offset if pts >= 0 else -1
+    return v
+
+
+def _packet_views_info(packets, int64_t tb_num=0, int64_t tb_den=0, int64_t pts_offset=0):
+    """(payload bytes, pts ns) per packet as decode_many would pass them to the native decoder (tests)."""
+    cdef _PacketViews v = _packet_views(packets, tb_num, tb_den, pts_offset)
+    cdef size_t i
+    return [((<const char*>v.pk[i].data)[:v.pk[i].size] if v.pk[i].size else b"", v.pk[i].pts)
+            for i in range(v.pk.size())]
+
+
 cdef inline const uint8_t* _buffer_ptr(const uint8_t[::1] mv):
     return &mv[0] if mv.shape[0] > 0 else NULL
 
@@ -247,55 +312,14 @@ cdef class NvdecDecoder:
         read in place, without copies. Returns the frames of all packets in display order; a packet
         the parser rejects is counted in ``stats`` and skipped (DecodeError only when all are).
         """
-        global _AV_PACKET_TYPE, _PYSM_PACKET_TYPE
         cdef shared_ptr[CNvdecDecoder] d = self._get()
-        cdef list items = packets if type(packets) is list else list(packets)
-        cdef Py_ssize_t n = len(items)
-        cdef Py_ssize_t i, held = 0
-        cdef vector[CNvdecPacket] pk
+        cdef _PacketViews v = _packet_views(packets, tb_num, tb_den, pts_offset)
         cdef vector[CSurface] out
-        cdef Py_buffer* views
-        cdef int64_t pts
-        cdef object item, data, av_type, pysm_type
-        if n == 0:
+        if v.pk.size() == 0:
             return []
-        if _AV_PACKET_TYPE is None:
-            import av
-            from pysm.codec.demux import Packet as _PysmPacket
-            _AV_PACKET_TYPE = av.Packet
-            _PYSM_PACKET_TYPE = _PysmPacket
-        av_type = _AV_PACKET_TYPE
-        pysm_type = _PYSM_PACKET_TYPE
-        views = <Py_buffer*>malloc(n * sizeof(Py_buffer))
-        if views == NULL:
-            raise MemoryError()
-        pk.resize(n)
-        try:
-            for i in range(n):
-                item = items[i]
-                if type(item) is av_type:
-                    data = item
-                    pts = _av_packet_pts(item, tb_num, tb_den)
-                elif type(item) is pysm_type:
-                    data = item.data
-                    pts = item.pts
-                elif type(item) is tuple:
-                    data, p = item
-                    pts = -1 if p is None else p
-                else:
-                    data = item
-                    pts = -1
-                PyObject_GetBuffer(data, &views[i], PyBUF_SIMPLE)
-                held = i + 1
-                pk[i].data = <const uint8_t*>views[i].buf
-                pk[i].size = <size_t>views[i].len
-                pk[i].pts = pts + pts_offset if pts >= 0 else -1
-            with nogil:
-                out = d.get().decode_many(pk.data(), <size_t>n, end_of_picture)
-        finally:
-            for i in range(held):
-                PyBuffer_Release(&views[i])
-            free(views)
+        with nogil:
+            out = d.get().decode_many(v.pk.data(), v.pk.size(), end_of_picture)
+        v = None  # releases the payload buffers
         return frames_to_list(out)
 
     def flush(self):
