@@ -19,7 +19,8 @@ Reported per configuration:
 Stream counts run in increasing order, one library at a time per clip, and both keep their
 decoders from one point to the next (pysm through its decoder cache, opened wide here; PyNvVideoCodec
 through a pool of decoder objects): destroying a decoder costs ~230 ms in the driver, which would
-otherwise dominate the run's wall time. Nothing is destroyed before the process exits.
+otherwise dominate the run's wall time. pysm's sessions and pooled frames are released before each
+clip (clear_decoder_cache destroys on several threads); PyNvVideoCodec's decoders live to the exit.
 
 First: first-frame latency of opening a local file, from the open to the first decoded frame ready
 on the device, with the close timed separately (cold = first decoder of the process, warm = median
@@ -392,6 +393,9 @@ def main() -> int:
     pysm.codec.configure_decoder_cache(enabled=True, max_per_key=max(streams) + 8, max_total=4 * max(streams) + 32)
     for name, path in clips.items():
         rows = [{"streams": n} for n in streams]
+        # Fresh sessions and an empty pool for each clip: its memory per decoder counts everything it uses.
+        pysm.codec.clear_decoder_cache()
+        pysm.empty_cache()
         base = nvml.used_memory()
         for row, n in zip(rows, streams):
             row["pysm"] = measure(pysm_worker(path), n, warmup, window, nvml, base)

@@ -1,11 +1,13 @@
 // The process-wide cache of idle NVDEC sessions (see nvdec_cache.hpp for why it exists).
 #include "pysm/nvdec.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "pysm/error.hpp"
@@ -88,6 +90,30 @@ bool env_disabled() {
          !std::strcmp(v, "False") || !std::strcmp(v, "no");
 }
 
+// Destroys sessions on a few threads at once: cuvidDestroyDecoder mostly waits in the driver, so
+// clearing a cache of many sessions need not take ~230 ms times their number.
+void destroy_all(std::vector<SessionPtr>& victims) {
+  if (victims.size() > 1) {
+    const size_t workers = std::min<size_t>(8, victims.size());
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> threads;
+    try {
+      for (size_t w = 0; w < workers; ++w)
+        threads.emplace_back([&] {
+          for (;;) {
+            const size_t i = next++;
+            if (i >= victims.size()) break;
+            victims[i].reset();
+          }
+        });
+    } catch (const std::exception&) {
+      // No thread for this one: the workers already started (or this thread) do the rest.
+    }
+    for (auto& t : threads) t.join();
+  }
+  victims.clear();  // whatever no worker reached
+}
+
 class SessionCache {
  public:
   SessionCache() : enabled_(!env_disabled()) {}
@@ -137,6 +163,7 @@ class SessionCache {
         evict_locked(nullptr, victims);
       }
     }
+    destroy_all(victims);
   }
 
   int clear() {
@@ -146,7 +173,9 @@ class SessionCache {
       for (auto& s : parked_) victims.push_back(std::move(s));
       parked_.clear();
     }
-    return static_cast<int>(victims.size());
+    const int n = static_cast<int>(victims.size());
+    destroy_all(victims);
+    return n;
   }
 
   NvdecCacheInfo info() {
