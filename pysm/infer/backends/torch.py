@@ -148,8 +148,16 @@ class TorchBackend(Backend):
         return t
 
     def _forward(self, inp):
-        out = self.module(inp)
-        return out
+        if self._half or self._device.type != "cuda":
+            return self.module(inp)
+        import torch
+
+        # network-mode=0 means fp32: keep cuDNN from silently using TF32 (which moves YOLOX scores by
+        # ~1e-3), without touching the caller's global torch settings.
+        cudnn = torch.backends.cudnn
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                         allow_tf32=False):
+            return self.module(inp)
 
     def _named(self, out: Any) -> dict[str, Any]:
         import torch
