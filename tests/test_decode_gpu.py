@@ -273,10 +273,14 @@ EXIT_CHILD = textwrap.dedent("""
     from pysm.codec import Decoder, Demuxer, VideoReader
     with VideoReader(sys.argv[1], "cuda") as r:  # closed: its session is parked
         n = sum(1 for _ in r)
+    parked = pysm.codec.decoder_cache_info()["parked"]  # before the next decoder takes the session over
+    with VideoReader(sys.argv[1], "cuda") as r:  # parked again at close
+        next(iter(r))
     d = Demuxer(sys.argv[1])
+    other = Demuxer(sys.argv[1])
     dec = Decoder(d.info, "cuda")  # left open, with frames alive, at interpreter exit
     frames = [f for p in d.read_batch(8) for f in dec.decode(p)]
-    print("RESULT", n, len(frames), pysm.codec.decoder_cache_info()["parked"], flush=True)
+    print("RESULT", n, len(frames), parked, flush=True)
 """)
 
 
