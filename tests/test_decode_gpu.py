@@ -277,7 +277,6 @@ EXIT_CHILD = textwrap.dedent("""
     with VideoReader(sys.argv[1], "cuda") as r:  # parked again at close
         next(iter(r))
     d = Demuxer(sys.argv[1])
-    other = Demuxer(sys.argv[1])
     dec = Decoder(d.info, "cuda")  # left open, with frames alive, at interpreter exit
     frames = [f for p in d.read_batch(8) for f in dec.decode(p)]
     print("RESULT", n, len(frames), parked, flush=True)
