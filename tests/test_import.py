@@ -49,3 +49,29 @@ def test_import_in_fresh_interpreter_is_quiet():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == pysm.__version__
+
+
+def test_extension_exports_only_its_init_symbol():
+    # Nothing of the static core / static CUDA runtime / CCCL may be visible to (or merged with)
+    # other libraries in the process; see CMakeLists.txt.
+    import shutil
+
+    if shutil.which("nm") is None:
+        import pytest
+
+        pytest.skip("nm is not installed")
+    so = pysm._core.__file__
+    out = subprocess.run(["nm", "-D", "--defined-only", so], capture_output=True, text=True).stdout
+    names = [line.split()[-1] for line in out.splitlines() if line.strip()]
+    assert names == ["PyInit__core"], names[:20]
+
+
+def test_torch_imports_after_pysm_native_code_ran():
+    # On a GPU host this crashed (STB_GNU_UNIQUE CUB statics merged with torch's).
+    import pytest
+
+    pytest.importorskip("torch")
+    code = ("import pysm, pysm.cuda, pysm._native._core as c; pysm.cuda.device_count(); "
+            "c.nvenc_info(); import torch; torch.ops.aten.add; print('ok')")
+    r = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
