@@ -80,10 +80,25 @@ class VideoInput:
         dmx = self._native
         try:
             self._decoder = self._codec.Decoder(dmx.info, self.device, low_latency=self.live)
-            for packet in dmx:
-                if self._closed:
-                    return
-                yield from self._decoder.decode(packet)
+            if self.live:
+                # Live: one packet per call, so each frame leaves as soon as it is decoded.
+                for packet in dmx:
+                    if self._closed:
+                        return
+                    yield from self._decoder.decode(packet)
+            else:
+                # Files: several packets per native call (one GIL release for all of them), which
+                # keeps many source threads from contending for the GIL; one packet at a time until
+                # the first frame is out, for a fast start.
+                batch = 1
+                while not self._closed:
+                    packets = dmx.read_batch(batch)
+                    if not packets:
+                        break
+                    frames = self._decoder.decode_many(packets)
+                    if frames and batch < 8:
+                        batch *= 2
+                    yield from frames
             if not self._closed:
                 yield from self._decoder.flush()
         except GeneratorExit:
