@@ -1,7 +1,7 @@
 """Pipeline runtime overhead: N streams of one clip through source -> mux (batch = N) -> fakesink,
 against the raw decode of the same N streams in the same process, both in steady state.
 
-    python benchmarks/pipeline.py                  # N = 1 8 16 32 64 128 (about 2-3 minutes on a GPU host)
+    python benchmarks/pipeline.py                  # N = 1 8 16 32 64 128 (about 2 minutes on a GPU host)
     python benchmarks/pipeline.py --quick          # N = 1 8 32 64, shorter windows
     python benchmarks/pipeline.py --device cpu --clip small.mp4 --streams 1 2 --warmup 0.5 --window 1
 
@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="N = 1 8 32 64, shorter windows")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                     help="decoder device of both (auto: cuda when a GPU is usable)")
-    ap.add_argument("--warmup", type=float, help="seconds after every stream produced a frame (default 1.0, quick 0.75)")
-    ap.add_argument("--window", type=float, help="counting window in seconds (default 3.0, quick 2.0)")
+    ap.add_argument("--warmup", type=float, help="seconds after every stream produced a frame (default 1.5, quick 1.0)")
+    ap.add_argument("--window", type=float, help="counting window in seconds (default 4.0, quick 2.5)")
     ap.add_argument("--size", type=int, nargs=2, metavar=("W", "H"),
                     help="mux output size (default: the clip's, i.e. no scaling)")
     ap.add_argument("--push-timeout", type=int, default=40000,
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--device cuda but no GPU: {pysm.cuda.unavailable_reason()}", file=sys.stderr)
         return 1
     streams = args.streams or (QUICK_STREAMS if args.quick else FULL_STREAMS)
-    warmup = args.warmup if args.warmup is not None else (0.75 if args.quick else 1.0)
-    window = args.window if args.window is not None else (2.0 if args.quick else 3.0)
+    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 1.5)
+    window = args.window if args.window is not None else (2.5 if args.quick else 4.0)
     with pysm.codec.Demuxer(str(clip)) as d:
         info = d.info
     size = tuple(args.size) if args.size else (info.width, info.height)
