@@ -98,6 +98,29 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
+def sample_window(count, warmup: float, window: float, nvml: Nvml) -> dict:
+    """Sleep ``warmup`` s, then count frames (``count()`` returns the running total) over ``window`` s.
+
+    Returns frames, seconds and process CPU seconds of the window, the mean NVDEC utilisation and the
+    peak used device memory sampled during it (None when NVML is unreadable)."""
+    time.sleep(warmup)
+    c0, t0, cpu0 = count(), time.perf_counter(), cpu_seconds()
+    utils: list[float] = []
+    mem_peak = nvml.used_memory()
+    end = t0 + window
+    while time.perf_counter() < end:
+        time.sleep(min(0.25, max(0.0, end - time.perf_counter())))
+        u = nvml.decoder_util()
+        if u is not None:
+            utils.append(u)
+        m = nvml.used_memory()
+        if m is not None and (mem_peak is None or m > mem_peak):
+            mem_peak = m
+    c1, t1, cpu1 = count(), time.perf_counter(), cpu_seconds()
+    return {"frames": c1 - c0, "seconds": t1 - t0, "cpu_s": cpu1 - cpu0,
+            "nvdec_util": statistics.mean(utils) if utils else None, "mem_peak": mem_peak}
+
+
 def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base: int | None) -> dict:
     """Run n worker threads (each `workers(i, stop, counts)`), return fps/util/mem/cpu over the window."""
     stop = threading.Event()
@@ -118,30 +141,17 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
     while time.perf_counter() - t_start < 60 and sum(1 for c in counts if c) + len(errors) < n:
         time.sleep(0.01)
     startup = time.perf_counter() - t_start
-    time.sleep(warmup)
-    c0, t0, cpu0 = sum(counts), time.perf_counter(), cpu_seconds()
-    utils: list[float] = []
-    mem_peak = nvml.used_memory()
-    end = t0 + window
-    while time.perf_counter() < end:
-        time.sleep(min(0.25, max(0.0, end - time.perf_counter())))
-        u = nvml.decoder_util()
-        if u is not None:
-            utils.append(u)
-        m = nvml.used_memory()
-        if m is not None and (mem_peak is None or m > mem_peak):
-            mem_peak = m
-    c1, t1, cpu1 = sum(counts), time.perf_counter(), cpu_seconds()
+    w = sample_window(lambda: sum(counts), warmup, window, nvml)
     stop.set()
     for t in threads:
         t.join(timeout=30)
-    dt = t1 - t0
+    dt, mem_peak = w["seconds"], w["mem_peak"]
     return {
         "streams": n,
-        "fps": (c1 - c0) / dt,
-        "nvdec_util": statistics.mean(utils) if utils else None,
+        "fps": w["frames"] / dt,
+        "nvdec_util": w["nvdec_util"],
         "mem_per_decoder_mib": ((mem_peak - mem_base) / n / 2**20) if (mem_base is not None and mem_peak is not None) else None,
-        "cpu_per_stream_pct": 100.0 * (cpu1 - cpu0) / dt / n,
+        "cpu_per_stream_pct": 100.0 * w["cpu_s"] / dt / n,
         "startup_s": startup,
         "errors": errors[:3],
         "failed_streams": len(errors),
@@ -150,11 +160,12 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
 
 # ---- the two libraries ---------------------------------------------------------------------------
 
-def pysm_worker(path: str):
+def pysm_worker(path: str, device: str = "cuda"):
+    """pysm, one looping VideoReader per thread on ``device``; frames dropped as they come."""
     from pysm.codec import VideoReader
 
     def work(i, stop, counts):
-        with VideoReader(path, "cuda", loop=True) as reader:
+        with VideoReader(path, device, loop=True) as reader:
             for _frame in reader:  # frames stay on the device and are dropped
                 counts[i] += 1
                 if stop.is_set():

@@ -1,7 +1,11 @@
 """An element's input: one bounded FIFO per sink pad under one lock. A producer blocks while the
 pad it feeds is full (backpressure), polling the pipeline's halt flag so that stopping never
-hangs. Producers wait on their own pad's condition and the consumer on another, so a consumer
-taking one item wakes only the producer of that pad (no thundering herd with 100+ sources)."""
+hangs; a waiting producer is woken once its pad has drained to half its capacity. Producers wait on their own pad's condition and the consumer on another, so a consumer
+taking one item wakes only the producer of that pad (no thundering herd with 100+ sources).
+
+A consumer that needs several items before it can act (the mux completing a batch) can ``arm`` a
+wake-up: producers then wake it only once that many items arrived on the pads it still takes from,
+instead of on every item (which cost the mux a scan of all its pads per frame)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ class Inbox:
         self._rr = 0  # round-robin start for fairness between pads
         self.leaky = 0  # queue's 'leaky': 1 drops the new item when full, 2 the oldest
         self.dropped = 0
+        self._want: Optional[dict[str, int]] = None  # armed: pad -> items it may still contribute
+        self._need = 0  # armed: items to arrive on wanted pads before the consumer is woken
 
     def add_pad(self, pad: str) -> None:
         with self.lock:
@@ -52,10 +58,48 @@ class Inbox:
             self.cond.notify_all()
 
     def space_freed(self, pad: str) -> None:
-        """Call with the lock held after taking items from ``pad`` directly (the mux)."""
-        space = self._space.get(pad)
-        if space is not None:
-            space.notify()
+        """Call with the lock held after taking items from ``pad`` directly (the mux).
+
+        The producer is woken once the pad has drained to half its capacity, not per item taken:
+        it then refills several slots per wake-up (a source decoding bursts of frames would
+        otherwise wait and wake once per frame)."""
+        dq = self.pads.get(pad)
+        if dq is not None and len(dq) <= self.capacity // 2:
+            space = self._space.get(pad)
+            if space is not None:
+                space.notify()
+
+    def arm(self, want: dict[str, int], need: int) -> None:
+        """Call with the lock held before waiting on ``cond``: wake the consumer only when ``need``
+        data items arrived on the pads of ``want`` (at most ``want[pad]`` counted per pad). End-of-
+        stream events, pad changes and ``wake_all`` still wake it at once. Disarmed by the wake-up
+        or by ``disarm``; ``need`` beyond what ``want`` can supply is capped (never a lost wake-up)."""
+        need = min(need, sum(want.values()))
+        if need <= 0:
+            self._want = None
+            return
+        self._want, self._need = want, need
+
+    def disarm(self) -> None:
+        """Back to waking the consumer on every item (call with the lock held)."""
+        self._want = None
+
+    def _arrived(self, pad: str) -> None:
+        want = self._want
+        if want is None:
+            self.cond.notify()
+            return
+        left = want.get(pad)
+        if not left:
+            return  # the consumer cannot take it now (its pad is full for this batch)
+        if left == 1:
+            del want[pad]
+        else:
+            want[pad] = left - 1
+        self._need -= 1
+        if self._need <= 0:
+            self._want = None
+            self.cond.notify()
 
     def put(self, pad: str, item: Any, halt: threading.Event, limit: Optional[int] = None,
             force: bool = False) -> bool:
@@ -67,16 +111,20 @@ class Inbox:
                 dq = self.pads.get(pad)
                 if dq is None:
                     return False
-                if force or len(dq) < cap:
+                if force:  # an event: the consumer must see it now
                     dq.append(item)
                     self.cond.notify()
+                    return True
+                if len(dq) < cap:
+                    dq.append(item)
+                    self._arrived(pad)
                     return True
                 if self.leaky == 1:
                     self.dropped += 1
                     return True
                 if self.leaky == 2 and self._drop_oldest(dq):
                     dq.append(item)
-                    self.cond.notify()
+                    self._arrived(pad)
                     return True
                 if halt.is_set():
                     return False
@@ -106,7 +154,8 @@ class Inbox:
                     if dq:
                         self._rr = (self._rr + k + 1) % max(n, 1)
                         item = dq.popleft()
-                        self._space[pad].notify()
+                        if len(dq) <= self.capacity // 2:  # see space_freed
+                            self._space[pad].notify()
                         return pad, item
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

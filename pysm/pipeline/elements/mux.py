@@ -190,7 +190,9 @@ class StreamMux(Element):
                 if out is None and not events and not finish:
                     wait = 0.1 if deadline is None else min(0.1, max(0.0, deadline - now))
                     if wait > 0:
+                        self._arm(batch, bs, live_pads, timeout_us)
                         cond.wait(wait)
+                        self.inbox.disarm()
                     continue
             if out:
                 self._push(out)
@@ -199,6 +201,15 @@ class StreamMux(Element):
             if finish:
                 self._eos_sent = True
                 self.finish_stream()
+
+    def _arm(self, batch: list, bs: int, live_pads: list, timeout_us: int) -> None:
+        """Before waiting (cond held): be woken once the batch can be completed, not per frame.
+        The first frame of a batch still wakes at once when a push timeout runs from it."""
+        if not batch and timeout_us >= 0:
+            return  # plain wake-up on the next frame
+        quota = math.ceil(bs / max(1, len(live_pads)))
+        want = {st.name: quota - st.in_batch for st in live_pads if not st.removed and st.in_batch < quota}
+        self.inbox.arm(want, bs - len(batch))
 
     def finish_stream(self) -> None:
         """Every input ended: end the pipeline's stream unless drop-pipeline-eos."""
