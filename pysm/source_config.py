@@ -7,7 +7,7 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import yaml
+from pysm.yaml_file import load_yaml
 
 from pysm.errors import ConfigError
 
@@ -31,13 +31,7 @@ class SourceConfig:
         self.source_properties: dict[str, Any] = {}
 
     def load(self, path: str) -> "SourceConfig":
-        try:
-            with open(path) as f:
-                doc = yaml.safe_load(f) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"source list '{path}' does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"source list '{path}' is not valid YAML: {exc}") from None
+        doc = load_yaml(path, "source list")
         if not isinstance(doc, dict):
             raise ConfigError(f"source list '{path}': expected a mapping with 'source-list'")
         sensors = doc.get("source-list") or []

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pysm.errors import ConfigError, ModelNotFoundError
+from pysm.yaml_file import load_yaml
 
 __all__ = ["ConfigWarning", "ClassAttributes", "InferConfig", "load_config", "PROPERTY_ALIASES"]
 
@@ -421,15 +422,7 @@ def _read_ini(path: str) -> dict[str, dict[str, Any]]:
 
 
 def _read_yaml(path: str) -> dict[str, dict[str, Any]]:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}".replace("\n", " ")) from None
-    if doc is None:
-        doc = {}
+    doc = load_yaml(path, "nvinfer config")
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: a YAML nvinfer config is a mapping with 'property:' and 'class-attrs-*:' groups")
     out: dict[str, dict[str, Any]] = {}

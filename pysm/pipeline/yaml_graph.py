@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
+from pysm.yaml_file import load_yaml
 
 from pysm.errors import ConfigError
 
@@ -27,13 +27,7 @@ def load_graph(pipeline: Any, path: str) -> None:
     from pysm.pipeline.factory import CommonFactory
     from pysm.pipeline.registry import lookup
 
-    try:
-        with open(path) as f:
-            doc = yaml.safe_load(f) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"pipeline config '{path}' does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"pipeline config '{path}' is not valid YAML: {exc}") from None
+    doc = load_yaml(path, "pipeline config")
     root = doc.get("deepstream") if isinstance(doc, dict) else None
     if not isinstance(root, dict) or not isinstance(root.get("nodes"), list):
         raise ConfigError(f"pipeline config '{path}': expected 'deepstream: {{nodes: [...], edges: {{...}}}}'")
