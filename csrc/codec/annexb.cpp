@@ -21,6 +21,20 @@ void append_nal(std::vector<uint8_t>& out, const uint8_t* p, size_t n) {
 
 uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
+// `count` parameter-set records {u16 len, NAL} starting at d[*pos], appended as Annex-B NAL units;
+// false when a record runs past the end of the configuration record.
+bool read_nal_records(const uint8_t* d, size_t n, size_t* pos, int count, std::vector<uint8_t>& headers) {
+  for (int i = 0; i < count; ++i) {
+    if (*pos + 2 > n) return false;
+    size_t len = rd16(d + *pos);
+    *pos += 2;
+    if (*pos + len > n) return false;
+    append_nal(headers, d + *pos, len);
+    *pos += len;
+  }
+  return true;
+}
+
 // avcC (ISO/IEC 14496-15 5.3.3.1): version, profile, compat, level, 0xFC|lengthSizeMinusOne,
 // 0xE0|numSPS, {u16 len, SPS}*, numPPS, {u16 len, PPS}*, [high-profile extension ignored].
 bool parse_avcc(const uint8_t* d, size_t n, int* length_size, std::vector<uint8_t>& headers) {
@@ -31,14 +45,7 @@ bool parse_avcc(const uint8_t* d, size_t n, int* length_size, std::vector<uint8_
     if (pos >= n) return list == 1;  // a record without PPS is tolerated
     int count = list == 0 ? (d[pos] & 0x1F) : d[pos];
     ++pos;
-    for (int i = 0; i < count; ++i) {
-      if (pos + 2 > n) return false;
-      size_t len = rd16(d + pos);
-      pos += 2;
-      if (pos + len > n) return false;
-      append_nal(headers, d + pos, len);
-      pos += len;
-    }
+    if (!read_nal_records(d, n, &pos, count, headers)) return false;
   }
   return true;
 }
@@ -55,14 +62,7 @@ bool parse_hvcc(const uint8_t* d, size_t n, int* length_size, std::vector<uint8_
     if (pos + 3 > n) return false;
     int count = rd16(d + pos + 1);
     pos += 3;
-    for (int i = 0; i < count; ++i) {
-      if (pos + 2 > n) return false;
-      size_t len = rd16(d + pos);
-      pos += 2;
-      if (pos + len > n) return false;
-      append_nal(headers, d + pos, len);
-      pos += len;
-    }
+    if (!read_nal_records(d, n, &pos, count, headers)) return false;
   }
   return true;
 }
