@@ -6,11 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define PYSM_HD __host__ __device__ __forceinline__
-#else
-#define PYSM_HD inline
-#endif
+#include "pysm/host_device.hpp"
 
 namespace pysm::infer::detail {
 
