@@ -76,3 +76,37 @@ def torch_detector(box0=(16, 12, 10, 8), box1=(8, 8, 4, 4)):
             return torch.stack([a0, a1], dim=1).to(x.dtype)
 
     return Tiny()
+
+
+def conv_bn_net(num_out: int = 6, seed: int = 0):
+    """A small convolutional network with BatchNorm (non-trivial running statistics), SiLU
+    written as x * sigmoid(x), a residual add and a [B, N, num_out] output: what the torch
+    backend's graph passes and channels-last path rewrite."""
+    import torch
+    from torch import nn
+
+    class ConvBnNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 16, 3, 2, 1, bias=False)
+            self.b1 = nn.BatchNorm2d(16)
+            self.c2 = nn.Conv2d(16, 16, 3, 1, 1)
+            self.b2 = nn.BatchNorm2d(16)
+            self.head = nn.Conv2d(16, num_out, 1)
+            self.act = nn.Sigmoid()
+
+        def forward(self, x):
+            y = self.b1(self.c1(x))
+            y = y * self.act(y)
+            z = self.b2(self.c2(y))
+            z = z * torch.sigmoid(z) + y
+            return self.head(z).flatten(2).transpose(1, 2)
+
+    torch.manual_seed(seed)
+    net = ConvBnNet()
+    for bn in (net.b1, net.b2):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    return net.eval()

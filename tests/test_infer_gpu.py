@@ -191,6 +191,11 @@ def test_yolox_torch_backend_via_onnx2torch(shared_data, tmp_path, mode):
         dets = ty.detections(buf)
         assert len(dets) == 3, dets
         ty.check_reference(dets, ty.REF_416)
+    # The rewrites reached the onnx2torch graph, and it runs as a CUDA graph: the Slice/Resize
+    # constants are on the host, so the forward pass never synchronises.
+    b = e.backend
+    assert b.optimizations["silu_fused"] > 100 and b.optimizations["host_constants"] >= 8, b.optimizations
+    assert b.channels_last and b._use_graph is not False and b._graphs
     # golden output: fp32 within 1e-3, fp16 looser
     g_in = np.load(shared_data / "dog_yolox416_input_u8.npy")
     g_out = np.load(shared_data / "dog_yolox416_output_f32.npy")
@@ -204,3 +209,63 @@ def test_yolox_torch_backend_via_onnx2torch(shared_data, tmp_path, mode):
     np.testing.assert_allclose(scores, g_out[0][:, 4:], atol=1e-3 if mode == 0 else 6e-2)
     # fp16: a handful of low-score anchors move by up to ~0.04 (seen on an H200); the detections
     # themselves are held to the reference within 0.03 above.
+
+
+def _outputs(buf):
+    return [fr["user_meta"][0]["layers"]["output"].astype(np.float32) for fr in _core.infer_buffer_metadata(buf)]
+
+
+def test_torch_optimized_path_matches_the_plain_model_on_gpu():
+    """Folded BN + fused SiLU + channels-last input written by the preprocessing kernel + CUDA
+    graphs (with partial batches rounded up to a power of two) give the plain eager model's
+    outputs, on random frames."""
+    cuda_ok()
+    frames = [(rand_frame("RGB", 90, 60), "RGB") for _ in range(8)]
+    runs = {}
+    for name, kw in (("plain", dict(torch_optimize=0, cuda_graph=0)), ("fast", dict()),
+                     ("fast16", dict(network_mode=2))):
+        e = pysm.InferEngine(None, model=infer_models.conv_bn_net(), infer_dims="3;48;64", net_scale_factor=1 / 255,
+                             offsets="10;20;30", network_type=100, output_tensor_meta=1, backend="torch", batch_size=8,
+                             **kw)
+        e.start()
+        outs = []
+        for n in (5, 3, 8, 3):  # 5 and 3 run as batches of 8 and 4 under a graph
+            buf = _core.infer_buffer_from_arrays(frames[:n], device="cuda")
+            e.process(buf)
+            outs.append(_outputs(buf))
+        runs[name] = (outs, e.backend)
+        e.stop()
+    plain, fast, fast16 = runs["plain"][0], runs["fast"][0], runs["fast16"][0]
+    b = runs["fast"][1]
+    assert b.channels_last and b.optimizations["batchnorm_folded"] == 2 and b.optimizations["silu_fused"] == 2
+    assert sorted(k[0][0] for k in b._graphs) == [4, 8], list(b._graphs)
+    assert not runs["plain"][1].channels_last and not runs["plain"][1]._graphs
+    for p_outs, f_outs, h_outs in zip(plain, fast, fast16):
+        assert len(p_outs) == len(f_outs) == len(h_outs)
+        for p, f, h in zip(p_outs, f_outs, h_outs):
+            assert np.linalg.norm(f - p) / np.linalg.norm(p) < 1e-4
+            assert np.linalg.norm(h - p) / np.linalg.norm(p) < 2e-2
+
+
+def test_uncapturable_model_falls_back_to_eager_unless_graphs_are_required():
+    cuda_ok()
+    from torch import nn
+
+    class Syncs(nn.Module):  # .item() reads the device: not capturable in a CUDA graph
+        def forward(self, x):
+            s = float(x.mean().item())
+            return (x.flatten(2).transpose(1, 2)[:, :4, :] * 0 + s).float()
+
+    frames = [(rand_frame("RGB", 32, 24), "RGB") for _ in range(2)]
+    e = pysm.InferEngine(None, model=Syncs(), infer_dims="3;8;8", network_type=100, output_tensor_meta=1,
+                         backend="torch", batch_size=2)
+    e.start()
+    buf = _core.infer_buffer_from_arrays(frames, device="cuda")
+    e.process(buf)
+    assert e.backend._use_graph is False and not e.backend._graphs
+    assert all(np.isfinite(o).all() and o.shape == (4, 3) for o in _outputs(buf))
+    e2 = pysm.InferEngine(None, model=Syncs(), infer_dims="3;8;8", network_type=100, backend="torch", batch_size=2,
+                          cuda_graph=1)
+    e2.start()
+    with pytest.raises(pysm.InferenceError, match="cuda-graph=1"):
+        e2.process(_core.infer_buffer_from_arrays(frames, device="cuda"))

@@ -27,7 +27,11 @@ pysm-specific keys in ``[property]``:
 ``detectnet-box-norm``, ``ssd-background-class``
     Box decoder details (see :mod:`pysm.infer.postprocess`).
 ``cuda-graph``
-    1 to capture the torch model in a CUDA graph (fixed shapes only).
+    torch backend on a GPU: unset (default) captures the forward pass in a CUDA graph when the
+    model allows it and runs it eagerly otherwise; 1 requires the capture; 0 never captures.
+``torch-optimize``
+    1 (default): fold BatchNorm, fuse SiLU, keep shape constants on the host and use channels-last
+    memory for convolutional networks on the GPU; 0 runs the torch model exactly as given.
 
 ``scaling-filter`` (a DeepStream key) picks the resize: 0 nearest, 1 bilinear (OpenCV
 INTER_LINEAR, the default when unset), 2/3/4 antialiased bilinear (a tent filter widened by the
@@ -86,6 +90,13 @@ def _bool(v: Any) -> bool:
     if s in ("0", "false", "no", "off"):
         return False
     raise ValueError("expected 0/1 or true/false")
+
+
+def _auto_bool(v: Any) -> bool | None:
+    """0/1, or auto / -1 for "decide at run time" (None)."""
+    if v is None or str(v).strip().lower() in ("auto", "-1", ""):
+        return None
+    return _bool(v)
 
 
 def _str(v: Any) -> str:
@@ -218,7 +229,8 @@ _PROPERTY_KEYS: dict[str, tuple[str, Callable[[Any], Any], bool]] = {
     "box-coordinates-normalized": ("box_coordinates_normalized", _bool, False),
     "detectnet-box-norm": ("detectnet_box_norm", _float, False),
     "ssd-background-class": ("ssd_background_class", _int, False),
-    "cuda-graph": ("cuda_graph", _bool, False),
+    "cuda-graph": ("cuda_graph", _auto_bool, False),
+    "torch-optimize": ("torch_optimize", _bool, False),
 }
 
 # DeepStream keys accepted without effect: they tune TensorRT/DLA builds, memory pools or debug
@@ -342,7 +354,8 @@ class InferConfig:
     box_coordinates_normalized: bool = False
     detectnet_box_norm: float = 35.0
     ssd_background_class: int = -1
-    cuda_graph: bool = False
+    cuda_graph: bool | None = None  # None: when the model allows it
+    torch_optimize: bool = True
     class_attrs_all: ClassAttributes = field(default_factory=ClassAttributes)
     class_attrs: dict[int, ClassAttributes] = field(default_factory=dict)
     #: keys present in the file or properties (hyphenated), for "was it set" questions

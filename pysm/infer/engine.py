@@ -267,12 +267,14 @@ class InferEngine:
         if not fixed and model_batch:
             run_batch = min(run_batch, model_batch)
         in_dtype = inp.dtype if inp.dtype in ("float32", "float16") else "float32"
+        # The layout the backend wants in memory may differ from the model's (channels-last torch).
+        phys = backend.input_order(cfg.network_input_order)
         pads = list(cfg.padding_value) * (3 if len(cfg.padding_value) == 1 else 1)
         # scaling-filter (NvBufSurfTransform_Inter): 0 nearest, 1 bilinear, 2-4 (cubic, super,
         # Lanczos) -> antialiased bilinear; unset or other values -> bilinear.
         filt = {0: 0, 1: 1, 2: 2, 3: 2, 4: 2}.get(cfg.scaling_filter, 1) if "scaling-filter" in cfg.explicit else 1
         pre = {
-            "width": w, "height": h, "color": cfg.model_color_format, "order": cfg.network_input_order,
+            "width": w, "height": h, "color": cfg.model_color_format, "order": phys,
             "filter": filt,
             "scale": cfg.net_scale_factor, "offsets": list(cfg.offsets) or [0.0, 0.0, 0.0],
             "maintain_aspect_ratio": cfg.maintain_aspect_ratio, "symmetric_padding": cfg.symmetric_padding,
@@ -287,6 +289,7 @@ class InferEngine:
         settings: dict[str, Any] = {
             "backend": backend, "cfg": cfg, "pre": pre, "select": select, "run_batch": run_batch, "fixed": fixed,
             "in_shape": (h, w, c) if nhwc else (c, h, w), "in_dtype": in_dtype, "model_shape": shape,
+            "alloc_shape": (h, w, c) if phys == 1 else (c, h, w),
             "net": (w, h), "detector": None, "classifier": None,
         }
         if cfg.network_type == 0:
@@ -332,8 +335,8 @@ class InferEngine:
             for start in range(0, n, step):
                 chunk = plan.chunk(start, start + step)
                 k = len(chunk)
-                rows = step if s["fixed"] else k
-                inp = backend.input_tensor(rows, s["in_shape"], s["in_dtype"])
+                rows = step if s["fixed"] else backend.run_batch(k, step)
+                inp = backend.input_tensor(rows, s["alloc_shape"], s["in_dtype"])
                 _core.infer_preprocess(buffer, chunk, s["pre"], inp, backend.stream_handle)
                 outs = backend.run(inp, k)
                 self._postprocess(buffer, chunk, outs, k, s)

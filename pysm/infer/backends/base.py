@@ -65,6 +65,17 @@ class Backend(ABC):
         """True when the model only runs at exactly :attr:`max_batch` items (static batch dim)."""
         return self.inputs[0].shape[0] is not None if self.inputs and self.inputs[0].shape else False
 
+    def input_order(self, order: int) -> int:
+        """The memory order the backend wants its input in, given the config's
+        ``network-input-order`` (0 NCHW, 1 NHWC). A backend returning 1 for 0 receives an NHWC
+        tensor in :meth:`run` and presents it to the model as NCHW itself."""
+        return order
+
+    def run_batch(self, items: int, batch: int) -> int:
+        """Rows of the input tensor to run for ``items`` valid items (``batch``: the engine's
+        batch size). Default: exactly ``items``; backends with captured shapes round up."""
+        return items
+
     # -- running ------------------------------------------------------------------------------
     @abstractmethod
     def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:

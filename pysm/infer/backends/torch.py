@@ -3,17 +3,28 @@ TorchScript file, an ExportedProgram (``.pt2``) or an ONNX model converted with 
 
 On a GPU the model runs on the element's own CUDA stream; pysm's preprocessing writes the input
 tensor on that stream and the box decoder reads the outputs on it, so nothing synchronises until
-the detections are copied back. ``network-mode=2`` runs it in fp16; ``cuda-graph=1`` captures the
-forward pass once per batch size (fixed shapes) and replays it.
+the detections are copied back. ``network-mode=2`` runs it in fp16.
+
+What an inference engine would do to the model, this backend does once at load
+(``torch-optimize=1``, the default; see :mod:`pysm.infer.backends.torch_graph`): BatchNorm folded
+into convolutions, SiLU fused, onnx2torch's shape constants kept on the host, and on the GPU
+channels-last memory for convolutional networks (cuDNN's fast fp16 kernels are NHWC; pysm's
+preprocessing then writes the input in that layout directly). The forward pass is captured in a
+CUDA graph and replayed (``cuda-graph``: unset = when the model allows it, 1 = always, 0 =
+never): one launch instead of hundreds, and the element's thread barely needs the GIL. With a
+graph, partial batches run at the next power-of-two batch size so that few graphs are kept.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from pysm.errors import InferenceError, ModelNotFoundError
 from pysm.infer.backends.base import Backend, TensorInfo
+
+log = logging.getLogger("pysm.infer")
 
 
 def _onnx_io(path: str) -> tuple[list[TensorInfo], list[TensorInfo]]:
@@ -46,6 +57,11 @@ class TorchBackend(Backend):
         self._inputs: dict[tuple, Any] = {}
         self._graphs: dict[tuple, tuple[Any, Any]] = {}
         self.module = None
+        self.channels_last = False
+        # None: capture when possible (turned off at the first capture that fails)
+        self._use_graph: bool | None = cfg.cuda_graph if self._stream is not None else False
+        self.optimizations: dict[str, int] = {}
+        self._pool = None  # the CUDA graphs' shared memory pool
 
     # -- loading ------------------------------------------------------------------------------
     def _load_module(self):
@@ -100,9 +116,19 @@ class TorchBackend(Backend):
 
         mod = self._load_module()
         if isinstance(mod, torch.nn.Module):
-            mod = mod.eval().to(self._device)
+            mod = mod.eval()
+            if self.cfg.torch_optimize:
+                from pysm.infer.backends.torch_graph import is_conv_net, keep_shape_constants_on_host, optimize_graph
+
+                mod, self.optimizations = optimize_graph(mod)
+            mod = mod.to(self._device)
             if self._half:
                 mod = mod.half()
+            if self.cfg.torch_optimize:
+                self.optimizations["host_constants"] = keep_shape_constants_on_host(mod)
+                if (self._device.type == "cuda" and self.cfg.network_input_order == 0 and is_conv_net(mod)):
+                    mod = mod.to(memory_format=torch.channels_last)
+                    self.channels_last = True
         self.module = mod
         if not self.inputs:
             dims = self.cfg.infer_dims
@@ -120,6 +146,7 @@ class TorchBackend(Backend):
         self.module = None
         self._inputs.clear()
         self._graphs.clear()
+        self._pool = None
 
     # -- description --------------------------------------------------------------------------
     @property
@@ -129,6 +156,15 @@ class TorchBackend(Backend):
     @property
     def stream_handle(self) -> int:
         return self._stream.cuda_stream if self._stream is not None else 0
+
+    def input_order(self, order: int) -> int:
+        # Channels-last: the input tensor is NHWC in memory and handed to the model as an NCHW view.
+        return 1 if self.channels_last else order
+
+    def run_batch(self, items: int, batch: int) -> int:
+        if self._use_graph is False:
+            return items
+        return min(batch, 1 << max(0, items - 1).bit_length())  # the next power of two
 
     # -- running ------------------------------------------------------------------------------
     def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:
@@ -179,35 +215,53 @@ class TorchBackend(Backend):
 
         if self.module is None:
             raise InferenceError("torch backend is not loaded")
+        x = inp.permute(0, 3, 1, 2) if self.channels_last else inp
         try:
             if self._stream is None:
                 with torch.inference_mode():
-                    return self._named(self._forward(inp))
+                    return self._named(self._forward(x))
             with torch.cuda.stream(self._stream), torch.inference_mode():
-                if self.cfg.cuda_graph:
-                    return self._named(self._graph_run(inp))
-                return self._named(self._forward(inp))
+                if self._use_graph is not False:
+                    out = self._graph_run(inp, x)
+                    if out is not None:
+                        return out
+                return self._named(self._forward(x))
         except InferenceError:
             raise
         except Exception as e:  # noqa: BLE001 - any model failure
-            raise InferenceError(f"torch model failed on input {tuple(inp.shape)} {inp.dtype}: {e}") from e
+            raise InferenceError(f"torch model failed on input {tuple(x.shape)} {x.dtype}: {e}") from e
 
-    def _graph_run(self, inp):
+    def _graph_run(self, inp, x):
+        """Replay the graph captured for this input tensor (capturing it the first time). None
+        when the model cannot be captured and cuda-graph is not forced: eager from then on."""
         import torch
 
         key = (tuple(inp.shape), inp.data_ptr())
         g = self._graphs.get(key)
         if g is None:
-            # Warm up on a side stream (as torch requires), then capture with `inp` as the static input.
+            # Warm up on a side stream (as torch requires), then capture with `x` as the static input.
             side = torch.cuda.Stream(device=self._device)
             side.wait_stream(self._stream)
             with torch.cuda.stream(side):
                 for _ in range(2):
-                    self._forward(inp)
+                    self._forward(x)
             self._stream.wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self._stream):
-                static_out = self._forward(inp)
+            try:
+                # One memory pool for all graphs: they replay one at a time on one stream.
+                with torch.cuda.graph(graph, pool=self._pool, stream=self._stream):
+                    static_out = self._named(self._forward(x))
+            except Exception as exc:  # noqa: BLE001 - host syncs or data-dependent ops in the model
+                if self._use_graph:
+                    raise InferenceError(f"cuda-graph=1: the torch model cannot be captured in a CUDA graph: {exc}; "
+                                         "set cuda-graph=0") from exc
+                log.warning("torch backend: the model cannot be captured in a CUDA graph (%s); running it eagerly", exc)
+                self._use_graph = False
+                self._graphs.clear()
+                self._pool = None
+                return None
+            if self._pool is None:
+                self._pool = graph.pool()
             g = (graph, static_out)
             self._graphs[key] = g
         g[0].replay()
