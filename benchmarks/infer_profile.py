@@ -170,6 +170,10 @@ def engine_view(model: str, batch: int, clip: str, tmp: Path) -> None:
         t4 = time.perf_counter()
         for k, a, b in (("plan", t0, t1), ("preprocess", t1, t2), ("model", t2, t3), ("postprocess", t3, t4)):
             parts[k].append((b - a) * 1000)
+    b = eng.backend
+    graphs = getattr(b, "_graphs", {})
+    print(f"\nbackend: optimizations {getattr(b, 'optimizations', {})}, channels_last {getattr(b, 'channels_last', False)}, "
+          f"CUDA graphs {len(graphs)}")
     eng.stop()
     wall = statistics.median(walls)
     print(f"\n## engine alone: {model}, batch {batch} of 1080p NV12 (process() wall, then synchronised parts)")
