@@ -344,3 +344,20 @@ def test_engine_file_monitor_swaps_on_change(tmp_path):
     finally:
         mon.stop()
     assert not mon.started
+
+
+def test_submit_then_finish_attaches_like_process(tiny):
+    """The split the nvinfer element uses to overlap batches: two batches submitted before
+    either is finished get the same objects as process()."""
+    e = det_engine(tiny, batch_size=2)
+    bufs = [_core.infer_buffer_from_arrays([(frame(), "RGB")] * 3) for _ in range(3)]
+    e.process(bufs[0])
+    t1, t2 = e.submit(bufs[1]), e.submit(bufs[2])
+    assert objects(bufs[1]) == []  # nothing attached before finish()
+    e.finish(t1)
+    e.finish(t2)
+    for b in bufs[1:]:
+        for i in range(3):
+            assert objects(b, i) == objects(bufs[0], i) and len(objects(b, i)) == 1
+    e.finish(t1)  # finishing twice is a no-op
+    assert e.submit(_core.infer_buffer_from_arrays([])) is None  # no frames: nothing to finish

@@ -233,13 +233,13 @@ def test_torch_optimized_path_matches_the_plain_model_on_gpu():
             buf = _core.infer_buffer_from_arrays(frames[:n], device="cuda")
             e.process(buf)
             outs.append(_outputs(buf))
-        runs[name] = (outs, e.backend)
+        runs[name] = (outs, e.backend, sorted(k[0][0] for k in e.backend._graphs))
         e.stop()
     plain, fast, fast16 = runs["plain"][0], runs["fast"][0], runs["fast16"][0]
     b = runs["fast"][1]
-    assert b.channels_last and b.optimizations["batchnorm_folded"] == 2 and b.optimizations["silu_fused"] == 2
-    assert sorted(k[0][0] for k in b._graphs) == [4, 8], list(b._graphs)
-    assert not runs["plain"][1].channels_last and not runs["plain"][1]._graphs
+    assert b.channels_last and b.optimizations["silu_fused"] == 2
+    assert runs["fast"][2] == [4, 8]  # the full batch (captured at start) and the power of two above 3
+    assert not runs["plain"][1].channels_last and runs["plain"][2] == []
     for p_outs, f_outs, h_outs in zip(plain, fast, fast16):
         assert len(p_outs) == len(f_outs) == len(h_outs)
         for p, f, h in zip(p_outs, f_outs, h_outs):
@@ -266,6 +266,5 @@ def test_uncapturable_model_falls_back_to_eager_unless_graphs_are_required():
     assert all(np.isfinite(o).all() and o.shape == (4, 3) for o in _outputs(buf))
     e2 = pysm.InferEngine(None, model=Syncs(), infer_dims="3;8;8", network_type=100, backend="torch", batch_size=2,
                           cuda_graph=1)
-    e2.start()
     with pytest.raises(pysm.InferenceError, match="cuda-graph=1"):
-        e2.process(_core.infer_buffer_from_arrays(frames, device="cuda"))
+        e2.start()  # the capture happens in the warm-up at start

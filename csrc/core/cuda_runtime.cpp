@@ -1,6 +1,8 @@
 #include "pysm/cuda.hpp"
 
+#include <cstdlib>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "pysm/driver.hpp"
@@ -180,14 +182,33 @@ Stream::~Stream() {
 }
 
 void Stream::synchronize() const {
+  if (blocking_waits()) {
+    Event e(device_);
+    e.record(stream_);
+    e.synchronize();
+    return;
+  }
   check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "cudaStreamSynchronize");
+}
+
+// Host waits spin on a core by default (the primary context's scheduling with few contexts).
+// With dozens of decoder threads each waiting per frame, spinning threads outnumber the cores
+// and starve the threads doing real work; blocking events sleep instead. PYSM_CUDA_WAIT=spin
+// or block chooses; the default is block.
+bool blocking_waits() {
+  static const bool block = [] {
+    const char* v = std::getenv("PYSM_CUDA_WAIT");
+    return !(v && std::string(v) == "spin");
+  }();
+  return block;
 }
 
 Event::Event(int device) : device_(device) {
   require_device(device);
   DeviceGuard guard(device);
   cudaEvent_t e = nullptr;
-  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+  const unsigned flags = cudaEventDisableTiming | (blocking_waits() ? cudaEventBlockingSync : 0u);
+  check(cudaEventCreateWithFlags(&e, flags), "cudaEventCreateWithFlags");
   event_ = e;
 }
 
@@ -247,6 +268,7 @@ DeviceInfo device_info(int) { no_cuda(); return {}; }
 Stream::Stream(int device) : device_(device) { no_cuda(); }
 Stream::~Stream() = default;
 void Stream::synchronize() const {}
+bool blocking_waits() { return false; }
 Event::Event(int device) : device_(device) { no_cuda(); }
 Event::~Event() = default;
 void Event::record(StreamHandle) {}

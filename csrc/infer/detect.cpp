@@ -20,16 +20,16 @@ std::vector<Detection> cluster_detections(std::vector<Detection> c, const NmsPar
   return out;
 }
 
-std::vector<std::vector<Detection>> detect(const std::vector<Tensor>& outputs, const DecodeParams& decode,
-                                           const NmsParams& nms, bool cluster, cuda::StreamHandle stream) {
+PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeParams& decode, const NmsParams& nms,
+                               bool cluster, cuda::StreamHandle stream) {
   if (outputs.empty()) raise(ErrorKind::Inference, "detect: the model gave no outputs");
   if (!outputs[0].device().is_cuda()) {
     auto cands = decode_boxes_cpu(outputs, decode);
-    if (!cluster) return cands;
+    if (!cluster) return PendingDetections(std::move(cands));
     std::vector<std::vector<Detection>> out(cands.size());
     for (size_t b = 0; b < cands.size(); ++b)
       for (int i : nms_cpu(cands[b].data(), static_cast<int>(cands[b].size()), nms)) out[b].push_back(cands[b][i]);
-    return out;
+    return PendingDetections(std::move(out));
   }
 #if PYSM_WITH_CUDA
   const int dev = outputs[0].device().id;
@@ -44,7 +44,7 @@ std::vector<std::vector<Detection>> detect(const std::vector<Tensor>& outputs, c
     nms_cuda(static_cast<const Detection*>(cand.dets.data()), static_cast<const int*>(cand.counts.data()), B, K,
              cand.classes, nms, static_cast<Detection*>(dets.data()), static_cast<int*>(counts.data()), s);
   }
-  // One pinned staging block for counts + records, one sync.
+  // One pinned staging block for records + counts, one event to wait on.
   const size_t rec_bytes = size_t(B) * K * sizeof(Detection);
   BlockPtr host = MemoryPool::host().allocate(rec_bytes + B * sizeof(int));
   auto* hrec = static_cast<Detection*>(host->data());
@@ -52,14 +52,35 @@ std::vector<std::vector<Detection>> detect(const std::vector<Tensor>& outputs, c
   cudaStream_t cs = static_cast<cudaStream_t>(s);
   cuda::check(cudaMemcpyAsync(hcnt, counts.data(), B * sizeof(int), cudaMemcpyDeviceToHost, cs), "detect: copy counts");
   cuda::check(cudaMemcpyAsync(hrec, dets.data(), rec_bytes, cudaMemcpyDeviceToHost, cs), "detect: copy detections");
-  cuda::check(cudaStreamSynchronize(cs), "detect: cudaStreamSynchronize");
-  std::vector<std::vector<Detection>> out(B);
-  for (int b = 0; b < B; ++b) out[b].assign(hrec + size_t(b) * K, hrec + size_t(b) * K + std::min(hcnt[b], K));
-  return out;
+  // The device scratch (candidates, NMS output) goes back to the pool stream-ordered.
+  for (const Tensor* t : {&cand.dets, &cand.counts, &dets, &counts}) record_stream_use(t->owner(), s);
+  auto done = std::make_shared<cuda::Event>(dev);
+  done->record(s);
+  return PendingDetections(std::move(host), std::move(done), B, K);
 #else
   (void)stream;
   raise(ErrorKind::Cuda, "detect: pysm was built without CUDA but the outputs are in device memory");
 #endif
+}
+
+std::vector<std::vector<Detection>> PendingDetections::collect() {
+  if (done_flag_) return std::move(ready_);
+  if (!done_) raise(ErrorKind::Value, "detect: these detections were already collected");
+  done_->synchronize();
+  const size_t rec_bytes = size_t(batch_) * capacity_ * sizeof(Detection);
+  const auto* hrec = static_cast<const Detection*>(host_->data());
+  const auto* hcnt = reinterpret_cast<const int*>(static_cast<const uint8_t*>(host_->data()) + rec_bytes);
+  std::vector<std::vector<Detection>> out(batch_);
+  for (int b = 0; b < batch_; ++b)
+    out[b].assign(hrec + size_t(b) * capacity_, hrec + size_t(b) * capacity_ + std::min(std::max(hcnt[b], 0), capacity_));
+  done_.reset();
+  host_.reset();
+  return out;
+}
+
+std::vector<std::vector<Detection>> detect(const std::vector<Tensor>& outputs, const DecodeParams& decode,
+                                           const NmsParams& nms, bool cluster, cuda::StreamHandle stream) {
+  return detect_async(outputs, decode, nms, cluster, stream).collect();
 }
 
 }  // namespace pysm::infer

@@ -139,6 +139,13 @@ cdef extern from "pysm/nms.hpp" namespace "pysm::infer" nogil:
                                           StreamHandle stream) except +raise_native
 
 cdef extern from "pysm/detect.hpp" namespace "pysm::infer" nogil:
+    cdef cppclass CPendingDetections "pysm::infer::PendingDetections":
+        CPendingDetections()
+        cbool valid()
+        vector[vector[CDetection]] collect() except +raise_native
+    CPendingDetections c_detect_async "pysm::infer::detect_async"(
+        const vector[CTensor]& outputs, const CDecodeParams& decode, const CNmsParams& nms, cbool cluster,
+        StreamHandle stream) except +raise_native
     vector[vector[CDetection]] c_detect "pysm::infer::detect"(
         const vector[CTensor]& outputs, const CDecodeParams& decode, const CNmsParams& nms, cbool cluster,
         StreamHandle stream) except +raise_native
@@ -520,6 +527,38 @@ def infer_detect(Buffer buffer, InferPlan plan, list outputs, dict decode, dict 
     with nogil:
         dets = c_detect(outs, dp, np_, cluster, <StreamHandle>stream)
         n = attach_detections(buffer.c.get()[0], plan.items, dets, ap)
+    return n
+
+
+cdef class PendingDetect:
+    """Detections of one batch queued on the GPU (infer_detect_submit); infer_detect_finish
+    waits for them and attaches them. Dropping it unfinished just releases the results."""
+    cdef CPendingDetections p
+
+
+def infer_detect_submit(list outputs, dict decode, dict nms, bint cluster, size_t stream=0):
+    """Queue decode + NMS of the batch outputs and the copy of the results to the host; returns
+    a PendingDetect without waiting for the device (host outputs are processed at once)."""
+    cdef vector[CTensor] outs = _borrow_all(outputs)
+    cdef CDecodeParams dp = _decode_params(decode)
+    cdef CNmsParams np_ = _nms_params(nms)
+    cdef PendingDetect pending = PendingDetect.__new__(PendingDetect)
+    with nogil:
+        pending.p = c_detect_async(outs, dp, np_, cluster, <StreamHandle>stream)
+    return pending
+
+
+def infer_detect_finish(Buffer buffer, InferPlan plan, PendingDetect pending, dict attach):
+    """Wait for a submitted batch's detections and attach them as ObjectMeta; returns the count."""
+    if not pending.p.valid():
+        raise _errors.InvalidArgument("these detections were already attached")
+    cdef CDetectionOutput ap = _detection_output(attach)
+    cdef vector[vector[CDetection]] dets
+    cdef int n
+    with nogil:
+        dets = pending.p.collect()
+        n = attach_detections(buffer.c.get()[0], plan.items, dets, ap)
+    pending.p = CPendingDetections()
     return n
 
 

@@ -30,8 +30,13 @@ pysm-specific keys in ``[property]``:
     torch backend on a GPU: unset (default) captures the forward pass in a CUDA graph when the
     model allows it and runs it eagerly otherwise; 1 requires the capture; 0 never captures.
 ``torch-optimize``
-    1 (default): fold BatchNorm, fuse SiLU, keep shape constants on the host and use channels-last
-    memory for convolutional networks on the GPU; 0 runs the torch model exactly as given.
+    1 (default): fuse SiLU, keep shape constants on the host and use channels-last memory for
+    convolutional networks on the GPU; 0 runs the torch model exactly as given.
+``torch-compile``
+    0 (default), 1 or ``max-autotune``: compile the torch model with TorchInductor at start (fused
+    kernels; ``max-autotune`` also benchmarks kernel choices, minutes on first use, cached by
+    torch afterwards, the way a TensorRT engine build is). The model then always runs at the full
+    ``batch-size``, so that partial batches do not trigger recompilation.
 
 ``scaling-filter`` (a DeepStream key) picks the resize: 0 nearest, 1 bilinear (OpenCV
 INTER_LINEAR, the default when unset), 2/3/4 antialiased bilinear (a tent filter widened by the
@@ -163,6 +168,17 @@ def _backend(v: Any) -> str:
     return s
 
 
+def _compile_mode(v: Any) -> str | None:
+    s = _str(v).lower()
+    if s in ("0", "false", "no", "off", ""):
+        return None
+    if s in ("1", "true", "yes", "on", "default"):
+        return "default"
+    if s in ("max-autotune", "max-autotune-no-cudagraphs"):
+        return "max-autotune-no-cudagraphs"  # pysm captures its own CUDA graphs
+    raise ValueError("expected 0, 1 (default mode) or max-autotune")
+
+
 def _box_format(v: Any) -> str:
     s = _str(v).lower()
     if s not in ("cxcywh", "xyxy"):
@@ -231,6 +247,7 @@ _PROPERTY_KEYS: dict[str, tuple[str, Callable[[Any], Any], bool]] = {
     "ssd-background-class": ("ssd_background_class", _int, False),
     "cuda-graph": ("cuda_graph", _auto_bool, False),
     "torch-optimize": ("torch_optimize", _bool, False),
+    "torch-compile": ("torch_compile", _compile_mode, False),
 }
 
 # DeepStream keys accepted without effect: they tune TensorRT/DLA builds, memory pools or debug
@@ -356,6 +373,7 @@ class InferConfig:
     ssd_background_class: int = -1
     cuda_graph: bool | None = None  # None: when the model allows it
     torch_optimize: bool = True
+    torch_compile: str | None = None
     class_attrs_all: ClassAttributes = field(default_factory=ClassAttributes)
     class_attrs: dict[int, ClassAttributes] = field(default_factory=dict)
     #: keys present in the file or properties (hyphenated), for "was it set" questions

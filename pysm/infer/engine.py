@@ -59,6 +59,16 @@ def _host_f32(t: Any):
     return np.ascontiguousarray(np.asarray(t), dtype=np.float32)
 
 
+class _Submitted:
+    """A batch between InferEngine.submit and InferEngine.finish."""
+
+    __slots__ = ("buffer", "pending")
+
+    def __init__(self, buffer, pending: list) -> None:
+        self.buffer = buffer
+        self.pending = pending
+
+
 class InferEngine:
     """nvinfer on pysm Buffers.
 
@@ -150,6 +160,7 @@ class InferEngine:
         backend = self._create(cfg, name)
         try:
             settings = self._derive(backend, cfg)
+            self._warmup(backend, settings)
         except Exception:
             backend.close()
             raise
@@ -211,6 +222,7 @@ class InferEngine:
         try:
             backend = self._create(cfg, self._backend_name or select_backend(cfg, model_obj))
             settings = self._derive(backend, cfg)
+            self._warmup(backend, settings)
         except Exception:
             self._model_obj = keep_obj
             raise
@@ -226,6 +238,15 @@ class InferEngine:
         # The old backend is dropped, not closed: a batch in flight may still be using it.
         for cb in list(self._callbacks):
             cb(model_path)
+
+    def _warmup(self, backend: Backend, s: dict[str, Any]) -> None:
+        try:
+            backend.warmup(s["run_batch"], s["alloc_shape"], s["in_dtype"])
+        except (InferenceError, ConfigError):
+            raise
+        except Exception as e:  # noqa: BLE001 - the model failed on its first batch
+            raise InferenceError(f"{self.name}: the {backend.name} backend failed on a warm-up batch of "
+                                 f"{s['run_batch']} x {_shape_str(s['model_shape'][1:])}: {e!r}") from e
 
     # -- shapes and settings ----------------------------------------------------------------------
     def _derive(self, backend: Backend, cfg: InferConfig) -> dict[str, Any]:
@@ -314,6 +335,15 @@ class InferEngine:
     # -- running ----------------------------------------------------------------------------------
     def process(self, buffer) -> None:
         """Infer one batch in place: attach results to ``buffer``'s metadata."""
+        self.finish(self.submit(buffer))
+
+    def submit(self, buffer) -> "_Submitted | None":
+        """Queue the inference of one batch; its detections are attached by :meth:`finish`.
+
+        Everything up to the detections' copy to the host is queued on the backend's stream
+        without waiting, so a caller that submits batch k+1 before finishing batch k keeps the
+        GPU busy while it attaches k's metadata. Classifier, custom-parser and tensor outputs are
+        attached here already. Returns None when there is nothing to finish."""
         from pysm._native import _core
 
         with self._lock:
@@ -325,13 +355,14 @@ class InferEngine:
             index = self._batch_index
             self._batch_index += 1
             if cfg.interval and index % (cfg.interval + 1) != 0:
-                return  # nvinfer's interval: skip this many batches between inferences
+                return None  # nvinfer's interval: skip this many batches between inferences
             plan = _core.infer_plan(buffer, s["select"])
             n = len(plan)
             if n == 0:
-                return  # no frames, or no objects to infer on in secondary mode
+                return None  # no frames, or no objects to infer on in secondary mode
             backend: Backend = s["backend"]
             step = s["run_batch"]
+            pending = []
             for start in range(0, n, step):
                 chunk = plan.chunk(start, start + step)
                 k = len(chunk)
@@ -339,7 +370,20 @@ class InferEngine:
                 inp = backend.input_tensor(rows, s["alloc_shape"], s["in_dtype"])
                 _core.infer_preprocess(buffer, chunk, s["pre"], inp, backend.stream_handle)
                 outs = backend.run(inp, k)
-                self._postprocess(buffer, chunk, outs, k, s)
+                p = self._postprocess(buffer, chunk, outs, k, s)
+                if p is not None:
+                    pending.append((chunk, p, s["detector"].attach))
+        return _Submitted(buffer, pending) if pending else None
+
+    def finish(self, submitted: "_Submitted | None") -> None:
+        """Wait for a submitted batch's detections and attach them to its buffer."""
+        if submitted is None:
+            return
+        from pysm._native import _core
+
+        for chunk, p, attach in submitted.pending:
+            _core.infer_detect_finish(submitted.buffer, chunk, p, attach)
+        submitted.pending = []
 
     def _ordered_outputs(self, outs: dict[str, Any], cfg: InferConfig) -> tuple[list[str], list[Any]]:
         names = list(outs)
@@ -350,7 +394,8 @@ class InferEngine:
             names = list(cfg.output_blob_names)
         return names, [outs[n] for n in names]
 
-    def _postprocess(self, buffer, chunk, outs: dict[str, Any], k: int, s: dict[str, Any]) -> None:
+    def _postprocess(self, buffer, chunk, outs: dict[str, Any], k: int, s: dict[str, Any]):
+        """Attach what needs no waiting; returns the queued detections of a built-in decoder."""
         from pysm._native import _core
 
         cfg: InferConfig = s["cfg"]
@@ -358,6 +403,7 @@ class InferEngine:
         names, tensors = self._ordered_outputs(outs, cfg)
         tensors = [_rows(t, k) for t in tensors]
         det: DetectorSettings | None = s["detector"]
+        pending = None
         if det is not None:
             if det.custom is not None:
                 w, h = s["net"]
@@ -373,14 +419,14 @@ class InferEngine:
                         f"{traceback.format_exc()}") from e
                 _core.infer_attach_parsed(buffer, chunk, rows, det.nms, det.cluster, det.attach)
             else:
-                _core.infer_detect(buffer, chunk, tensors, det.decode, det.nms, det.cluster, det.attach,
-                                   backend.stream_handle)
+                pending = _core.infer_detect_submit(tensors, det.decode, det.nms, det.cluster, backend.stream_handle)
         elif s["classifier"] is not None:
             if any(_on_device(t) for t in tensors):
                 _sync_stream(backend.stream_handle, backend.device)
             _core.infer_classify(buffer, chunk, [_host_f32(t).reshape(k, -1) for t in tensors], s["classifier"])
         if cfg.output_tensor_meta:
             _core.infer_tensor_meta(buffer, chunk, names, tensors, cfg.gie_unique_id, backend.stream_handle)
+        return pending
 
     def __repr__(self) -> str:
         state = f"{self._backend_name} {self.input_shape}" if self.started else "stopped"

@@ -78,4 +78,7 @@ using EventPtr = std::shared_ptr<Event>;
 // A per-device stream for pysm's own work when the caller supplies none.
 StreamHandle default_stream(int device);
 
+// True when host waits (Event/Stream::synchronize) sleep instead of spinning (PYSM_CUDA_WAIT).
+bool blocking_waits();
+
 }  // namespace pysm::cuda

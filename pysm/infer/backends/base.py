@@ -76,6 +76,10 @@ class Backend(ABC):
         batch size). Default: exactly ``items``; backends with captured shapes round up."""
         return items
 
+    def warmup(self, batch: int, shape: tuple[int, ...], dtype: str) -> None:
+        """Called once by the engine at start with the full batch shape: build, compile or
+        capture what the first run would. Default: nothing."""
+
     # -- running ------------------------------------------------------------------------------
     @abstractmethod
     def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:

@@ -58,6 +58,7 @@ class TorchBackend(Backend):
         self._graphs: dict[tuple, tuple[Any, Any]] = {}
         self.module = None
         self.channels_last = False
+        self.compiled = False
         # None: capture when possible (turned off at the first capture that fails)
         self._use_graph: bool | None = cfg.cuda_graph if self._stream is not None else False
         self.optimizations: dict[str, int] = {}
@@ -129,6 +130,10 @@ class TorchBackend(Backend):
                 if (self._device.type == "cuda" and self.cfg.network_input_order == 0 and is_conv_net(mod)):
                     mod = mod.to(memory_format=torch.channels_last)
                     self.channels_last = True
+            if self.cfg.torch_compile:
+                # Compiled lazily by torch at the first call: warmup() makes that happen at start.
+                mod = torch.compile(mod, mode=self.cfg.torch_compile, dynamic=False)
+                self.compiled = True
         self.module = mod
         if not self.inputs:
             dims = self.cfg.infer_dims
@@ -162,9 +167,28 @@ class TorchBackend(Backend):
         return 1 if self.channels_last else order
 
     def run_batch(self, items: int, batch: int) -> int:
+        if self.compiled:
+            return batch  # one shape: a new one would recompile
         if self._use_graph is False:
             return items
         return min(batch, 1 << max(0, items - 1).bit_length())  # the next power of two
+
+    def warmup(self, batch: int, shape: tuple[int, ...], dtype: str) -> None:
+        """Compile / capture for the full batch now, before frames flow (and before decoder
+        threads share the GPU)."""
+        if self._stream is None and not self.compiled:
+            return
+        import torch
+
+        inp = self.input_tensor(batch, shape, dtype)
+        if self._stream is not None:
+            with torch.cuda.stream(self._stream):
+                inp.zero_()
+        else:
+            inp.zero_()
+        self.run(inp, batch)
+        if self._stream is not None:
+            self._stream.synchronize()
 
     # -- running ------------------------------------------------------------------------------
     def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:
@@ -249,7 +273,8 @@ class TorchBackend(Backend):
             graph = torch.cuda.CUDAGraph()
             try:
                 # One memory pool for all graphs: they replay one at a time on one stream.
-                with torch.cuda.graph(graph, pool=self._pool, stream=self._stream):
+                # thread_local: CUDA calls of other threads (decoders) cannot invalidate the capture.
+                with torch.cuda.graph(graph, pool=self._pool, stream=self._stream, capture_error_mode="thread_local"):
                     static_out = self._named(self._forward(x))
             except Exception as exc:  # noqa: BLE001 - host syncs or data-dependent ops in the model
                 if self._use_graph:

@@ -3,8 +3,6 @@
 Eager PyTorch runs every layer as written; an inference engine does better by rewriting the
 graph once. These passes keep the function (within floating-point rounding) and remove work:
 
-- **BatchNorm folding**: an eval-mode ``BatchNorm`` after a ``Conv``/``Linear`` becomes part of
-  its weights (one pass over a large activation fewer per BN layer).
 - **SiLU fusion**: ``x * sigmoid(x)`` (how ONNX exports spell SiLU; YOLOX has 110 of them) becomes
   one ``silu`` kernel instead of two passes.
 - **Host-side shape constants**: the small integer/float constants that onnx2torch's Slice,
@@ -49,32 +47,6 @@ def _trace(module: Any):
 
 def _module(gm, node) -> Any:
     return gm.get_submodule(node.target) if node.op == "call_module" else None
-
-
-def _fold_batchnorm(gm) -> int:
-    import torch.nn as nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
-
-    folded = 0
-    for node in list(gm.graph.nodes):
-        bn = _module(gm, node)
-        if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) or not bn.track_running_stats:
-            continue
-        if bn.running_mean is None or not node.args or getattr(node.args[0], "op", None) != "call_module":
-            continue
-        prev = node.args[0]
-        layer = _module(gm, prev)
-        if len(prev.users) != 1 or not isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            continue
-        if isinstance(layer, nn.Linear) and not isinstance(bn, nn.BatchNorm1d):
-            continue
-        fused = fuse_conv_bn_eval(layer, bn) if not isinstance(layer, nn.Linear) else fuse_linear_bn_eval(layer, bn)
-        parent, _, name = prev.target.rpartition(".")
-        setattr(gm.get_submodule(parent) if parent else gm, name, fused)
-        node.replace_all_uses_with(prev)
-        gm.graph.erase_node(node)
-        folded += 1
-    return folded
 
 
 def _is_sigmoid(gm, node) -> bool:
@@ -125,12 +97,16 @@ def _fuse_silu(gm) -> int:
 
 
 def optimize_graph(module: Any) -> tuple[Any, dict[str, int]]:
-    """Fold BatchNorm into convolutions and fuse SiLU; returns (module, counts). The module must
-    be in eval mode. Untraceable modules come back unchanged with empty counts."""
+    """Fuse SiLU; returns (module, counts). Untraceable modules come back unchanged with empty
+    counts.
+
+    BatchNorm is deliberately not folded into the convolutions: measured on an H200 (ResNet-18
+    960x544, batch 64, fp16, channels-last), the folded model ran 8 % slower (17.3 vs 16.0 ms),
+    cuDNN picking slower kernels for convolutions with a bias. torch-compile fuses it instead."""
     gm = _trace(module)
     if gm is None:
         return module, {}
-    counts = {"batchnorm_folded": _fold_batchnorm(gm), "silu_fused": _fuse_silu(gm)}
+    counts = {"silu_fused": _fuse_silu(gm)}
     if any(counts.values()):
         gm.graph.eliminate_dead_code()
         gm.graph.lint()

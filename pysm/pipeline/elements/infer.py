@@ -1,7 +1,12 @@
 """nvinfer / nvinferbin / pysm_infer: a thin adapter over ``pysm.infer.InferEngine``. The engine
 is imported when the element is created (so a missing backend fails at ``add``), started when the
-pipeline prepares, and called once per batch: ``engine.process(buffer)`` attaches its metadata in
-place."""
+pipeline prepares, and called once per batch; it attaches its metadata in place.
+
+When the next batch is already waiting, the element submits it before it finishes the current
+one (``engine.submit`` / ``engine.finish``): the GPU works on batch k+1 while this thread waits
+for batch k's detections, attaches them and runs the probes. When no batch is waiting, the
+current one is finished at once, so an idle or live pipeline gets no added latency. Batches and
+events leave in their order either way."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any, Optional
 
 from pysm.errors import PipelineError
 from pysm.pipeline.element import Element
-from pysm.pipeline.items import FrameItem
+from pysm.pipeline.items import EndOfStream, FrameItem, SourceEOS
 from pysm.pipeline.properties import Prop
 from pysm.pipeline.registry import register
 
@@ -53,6 +58,7 @@ class InferElement(Element):
         self._engine_cls = _load_engine_class()
         self.engine: Optional[Any] = None
         self._explicit: set[str] = set()
+        self._in_flight: Optional[tuple[Any, Any]] = None  # (submitted, item) not yet emitted
 
     def on_property(self, name: str, value: Any) -> None:
         self._explicit.add(name)
@@ -68,11 +74,38 @@ class InferElement(Element):
             self.engine = self._engine_cls(cfg, name=self.name, **props)
             self.engine.start()
 
+    def run(self) -> None:
+        halt = self.pipeline._halt
+        while not halt.is_set():
+            # With a batch in flight, only look for a waiting one; else finish it now.
+            got = self.inbox.get(0.0 if self._in_flight is not None else 0.1)
+            if got is None:
+                self._finish_in_flight()
+                continue
+            self.handle(*got)
+
+    def handle(self, pad: str, item: Any) -> None:
+        if isinstance(item, (EndOfStream, SourceEOS)):
+            self._finish_in_flight()  # events stay behind the batches before them
+        super().handle(pad, item)
+
     def process(self, pad: str, item: Any) -> None:
         buf = self.pipeline.as_buffer(item) if isinstance(item, FrameItem) else item
         # The engine applies `interval` itself (config key or property), so every batch goes to it.
-        self.engine.process(buf)
+        submitted = self.engine.submit(buf)
+        self._finish_in_flight()
+        self._in_flight = (submitted, item)
+
+    def _finish_in_flight(self) -> None:
+        if self._in_flight is None:
+            return
+        (submitted, item), self._in_flight = self._in_flight, None
+        self.engine.finish(submitted)
         self.emit(item)
+
+    def reset(self) -> None:
+        super().reset()
+        self._in_flight = None
 
     def shutdown(self) -> None:
         if self.engine is not None:
