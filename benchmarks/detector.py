@@ -106,10 +106,11 @@ MODELS = {
 }
 
 
-def write_config(tmp: Path, model: str, batch: int, backend: str, gpu: bool) -> str:
+def write_config(tmp: Path, model: str, batch: int, backend: str, gpu: bool, compile_mode: str = "0") -> str:
     w, h = MODELS[model]["size"]
     lines = [
         "[property]", f"batch-size={batch}", f"infer-dims=3;{h};{w}", f"backend={backend}",
+        f"torch-compile={compile_mode}",
         f"network-mode={2 if gpu else 0}", "gie-unique-id=1", f"num-detected-classes={MODELS[model]['classes']}",
         "cluster-mode=2",
     ]
@@ -121,7 +122,7 @@ def write_config(tmp: Path, model: str, batch: int, backend: str, gpu: bool) -> 
                   "model-color-format=1", "maintain-aspect-ratio=1", "padding-value=114",
                   "parse-bbox-func-name=yolox", "nms-class-agnostic=1"]
     lines += ["[class-attrs-all]", "pre-cluster-threshold=0.3", "nms-iou-threshold=0.45", "topk=100"]
-    p = tmp / f"{model}_b{batch}.txt"
+    p = tmp / f"{model}_b{batch}_c{compile_mode}.txt"
     p.write_text("\n".join(lines) + "\n")
     return str(p)
 
@@ -183,7 +184,7 @@ def result(per_stream: list[int], dt: float, cpu: float, util: tuple, n: int, er
             "cpu_per_stream_pct": 100.0 * cpu / dt / n if dt > 0 else None, "errors": errors[:3]}
 
 
-def pysm_run(clip: str, n: int, frames: int, config: str, device: str, nvml: Nvml) -> dict:
+def pysm_run(clip: str, n: int, frames: int, config: str, device: str, nvml: Nvml, infer_batch: int = 0) -> dict:
     import pysm
     from pysm import Pipeline
 
@@ -205,7 +206,7 @@ def pysm_run(clip: str, n: int, frames: int, config: str, device: str, nvml: Nvm
     for i in range(n):
         p.add("nvurisrcbin", f"s{i}", {"uri": clip, "device": device, "num-buffers": frames})
         p.link((f"s{i}", "mux"), ("vsrc_%u", "sink_%u"))
-    p.add("nvinfer", "infer", {"config-file-path": config, "batch-size": n})
+    p.add("nvinfer", "infer", {"config-file-path": config, "batch-size": min(n, infer_batch) if infer_batch else n})
     p.add("fakesink", "sink")
     p.link("mux", "infer", "sink")
     p.attach("infer", pysm.Probe("count", Count()))  # the infer output (every batch past the model)
@@ -356,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="torch", help="nvinfer backend (torch, onnxruntime, tensorrt, auto)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the PyNvVideoCodec + torch user loop")
     ap.add_argument("--json", help="write all results here")
+    ap.add_argument("--infer-batch", type=int, default=64,
+                    help="nvinfer batch-size cap: the mux batches all N streams, the model runs <= this many "
+                         "frames at a time (0: N)")
+    ap.add_argument("--torch-compile", default="max-autotune",
+                    help="torch-compile key of the config: 0, 1 or max-autotune (compiled once per shape at "
+                         "start, cached by torch; start-up is not in the timed part)")
     args = ap.parse_args(argv)
 
     import pysm.cuda
@@ -387,9 +394,10 @@ def main(argv: list[str] | None = None) -> int:
                 print("|---|---|---|---|---|---|---|---|")
                 best = 0
                 for n in counts:
-                    cfg = write_config(Path(tmp), model, n, args.backend, gpu)
+                    ib = min(n, args.infer_batch) if args.infer_batch else n
+                    cfg = write_config(Path(tmp), model, ib, args.backend, gpu, args.torch_compile if gpu else "0")
                     res = {"model": model, "codec": codec, "system": "pysm",
-                           **pysm_run(clip, n, frames, cfg, args.device, nvml)}
+                           **pysm_run(clip, n, frames, cfg, args.device, nvml, ib)}
                     rows.append(res)
                     if res["realtime"] and not res["errors"]:
                         best = max(best, n)

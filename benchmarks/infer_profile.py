@@ -184,7 +184,8 @@ def engine_view(model: str, batch: int, clip: str, tmp: Path) -> None:
     del keep
 
 
-def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path) -> None:
+def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_batch: int = 64,
+                  compile_mode: str = "0") -> None:
     import psutil
 
     import pysm
@@ -211,7 +212,8 @@ def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path) -> None
             busy["mux_push"] += time.perf_counter() - t
 
     InferElement.process, StreamMux._push = process, push
-    cfg = det.write_config(tmp, model, n, "torch", True)
+    ib = min(n, infer_batch) if infer_batch else n
+    cfg = det.write_config(tmp, model, ib, "torch", True, compile_mode)
     counts = [0] * n
     first: list[float] = []
 
@@ -239,7 +241,7 @@ def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path) -> None
     for i in range(n):
         p.add("nvurisrcbin", f"s{i}", {"uri": clip, "device": "cuda", "num-buffers": frames})
         p.link((f"s{i}", "mux"), ("vsrc_%u", "sink_%u"))
-    p.add("nvinfer", "infer", {"config-file-path": cfg, "batch-size": n})
+    p.add("nvinfer", "infer", {"config-file-path": cfg, "batch-size": ib})
     p.add("fakesink", "sink")
     p.link("mux", "infer", "sink")
     p.attach("infer", pysm.Probe("count", Count()))
@@ -280,9 +282,14 @@ def main(argv=None) -> int:
     ap.add_argument("--codec", default="h264", choices=sorted(det.CLIPS))
     ap.add_argument("--views", default="model,engine,pipeline")
     ap.add_argument("--compile", action="store_true", help="add a torch.compile variant to the model view")
+    ap.add_argument("--infer-batch", type=int, default=64, help="nvinfer batch-size cap in the pipeline view")
+    ap.add_argument("--torch-compile", default="0", help="torch-compile key in the pipeline view")
+    ap.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (s), an experiment")
     args = ap.parse_args(argv)
     clip = str(det.DATA / det.CLIPS[args.codec])
     views = args.views.split(",")
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     with tempfile.TemporaryDirectory() as tmp:
         if "model" in views:
             model_view(args.model, args.batch, args.compile)
@@ -290,7 +297,7 @@ def main(argv=None) -> int:
             engine_view(args.model, args.batch, clip, Path(tmp))
         if "pipeline" in views:
             for n in args.streams:
-                pipeline_view(args.model, n, clip, args.frames, Path(tmp))
+                pipeline_view(args.model, n, clip, args.frames, Path(tmp), args.infer_batch, args.torch_compile)
     return 0
 
 
