@@ -18,6 +18,7 @@ Three views of the same model on one GPU:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -185,7 +186,7 @@ def engine_view(model: str, batch: int, clip: str, tmp: Path) -> None:
 
 
 def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_batch: int = 64,
-                  compile_mode: str = "0") -> None:
+                  compile_mode: str = "0", overlap: bool = True) -> None:
     import psutil
 
     import pysm
@@ -193,25 +194,54 @@ def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_b
     from pysm.pipeline.elements.infer import InferElement
     from pysm.pipeline.elements.mux import StreamMux
 
-    busy = {"infer": 0.0, "mux_push": 0.0}
-    waits = {"infer_inbox": 0.0}
-    orig_process, orig_push = InferElement.process, StreamMux._push
+    from pysm.infer.engine import InferEngine
 
-    def process(self, pad, item):
+    busy = {"infer.submit": 0.0, "infer.finish": 0.0, "infer.emit": 0.0, "mux_push": 0.0}
+    patched = []
+
+    def timed(cls, attr, key):
+        orig = getattr(cls, attr)
+
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return orig(*a, **k)
+            finally:
+                busy[key] += time.perf_counter() - t
+
+        patched.append((cls, attr, orig))
+        setattr(cls, attr, wrapper)
+
+    from pysm._native import _core
+    from pysm.infer.backends.torch import TorchBackend
+
+    busy.update({"submit.plan": 0.0, "submit.preprocess": 0.0, "submit.run": 0.0, "submit.detect": 0.0})
+    timed(_core, "infer_plan", "submit.plan")
+    timed(_core, "infer_preprocess", "submit.preprocess")
+    timed(TorchBackend, "run", "submit.run")
+    timed(_core, "infer_detect_submit", "submit.detect")
+    timed(InferEngine, "submit", "infer.submit")
+    timed(InferEngine, "finish", "infer.finish")
+    timed(StreamMux, "_push", "mux_push")
+    orig_emit, orig_get = InferElement.emit, None
+
+    def emit(self, item, pad=None):
         t = time.perf_counter()
         try:
-            return orig_process(self, pad, item)
+            return orig_emit(self, item, pad)
         finally:
-            busy["infer"] += time.perf_counter() - t
+            busy["infer.emit"] += time.perf_counter() - t
 
-    def push(self, frames_):
-        t = time.perf_counter()
-        try:
-            return orig_push(self, frames_)
-        finally:
-            busy["mux_push"] += time.perf_counter() - t
+    patched.append((InferElement, "emit", orig_emit))
+    InferElement.emit = emit
+    if not overlap:
+        def process(self, pad, item):
+            buf = self.pipeline.as_buffer(item)
+            self.engine.process(buf)
+            self.emit(item)
 
-    InferElement.process, StreamMux._push = process, push
+        patched.append((InferElement, "process", InferElement.process))
+        InferElement.process = process
     ib = min(n, infer_batch) if infer_batch else n
     cfg = det.write_config(tmp, model, ib, "torch", True, compile_mode)
     counts = [0] * n
@@ -260,13 +290,16 @@ def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_b
     p.start().wait()
     t1 = time.perf_counter()
     stopper.set()
-    InferElement.process, StreamMux._push = orig_process, orig_push
+    for cls, attr, orig in reversed(patched):
+        setattr(cls, attr, orig)
     if not first or not cpu_end:
         print(f"pipeline {n}: no steady window (first={bool(first)})")
         return
     dt = cpu_end["t"] - first[0]
     fps = (cpu_end["frames"]) / dt
-    print(f"\n## pipeline: {model}, {n} streams x {frames} frames (steady window {dt:.2f} s of {t1 - t0:.2f} s)")
+    print(f"\n## pipeline: {model}, {n} streams x {frames} frames, overlap {overlap}, CUDA waits "
+          f"{os.environ.get('PYSM_CUDA_WAIT', 'block')} (steady window {dt:.2f} s of {t1 - t0:.2f} s, first batch "
+          f"after {first[0] - t0:.2f} s)")
     print(f"fps {fps:,.0f}; busy share of the window: " + ", ".join(
         f"{k} {100 * (cpu_end['busy'][k] - snap['busy'][k]) / dt:.0f} %" for k in busy))
     print("CPU seconds per second of window, by thread group: " + ", ".join(
@@ -285,6 +318,7 @@ def main(argv=None) -> int:
     ap.add_argument("--infer-batch", type=int, default=64, help="nvinfer batch-size cap in the pipeline view")
     ap.add_argument("--torch-compile", default="0", help="torch-compile key in the pipeline view")
     ap.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (s), an experiment")
+    ap.add_argument("--no-overlap", action="store_true", help="nvinfer finishes each batch before the next")
     args = ap.parse_args(argv)
     clip = str(det.DATA / det.CLIPS[args.codec])
     views = args.views.split(",")
@@ -297,7 +331,8 @@ def main(argv=None) -> int:
             engine_view(args.model, args.batch, clip, Path(tmp))
         if "pipeline" in views:
             for n in args.streams:
-                pipeline_view(args.model, n, clip, args.frames, Path(tmp), args.infer_batch, args.torch_compile)
+                pipeline_view(args.model, n, clip, args.frames, Path(tmp), args.infer_batch, args.torch_compile,
+                              not args.no_overlap)
     return 0
 
 

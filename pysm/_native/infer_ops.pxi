@@ -502,15 +502,32 @@ def infer_plan(Buffer buffer, dict select):
     sp.max_width = int(select.get("max_width", 0))
     sp.max_height = int(select.get("max_height", 0))
     cdef InferPlan plan = InferPlan.__new__(InferPlan)
-    with nogil:
-        plan.items = plan_items(buffer.c.get()[0], sp)
+    plan.items = plan_items(buffer.c.get()[0], sp)  # microseconds: not worth giving up the GIL
     return plan
+
+
+cdef bint _launch_only(Buffer buffer, CTensor& out):
+    """True when preprocessing `buffer` into `out` only queues device work (no upload, no CPU twin)."""
+    if out.device().type != CDeviceType.CUDA:
+        return False
+    cdef size_t i
+    cdef CBuffer* b = buffer.c.get()
+    for i in range(b.surfaces.size()):
+        if b.surfaces[i].device.type != CDeviceType.CUDA:
+            return False
+    return True
 
 
 def infer_preprocess(Buffer buffer, InferPlan plan, dict params, out, size_t stream=0):
     """Preprocess the plan's items of `buffer` into `out` (the network input, host or device)."""
     cdef CPreprocessParams p = _pre_params(params)
     cdef CTensor t = _borrow(out)
+    if _launch_only(buffer, t):
+        # Device frames into a device tensor: this only queues a kernel (tens of µs). Keeping the
+        # GIL is cheaper than giving it up: with many decoder threads waiting for it, getting it
+        # back costs a switch interval (5 ms) or more.
+        preprocess_items(buffer.c.get()[0], plan.items, p, t, <StreamHandle>stream)
+        return
     with nogil:
         preprocess_items(buffer.c.get()[0], plan.items, p, t, <StreamHandle>stream)
 
@@ -543,6 +560,9 @@ def infer_detect_submit(list outputs, dict decode, dict nms, bint cluster, size_
     cdef CDecodeParams dp = _decode_params(decode)
     cdef CNmsParams np_ = _nms_params(nms)
     cdef PendingDetect pending = PendingDetect.__new__(PendingDetect)
+    if outs.size() and outs[0].device().type == CDeviceType.CUDA:
+        pending.p = c_detect_async(outs, dp, np_, cluster, <StreamHandle>stream)  # launches only: keep the GIL
+        return pending
     with nogil:
         pending.p = c_detect_async(outs, dp, np_, cluster, <StreamHandle>stream)
     return pending

@@ -239,6 +239,12 @@ class TorchBackend(Backend):
 
         if self.module is None:
             raise InferenceError("torch backend is not loaded")
+        if self._stream is not None and self._use_graph is not False:
+            g = self._graphs.get((tuple(inp.shape), inp.data_ptr()))
+            if g is not None:  # the steady state: one launch, as little Python as possible
+                with torch.cuda.stream(self._stream):
+                    g[0].replay()
+                return g[1]
         x = inp.permute(0, 3, 1, 2) if self.channels_last else inp
         try:
             if self._stream is None:
@@ -255,39 +261,48 @@ class TorchBackend(Backend):
         except Exception as e:  # noqa: BLE001 - any model failure
             raise InferenceError(f"torch model failed on input {tuple(x.shape)} {x.dtype}: {e}") from e
 
+    def _not_capturable(self, why: str):
+        if self._use_graph:
+            raise InferenceError(f"cuda-graph=1: the torch model cannot be captured in a CUDA graph: {why}; "
+                                 "set cuda-graph=0")
+        log.warning("torch backend: the model cannot be captured in a CUDA graph (%s); running it eagerly", why)
+        self._use_graph = False
+        self._graphs.clear()
+        self._pool = None
+        return None
+
     def _graph_run(self, inp, x):
-        """Replay the graph captured for this input tensor (capturing it the first time). None
-        when the model cannot be captured and cuda-graph is not forced: eager from then on."""
+        """Capture the graph for this input tensor and run it once. None when the model cannot be
+        captured and cuda-graph is not forced: eager from then on."""
         import torch
 
-        key = (tuple(inp.shape), inp.data_ptr())
-        g = self._graphs.get(key)
-        if g is None:
-            # Warm up on a side stream (as torch requires), then capture with `x` as the static input.
-            side = torch.cuda.Stream(device=self._device)
-            side.wait_stream(self._stream)
-            with torch.cuda.stream(side):
-                for _ in range(2):
-                    self._forward(x)
-            self._stream.wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
+        # Warm up on a side stream (as torch requires). The second pass runs with torch's sync
+        # debug mode set to error: a model that reads device values on the host (.item(), .cpu(),
+        # .tolist()) cannot be captured, and finding out by a failed capture leaves torch's CUDA
+        # RNG state in capture mode for the rest of the process.
+        side = torch.cuda.Stream(device=self._device)
+        side.wait_stream(self._stream)
+        with torch.cuda.stream(side):
+            self._forward(x)
+            mode = torch.cuda.get_sync_debug_mode()
+            torch.cuda.set_sync_debug_mode("error")
             try:
-                # One memory pool for all graphs: they replay one at a time on one stream.
-                # thread_local: CUDA calls of other threads (decoders) cannot invalidate the capture.
-                with torch.cuda.graph(graph, pool=self._pool, stream=self._stream, capture_error_mode="thread_local"):
-                    static_out = self._named(self._forward(x))
-            except Exception as exc:  # noqa: BLE001 - host syncs or data-dependent ops in the model
-                if self._use_graph:
-                    raise InferenceError(f"cuda-graph=1: the torch model cannot be captured in a CUDA graph: {exc}; "
-                                         "set cuda-graph=0") from exc
-                log.warning("torch backend: the model cannot be captured in a CUDA graph (%s); running it eagerly", exc)
-                self._use_graph = False
-                self._graphs.clear()
-                self._pool = None
-                return None
-            if self._pool is None:
-                self._pool = graph.pool()
-            g = (graph, static_out)
-            self._graphs[key] = g
-        g[0].replay()
-        return g[1]
+                self._forward(x)
+            except RuntimeError as exc:
+                return self._not_capturable(f"it synchronises with the device: {str(exc).splitlines()[0]}")
+            finally:
+                torch.cuda.set_sync_debug_mode(mode)
+        self._stream.wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            # One memory pool for all graphs: they replay one at a time on one stream.
+            # thread_local: CUDA calls of other threads (decoders) cannot invalidate the capture.
+            with torch.cuda.graph(graph, pool=self._pool, stream=self._stream, capture_error_mode="thread_local"):
+                static_out = self._named(self._forward(x))
+        except Exception as exc:  # noqa: BLE001 - other capture failures
+            return self._not_capturable(str(exc).splitlines()[0] if str(exc) else repr(exc))
+        if self._pool is None:
+            self._pool = graph.pool()
+        self._graphs[(tuple(inp.shape), inp.data_ptr())] = (graph, static_out)
+        graph.replay()
+        return static_out
