@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Callable, Optional, Union
 
 from pysm.errors import ConfigError, PipelineError, StateError
+from pysm.pipeline.gil import tune_switch_interval
 from pysm.pipeline.element import Element, SourceElement
 from pysm.pipeline.items import FrameItem
 from pysm.pipeline.messages import (EOSMessage, ErrorMessage, PipelineMessage, StateTransitionMessage,
@@ -387,6 +388,7 @@ class Pipeline:
         """PAUSED -> PLAYING: start every element's thread."""
         with self._lock:
             self._sm.require(PipelineState.PAUSED, action="activate (call prepare() first)")
+            tune_switch_interval()
             self._step(PipelineState.PLAYING)
             for el in reversed(self._order()):
                 el.start_thread()
