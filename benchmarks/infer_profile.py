@@ -186,7 +186,7 @@ def engine_view(model: str, batch: int, clip: str, tmp: Path) -> None:
 
 
 def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_batch: int = 64,
-                  compile_mode: str = "0", overlap: bool = True) -> None:
+                  compile_mode: str = "0") -> None:
     import psutil
 
     import pysm
@@ -234,14 +234,6 @@ def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_b
 
     patched.append((InferElement, "emit", orig_emit))
     InferElement.emit = emit
-    if not overlap:
-        def process(self, pad, item):
-            buf = self.pipeline.as_buffer(item)
-            self.engine.process(buf)
-            self.emit(item)
-
-        patched.append((InferElement, "process", InferElement.process))
-        InferElement.process = process
     ib = min(n, infer_batch) if infer_batch else n
     cfg = det.write_config(tmp, model, ib, "torch", True, compile_mode)
     counts = [0] * n
@@ -297,7 +289,7 @@ def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_b
         return
     dt = cpu_end["t"] - first[0]
     fps = (cpu_end["frames"]) / dt
-    print(f"\n## pipeline: {model}, {n} streams x {frames} frames, overlap {overlap}, CUDA waits "
+    print(f"\n## pipeline: {model}, {n} streams x {frames} frames, CUDA waits "
           f"{os.environ.get('PYSM_CUDA_WAIT', 'block')} (steady window {dt:.2f} s of {t1 - t0:.2f} s, first batch "
           f"after {first[0] - t0:.2f} s)")
     print(f"fps {fps:,.0f}; busy share of the window: " + ", ".join(
@@ -318,7 +310,6 @@ def main(argv=None) -> int:
     ap.add_argument("--infer-batch", type=int, default=64, help="nvinfer batch-size cap in the pipeline view")
     ap.add_argument("--torch-compile", default="0", help="torch-compile key in the pipeline view")
     ap.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (s), an experiment")
-    ap.add_argument("--no-overlap", action="store_true", help="nvinfer finishes each batch before the next")
     args = ap.parse_args(argv)
     clip = str(det.DATA / det.CLIPS[args.codec])
     views = args.views.split(",")
@@ -331,8 +322,7 @@ def main(argv=None) -> int:
             engine_view(args.model, args.batch, clip, Path(tmp))
         if "pipeline" in views:
             for n in args.streams:
-                pipeline_view(args.model, n, clip, args.frames, Path(tmp), args.infer_batch, args.torch_compile,
-                              not args.no_overlap)
+                pipeline_view(args.model, n, clip, args.frames, Path(tmp), args.infer_batch, args.torch_compile)
     return 0
 
 

@@ -233,7 +233,7 @@ def test_torch_optimized_path_matches_the_plain_model_on_gpu():
             buf = _core.infer_buffer_from_arrays(frames[:n], device="cuda")
             e.process(buf)
             outs.append(_outputs(buf))
-        runs[name] = (outs, e.backend, sorted({k[0][0] for k in e.backend._graphs}))
+        runs[name] = (outs, e.backend, sorted(k[0][0] for k in e.backend._graphs))
         e.stop()
     plain, fast, fast16 = runs["plain"][0], runs["fast"][0], runs["fast16"][0]
     b = runs["fast"][1]

@@ -28,7 +28,6 @@ from pysm.infer.postprocess import DetectorSettings, ParserInfo
 __all__ = ["InferEngine"]
 
 _ENGINE_EXTS = (".engine", ".plan", ".trt")
-_SLOTS = 2  # input slots: batch k+1 is prepared while batch k runs
 _CONFIG_EXTS = (".txt", ".yml", ".yaml", ".ini", ".cfg", ".config")
 
 
@@ -95,7 +94,6 @@ class InferEngine:
         self._lock = threading.Lock()  # guards the backend/settings swap (hot reload)
         self._run_lock = threading.Lock()  # one batch at a time per engine
         self._batch_index = 0
-        self._slot = 0  # input slot of the last run (alternates, see Backend.input_tensor)
         self._callbacks: list[Callable[[str | None], None]] = []
         self._settings: dict[str, Any] | None = None
 
@@ -243,7 +241,7 @@ class InferEngine:
 
     def _warmup(self, backend: Backend, s: dict[str, Any]) -> None:
         try:
-            backend.warmup(s["run_batch"], s["alloc_shape"], s["in_dtype"], _SLOTS)
+            backend.warmup(s["run_batch"], s["alloc_shape"], s["in_dtype"])
         except (InferenceError, ConfigError):
             raise
         except Exception as e:  # noqa: BLE001 - the model failed on its first batch
@@ -369,8 +367,7 @@ class InferEngine:
                 chunk = plan.chunk(start, start + step)
                 k = len(chunk)
                 rows = step if s["fixed"] else backend.run_batch(k, step)
-                self._slot = (self._slot + 1) % _SLOTS
-                inp = backend.input_tensor(rows, s["alloc_shape"], s["in_dtype"], self._slot)
+                inp = backend.input_tensor(rows, s["alloc_shape"], s["in_dtype"])
                 _core.infer_preprocess(buffer, chunk, s["pre"], inp, backend.stream_handle)
                 outs = backend.run(inp, k)
                 p = self._postprocess(buffer, chunk, outs, k, s)

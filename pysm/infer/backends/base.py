@@ -76,18 +76,15 @@ class Backend(ABC):
         batch size). Default: exactly ``items``; backends with captured shapes round up."""
         return items
 
-    def warmup(self, batch: int, shape: tuple[int, ...], dtype: str, slots: int = 1) -> None:
-        """Called once by the engine at start with the full batch shape and the number of input
-        slots it alternates between: build, compile or capture what the first runs would.
-        Default: nothing."""
+    def warmup(self, batch: int, shape: tuple[int, ...], dtype: str) -> None:
+        """Called once by the engine at start with the full batch shape: build, compile or
+        capture what the first run would. Default: nothing."""
 
     # -- running ------------------------------------------------------------------------------
     @abstractmethod
-    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str, slot: int = 0) -> Any:
+    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:
         """A contiguous input tensor of ``(batch, *shape)`` on :attr:`device` for the engine to fill.
-        May be reused between calls (the engine fills it before every run). The engine alternates
-        ``slot`` between consecutive batches so that a batch can be prepared while the previous
-        one still runs; backends may keep one tensor per slot."""
+        May be reused between calls (the engine fills it before every run)."""
 
     @abstractmethod
     def run(self, inp: Any, batch: int) -> dict[str, Any]:

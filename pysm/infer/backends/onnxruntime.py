@@ -81,8 +81,7 @@ class OnnxRuntimeBackend(Backend):
     def stream_handle(self) -> int:
         return self._torch_stream.cuda_stream if self._torch_stream is not None else 0
 
-    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str, slot: int = 0) -> Any:
-        # run() finishes with the input before it returns (or in stream order): one tensor serves every slot.
+    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:
         key = (batch, tuple(shape), dtype)
         t = self._inputs_cache.get(key)
         if t is None:

@@ -246,8 +246,7 @@ class TensorRTBackend(Backend):
             return max(1, self.cfg.batch_size)  # the optimisation profile's maximum
         return super().max_batch
 
-    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str, slot: int = 0) -> Any:
-        # run() finishes with the input before it returns (or in stream order): one tensor serves every slot.
+    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:
         import torch
 
         key = (batch, tuple(shape), self.inputs[0].dtype)

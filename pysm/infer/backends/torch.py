@@ -173,33 +173,30 @@ class TorchBackend(Backend):
             return items
         return min(batch, 1 << max(0, items - 1).bit_length())  # the next power of two
 
-    def warmup(self, batch: int, shape: tuple[int, ...], dtype: str, slots: int = 1) -> None:
+    def warmup(self, batch: int, shape: tuple[int, ...], dtype: str) -> None:
         """Compile / capture for the full batch now, before frames flow (and before decoder
         threads share the GPU)."""
         if self._stream is None and not self.compiled:
             return
         import torch
 
-        for slot in range(slots if self._stream is not None else 1):
-            inp = self.input_tensor(batch, shape, dtype, slot)
-            if self._stream is not None:
-                with torch.cuda.stream(self._stream):
-                    inp.zero_()
-            else:
+        inp = self.input_tensor(batch, shape, dtype)
+        if self._stream is not None:
+            with torch.cuda.stream(self._stream):
                 inp.zero_()
-            self.run(inp, batch)
+        else:
+            inp.zero_()
+        self.run(inp, batch)
         if self._stream is not None:
             self._stream.synchronize()
 
     # -- running ------------------------------------------------------------------------------
-    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str, slot: int = 0) -> Any:
+    def input_tensor(self, batch: int, shape: tuple[int, ...], dtype: str) -> Any:
         import torch
 
         if self._half:
             dtype = "float16"
-        # One tensor (and so one CUDA graph) per slot: launching a graph while the previous launch
-        # of the same graph still runs can block the host; alternating graphs does not.
-        key = (batch, tuple(shape), dtype, slot if self._stream is not None else 0)
+        key = (batch, tuple(shape), dtype)
         t = self._inputs.get(key)
         if t is None:
             if self._stream is not None:
