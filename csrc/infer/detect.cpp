@@ -56,6 +56,9 @@ PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeP
   for (const Tensor* t : {&cand.dets, &cand.counts, &dets, &counts}) record_stream_use(t->owner(), s);
   auto done = std::make_shared<cuda::Event>(dev);
   done->record(s);
+  // Results dropped before collect() must not let the pool hand out the staging block while the
+  // copies above may still write into it.
+  host->record_use(done);
   return PendingDetections(std::move(host), std::move(done), B, K);
 #else
   (void)stream;
