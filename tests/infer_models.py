@@ -110,3 +110,15 @@ def conv_bn_net(num_out: int = 6, seed: int = 0):
         bn.weight.data.uniform_(0.5, 1.5)
         bn.bias.data.uniform_(-0.2, 0.2)
     return net.eval()
+
+
+def segmenter(path, width: int = 16, height: int = 8, batch: int | str = "batch") -> str:
+    """A 3-class segmentation model: the output [B, 3, H, W] is its input (after
+    net-scale-factor), so each pixel's class is its strongest colour channel."""
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, height, width])
+    out = helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, 3, height, width])
+    g = helper.make_graph([helper.make_node("Identity", ["images"], ["probs"])], "segmenter", [inp], [out])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return str(path)

@@ -361,3 +361,50 @@ def test_submit_then_finish_attaches_like_process(tiny):
             assert objects(b, i) == objects(bufs[0], i) and len(objects(b, i)) == 1
     e.finish(t1)  # finishing twice is a no-op
     assert e.submit(_core.infer_buffer_from_arrays([])) is None  # no frames: nothing to finish
+
+
+def test_segmentation_network_attaches_class_maps(tmp_path):
+    """network-type=2: the best class per pixel, -1 under segmentation-threshold, probabilities
+    kept; readable through the public SegmentationUserMetadata."""
+    model = infer_models.segmenter(tmp_path / "seg.onnx")
+    f = np.zeros((8, 16, 3), np.uint8)
+    f[:, :8] = (255, 0, 0)     # class 0
+    f[:, 8:] = (0, 40, 200)    # class 2
+    f[2:4, 2:4] = (50, 60, 40)  # strongest channel 60/255 < 0.5: no class
+    e = pysm.InferEngine(None, onnx_file=model, infer_dims="3;8;16", net_scale_factor=1 / 255, network_type=2,
+                         segmentation_threshold=0.5, backend="onnxruntime", unique_id=7, batch_size=2)
+    e.start()
+    buf = _core.infer_buffer_from_arrays([(f, "RGB"), (f[:, ::-1].copy(), "RGB")])
+    e.process(buf)
+    meta = _core.infer_buffer_metadata(buf)
+    want = np.full((8, 16), 2, np.int32)
+    want[:, :8] = 0
+    want[2:4, 2:4] = -1
+    for i, expect in enumerate((want, want[:, ::-1])):
+        (seg,) = meta[i]["user_meta"]
+        assert seg["meta_type"] == 13 and seg["unique_id"] == 7 and seg["classes"] == 3
+        np.testing.assert_array_equal(seg["class_map"], expect)
+    frame_meta = next(iter(buf.batch_meta.frame_items))
+    (sm,) = list(frame_meta.segmentation_items)
+    assert (sm.width, sm.height, sm.classes) == (16, 8, 3)
+    np.testing.assert_array_equal(sm.class_map, want)
+    probs = sm.class_probabilities_map
+    assert probs.shape == (8, 16, 3)
+    np.testing.assert_allclose(probs[0, 0], [1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(probs[0, 15], [0.0, 40 / 255, 200 / 255], atol=1e-6)
+
+
+def test_segmentation_output_order_nhwc_and_bad_outputs(tmp_path):
+    from pysm.infer.config import load_config
+
+    cfg = load_config(None, {"onnx-file": infer_models.segmenter(tmp_path / "s.onnx"), "network-type": 2,
+                             "segmentation-output-order": 1})
+    assert cfg.segmentation_output_order == 1
+    with pytest.raises(pysm.ConfigError, match="segmentation-output-order"):
+        load_config(None, {"onnx-file": str(tmp_path / "s.onnx"), "segmentation-output-order": 3})
+    # A classifier-shaped output given to a segmentation network: a clear error, no crash.
+    e = pysm.InferEngine(None, onnx_file=infer_models.classifier(tmp_path / "c.onnx"), infer_dims="3;16;16",
+                         network_type=2, backend="onnxruntime")
+    e.start()
+    with pytest.raises(pysm.InferenceError, match="segmentation"):
+        e.process(_core.infer_buffer_from_arrays([(frame(16, 16), "RGB")]))

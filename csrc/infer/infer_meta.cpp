@@ -281,4 +281,50 @@ void attach_tensor_output(Buffer& buffer, const std::vector<InferItem>& items, c
   }
 }
 
+void attach_segmentation(Buffer& buffer, const std::vector<InferItem>& items, const Tensor& probs, bool nhwc,
+                         float threshold, int unique_id) {
+  if (probs.device().is_cuda()) raise(ErrorKind::Value, "attach_segmentation: probabilities must be in host memory");
+  if (probs.dtype() != DType::f32() || probs.ndim() != 4 || !probs.is_contiguous())
+    raise(ErrorKind::Inference, "segmentation: the output must be a dense float32 [N, C, H, W] (or [N, H, W, C] with "
+                                "segmentation-output-order=1) tensor, got " + probs.dtype().str() + " with " +
+                                std::to_string(probs.ndim()) + " dimensions");
+  const auto& sh = probs.shape();
+  const int64_t n = sh[0];
+  const int64_t C = nhwc ? sh[3] : sh[1], H = nhwc ? sh[1] : sh[2], W = nhwc ? sh[2] : sh[3];
+  if (n < static_cast<int64_t>(items.size()))
+    raise(ErrorKind::Inference, "segmentation: the output has " + std::to_string(n) + " rows for " +
+                                    std::to_string(items.size()) + " items");
+  const float* base = static_cast<const float*>(probs.data());
+  auto& meta = *buffer.meta;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const float* p = base + int64_t(i) * C * H * W;
+    auto m = std::make_shared<SegmentationMeta>();
+    m->unique_id = unique_id;
+    m->classes = static_cast<int>(C);
+    m->width = static_cast<int>(W);
+    m->height = static_cast<int>(H);
+    m->class_map.assign(size_t(H * W), -1);
+    m->class_probabilities.resize(size_t(H * W * C));
+    for (int64_t y = 0; y < H; ++y) {
+      for (int64_t x = 0; x < W; ++x) {
+        const int64_t px = y * W + x;
+        float best = 0.f;
+        int best_c = -1;
+        for (int64_t c = 0; c < C; ++c) {
+          const float v = nhwc ? p[px * C + c] : p[c * H * W + px];
+          m->class_probabilities[size_t(px * C + c)] = v;
+          if (v == v && (best_c < 0 || v > best)) {  // NaN never wins
+            best = v;
+            best_c = static_cast<int>(c);
+          }
+        }
+        if (best_c >= 0 && best >= threshold) m->class_map[size_t(px)] = best_c;
+      }
+    }
+    std::lock_guard<std::mutex> lock(meta.mu);
+    if (items[i].object) items[i].object->user_meta.push_back(m);
+    else items[i].frame->user_meta.push_back(m);
+  }
+}
+
 }  // namespace pysm::infer

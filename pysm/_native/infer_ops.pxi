@@ -197,6 +197,9 @@ cdef extern from "pysm/infer_meta.hpp" namespace "pysm::infer" nogil:
     void attach_tensor_output "pysm::infer::attach_tensor_output"(
         CBuffer& buffer, const vector[CInferItem]& items, const vector[string]& names,
         const vector[CTensor]& outputs, int unique_id) except +raise_native
+    void attach_segmentation "pysm::infer::attach_segmentation"(
+        CBuffer& buffer, const vector[CInferItem]& items, const CTensor& probs, cbool nhwc, float threshold,
+        int unique_id) except +raise_native
 
 
 # ---- borrowing arrays as native tensors -------------------------------------------------------
@@ -620,6 +623,13 @@ def infer_classify(Buffer buffer, InferPlan plan, list outputs, dict params):
     return n
 
 
+def infer_segmentation(Buffer buffer, InferPlan plan, probs, bint nhwc, float threshold, int unique_id):
+    """Attach SegmentationMeta per item from host float32 probabilities [N, C, H, W] (or NHWC)."""
+    cdef CTensor t = _borrow(probs)
+    with nogil:
+        attach_segmentation(buffer.c.get()[0], plan.items, t, nhwc, threshold, unique_id)
+
+
 def infer_tensor_meta(Buffer buffer, InferPlan plan, list names, list outputs, int unique_id, size_t stream=0):
     """Attach TensorOutputMeta: owned copies of the outputs (same device), one slice per item."""
     cdef vector[CTensor] outs = _borrow_all(outputs)
@@ -792,8 +802,16 @@ cdef object _rect_dict(const CInferRect& r):
 cdef object _user_meta_list(const vector[shared_ptr[CInferUserMeta]]& metas):
     out = []
     cdef CInferTensorOutputMeta* tm
+    cdef CSegmentationMeta* sm
     cdef pair[string, CTensor] kv
     for i in range(metas.size()):
+        if metas[i].get().meta_type == 13:
+            sm = <CSegmentationMeta*>metas[i].get()
+            cmap = _np.empty((sm.height, sm.width), dtype=_np.int32)
+            for k in range(sm.class_map.size()):
+                cmap.flat[k] = sm.class_map[k]
+            out.append({"meta_type": 13, "unique_id": sm.unique_id, "classes": sm.classes, "class_map": cmap})
+            continue
         if metas[i].get().meta_type != 12:
             out.append({"meta_type": metas[i].get().meta_type})
             continue

@@ -234,6 +234,7 @@ _PROPERTY_KEYS: dict[str, tuple[str, Callable[[Any], Any], bool]] = {
     "output-blob-names": ("output_blob_names", _str_list, False),
     "filter-out-class-ids": ("filter_out_class_ids", _int_list, False),
     "segmentation-threshold": ("segmentation_threshold", _float, False),
+    "segmentation-output-order": ("segmentation_output_order", _choice(0, 1), False),
     # pysm-specific
     "backend": ("backend", _backend, False),
     "torch-model": ("torch_model", _str, False),
@@ -257,7 +258,7 @@ _ACCEPTED_WITHOUT_EFFECT = {
     "layer-device-precision", "output-io-formats", "force-implicit-batch-dim", "dump-input-tensor",
     "dump-output-tensor", "warmup-engine", "strongly-typed", "dynamic-properties", "engine-create-func-name",
     "crop-objects-to-roi-boundary", "output-instance-mask", "parse-bbox-instance-mask-func-name",
-    "segmentation-output-order", "uff-input-order", "uff-input-blob-name", "input-tensor-meta",
+    "uff-input-order", "uff-input-blob-name", "input-tensor-meta",
     "raw-output-file-write", "clip-object-outside-roi", "model-file", "proto-file", "uff-file",
     "tlt-encoded-model", "tlt-model-key", "custom-network-config", "mean-file",
 }
@@ -361,6 +362,7 @@ class InferConfig:
     output_blob_names: list[str] = field(default_factory=list)
     filter_out_class_ids: list[int] = field(default_factory=list)
     segmentation_threshold: float = 0.5
+    segmentation_output_order: int = 0  # 0: [N, C, H, W], 1: [N, H, W, C]
     backend: str = "auto"
     torch_model: str | None = None
     padding_value: list[float] = field(default_factory=lambda: [0.0])

@@ -424,6 +424,11 @@ class InferEngine:
             if any(_on_device(t) for t in tensors):
                 _sync_stream(backend.stream_handle, backend.device)
             _core.infer_classify(buffer, chunk, [_host_f32(t).reshape(k, -1) for t in tensors], s["classifier"])
+        elif cfg.network_type == 2:  # segmentation: the first output layer holds the class probabilities
+            if _on_device(tensors[0]):
+                _sync_stream(backend.stream_handle, backend.device)
+            _core.infer_segmentation(buffer, chunk, _host_f32(tensors[0]), cfg.segmentation_output_order == 1,
+                                     cfg.segmentation_threshold, cfg.gie_unique_id)
         if cfg.output_tensor_meta:
             _core.infer_tensor_meta(buffer, chunk, names, tensors, cfg.gie_unique_id, backend.stream_handle)
         return pending

@@ -80,4 +80,10 @@ int attach_classifications(Buffer& buffer, const std::vector<InferItem>& items, 
 void attach_tensor_output(Buffer& buffer, const std::vector<InferItem>& items, const std::vector<std::string>& names,
                           const std::vector<Tensor>& outputs, int unique_id);
 
+// One SegmentationMeta per item from host probabilities `probs` [N, C, H, W] (or [N, H, W, C] with
+// `nhwc`), N >= items: class_map = the best class per pixel, -1 where its probability is below
+// `threshold` (DeepStream's rule); class_probabilities copied as H x W x C.
+void attach_segmentation(Buffer& buffer, const std::vector<InferItem>& items, const Tensor& probs, bool nhwc,
+                         float threshold, int unique_id);
+
 }  // namespace pysm::infer
