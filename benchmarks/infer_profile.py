@@ -223,7 +223,7 @@ def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_b
     timed(InferEngine, "submit", "infer.submit")
     timed(InferEngine, "finish", "infer.finish")
     timed(StreamMux, "_push", "mux_push")
-    orig_emit, orig_get = InferElement.emit, None
+    orig_emit = InferElement.emit
 
     def emit(self, item, pad=None):
         t = time.perf_counter()

@@ -146,9 +146,6 @@ cdef extern from "pysm/detect.hpp" namespace "pysm::infer" nogil:
     CPendingDetections c_detect_async "pysm::infer::detect_async"(
         const vector[CTensor]& outputs, const CDecodeParams& decode, const CNmsParams& nms, cbool cluster,
         StreamHandle stream) except +raise_native
-    vector[vector[CDetection]] c_detect "pysm::infer::detect"(
-        const vector[CTensor]& outputs, const CDecodeParams& decode, const CNmsParams& nms, cbool cluster,
-        StreamHandle stream) except +raise_native
     vector[CDetection] cluster_detections "pysm::infer::cluster_detections"(
         vector[CDetection] candidates, const CNmsParams& nms, cbool cluster) except +raise_native
 
@@ -533,21 +530,6 @@ def infer_preprocess(Buffer buffer, InferPlan plan, dict params, out, size_t str
         return
     with nogil:
         preprocess_items(buffer.c.get()[0], plan.items, p, t, <StreamHandle>stream)
-
-
-def infer_detect(Buffer buffer, InferPlan plan, list outputs, dict decode, dict nms, bint cluster, dict attach,
-                 size_t stream=0):
-    """Decode + NMS the batch outputs (host or device) and attach ObjectMeta; returns the count."""
-    cdef vector[CTensor] outs = _borrow_all(outputs)
-    cdef CDecodeParams dp = _decode_params(decode)
-    cdef CNmsParams np_ = _nms_params(nms)
-    cdef CDetectionOutput ap = _detection_output(attach)
-    cdef vector[vector[CDetection]] dets
-    cdef int n
-    with nogil:
-        dets = c_detect(outs, dp, np_, cluster, <StreamHandle>stream)
-        n = attach_detections(buffer.c.get()[0], plan.items, dets, ap)
-    return n
 
 
 cdef class PendingDetect:

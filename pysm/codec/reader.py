@@ -20,6 +20,15 @@ from pysm.codec.demux import Demuxer
 __all__ = ["VideoReader"]
 
 
+def _hand_out(frames: list):
+    """Yield frames one by one, dropping the list's reference to each as it goes, so their pool
+    surfaces come back as soon as the caller lets go of them."""
+    frames.reverse()
+    pop = frames.pop
+    while frames:
+        yield pop()
+
+
 class VideoReader:
     """Iterate over the decoded frames of a file or stream.
 
@@ -94,19 +103,11 @@ class VideoReader:
                 del batch
                 if frames:
                     first, last = self._account(frames, offset, first, last)
-                    # Hand frames out one by one and drop the batch's reference to each as it goes,
-                    # so their pool surfaces come back as soon as the caller lets go of them.
-                    frames.reverse()
-                    pop = frames.pop
-                    while frames:
-                        yield pop()
+                    yield from _hand_out(frames)
             frames = decoder.flush()  # frames carry the offset of the packets they came from
             if frames:
                 first, last = self._account(frames, offset, first, last)
-                frames.reverse()
-                pop = frames.pop
-                while frames:
-                    yield pop()
+                yield from _hand_out(frames)
             if not self.loop or self.info.is_live or first is None:
                 return
             # The next pass continues the timeline: one frame after the last one of this pass.

@@ -27,6 +27,11 @@ from pysm.infer.backends.base import Backend, TensorInfo
 log = logging.getLogger("pysm.infer")
 
 
+def _graph_key(inp: Any) -> tuple:
+    """A captured graph reads its input at a fixed address: one graph per input tensor."""
+    return (tuple(inp.shape), inp.data_ptr())
+
+
 def _onnx_io(path: str) -> tuple[list[TensorInfo], list[TensorInfo]]:
     import onnx
 
@@ -240,7 +245,7 @@ class TorchBackend(Backend):
         if self.module is None:
             raise InferenceError("torch backend is not loaded")
         if self._stream is not None and self._use_graph is not False:
-            g = self._graphs.get((tuple(inp.shape), inp.data_ptr()))
+            g = self._graphs.get(_graph_key(inp))
             if g is not None:  # the steady state: one launch, as little Python as possible
                 with torch.cuda.stream(self._stream):
                     g[0].replay()
@@ -303,6 +308,6 @@ class TorchBackend(Backend):
             return self._not_capturable(str(exc).splitlines()[0] if str(exc) else repr(exc))
         if self._pool is None:
             self._pool = graph.pool()
-        self._graphs[(tuple(inp.shape), inp.data_ptr())] = (graph, static_out)
+        self._graphs[_graph_key(inp)] = (graph, static_out)
         graph.replay()
         return static_out
