@@ -37,6 +37,13 @@ def _rand_nv12(rng, w: int, h: int) -> np.ndarray:
     return rng.integers(0, 256, (h * 3 // 2, w), dtype=np.uint8)
 
 
+def test_odd_width_nv12_array_is_refused():
+    # A (H*3/2, W) array of odd W has no room for the last chroma pair: accepting it would let
+    # readers sample uninitialised pitch padding at the right edge.
+    with pytest.raises(ValueError, match="odd width 97"):
+        _core.frame_from_array(_rand_nv12(np.random.default_rng(3), 97, 62), "NV12", -1)
+
+
 def test_metadata_and_passthrough_is_zero_copy():
     rng = np.random.default_rng(1)
     a = _rand_nv12(rng, 64, 48)
@@ -125,7 +132,7 @@ def test_select_and_errors():
 @pytest.mark.parametrize("fmt,padding", [("NV12", False), ("NV12", True), ("RGB", False), ("RGB", True), ("RGBA", True)])
 def test_gpu_mux_kernel_matches_cpu_twin(fmt, padding):
     rng = np.random.default_rng(7)
-    sizes = [(1920, 1080), (1280, 720), (642, 360), (97, 61 if fmt != "NV12" else 62)]
+    sizes = [(1920, 1080), (1280, 720), (642, 360), (97, 61) if fmt != "NV12" else (98, 62)]
     arrays = []
     for w, h in sizes:
         if fmt == "NV12":

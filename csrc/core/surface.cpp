@@ -58,7 +58,8 @@ Surface Surface::allocate(ColorFormat format, int width, int height, Device devi
   s.format = format;
   s.width = width;
   s.height = height;
-  const int64_t row = int64_t(width) * bytes_per_pixel(format);
+  // 4:2:0 chroma rows hold ceil(W/2) sample pairs: W + 1 bytes when W is odd.
+  const int64_t row = int64_t(is_yuv420(format) ? (width + 1) & ~1 : width) * bytes_per_pixel(format);
   s.pitch = (row + align - 1) / align * align;
   BlockPtr block = device.is_cuda() ? MemoryPool::device(device.id).allocate(s.bytes())
                                     : MemoryPool::host().allocate(s.bytes());
@@ -135,6 +136,9 @@ Surface Surface::from_tensor(const Tensor& t, ColorFormat format) {
       const DType dt = format == ColorFormat::P016 ? DType::u16() : DType::u8();
       expect(t.dtype() == dt && sh.size() == 2 && st[1] == 1 && sh[0] % 3 == 0,
              std::string(format == ColorFormat::P016 ? "uint16" : "uint8") + " (H*3/2, W) with H even");
+      // An odd-width view has no room for the last chroma pair: readers would sample the pitch
+      // padding (uninitialised memory) at the right edge.
+      expect(sh[1] % 2 == 0, "an even width, got odd width " + std::to_string(sh[1]) + " (pad the frame to an even width first)");
       s.height = static_cast<int>(sh[0] * 2 / 3);
       s.width = static_cast<int>(sh[1]);
       s.pitch = st[0] * static_cast<int64_t>(dt.itemsize());

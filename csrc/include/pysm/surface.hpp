@@ -26,6 +26,10 @@ const char* color_format_name(ColorFormat f);
 ColorFormat color_format_from_name(const std::string& name);  // throws Error(Value)
 // Bytes per pixel of the first plane (1 for NV12/I420/GRAY8, 2 for P016, 3/4 for packed RGB).
 int bytes_per_pixel(ColorFormat f);
+// NV12, P016 and I420: chroma subsampled 2x2.
+inline bool is_yuv420(ColorFormat f) {
+  return f == ColorFormat::NV12 || f == ColorFormat::P016 || f == ColorFormat::I420;
+}
 // Total bytes of a surface of this format with the given pitch (bytes) and height.
 size_t surface_bytes(ColorFormat f, int64_t pitch, int height);
 
