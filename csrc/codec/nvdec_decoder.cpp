@@ -174,7 +174,7 @@ struct NvdecDecoder::Impl {
     p.ulMaxNumDecodeSurfaces = 1;  // the sequence callback returns the real number
     p.ulClockRate = 1000000000u;   // timestamps are nanoseconds
     p.ulErrorThreshold = 0;        // skip pictures whose bitstream is entirely corrupt
-    p.ulMaxDisplayDelay = cfg.low_latency ? 0 : 4;  // 0: display in decode order without delay
+    p.ulMaxDisplayDelay = cfg.low_latency ? 0 : static_cast<unsigned>(std::clamp(cfg.display_delay, 0, 16));  // 0: decode order, no delay
     p.pUserData = this;
     p.pfnSequenceCallback = &Impl::sequence_cb;
     p.pfnDecodePicture = &Impl::decode_cb;

@@ -41,6 +41,7 @@ struct NvdecConfig {
   int target_width = 0, target_height = 0;  // NVDEC post-processing scaler; 0 = display size
   int extra_decode_surfaces = 4;   // beyond the stream's DPB minimum: keeps the engines busy
   int output_surfaces = 4;         // NVDEC frames mapped at once (copy-out pipelining)
+  int display_delay = 4;           // pictures parsed ahead of the one displayed (0 with low_latency)
   int matrix = -1;                 // ColorMatrix override; -1 = from the bitstream
   int range = -1;                  // ColorRange override; -1 = from the bitstream
   std::string source;              // names the stream in error messages
