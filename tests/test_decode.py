@@ -141,6 +141,54 @@ def test_reader_loop_keeps_pts_increasing(clips):
     assert r.first_frame_latency is not None and r.first_frame_latency < 5
 
 
+def _packets(path):
+    with Demuxer(path) as d:
+        info, pkts = d.info, []
+        while batch := d.read_batch(16):
+            pkts += batch
+    return info, pkts
+
+
+@pytest.mark.parametrize("codec,ext", [("h264", "mp4"), ("h264", "ts"), ("hevc", "mp4"), ("vp9", "mkv"),
+                                       ("mpeg4", "mp4"), ("mjpeg", "mkv")])
+def test_starts_sequence_finds_clean_restart_points(tmp_path, codec, ext):
+    # A looped file continues into its next pass without a decoder flush only from a picture that
+    # needs nothing before it: H.264/HEVC IDR (found in the NAL headers, AVCC or Annex-B), or a key
+    # frame of VP9/MJPEG. MPEG-4 is never treated as clean (open GOPs).
+    if not encoder_for(codec):
+        pytest.skip(f"no {codec} encoder")
+    info, pkts = _packets(make_clip(tmp_path / f"c.{ext}", codec, n=30, gop=12))
+    conv = AnnexBConverter(info.codec, info.extradata or b"")
+    clean = [conv.starts_sequence(p, bool(p.is_keyframe)) for p in pkts]
+    if codec == "mpeg4":
+        assert not any(clean)
+        return
+    assert clean[0]
+    if codec == "mjpeg":
+        assert all(clean)
+    else:
+        assert not all(clean), "inter pictures are not restart points"
+        assert all(p.is_keyframe for p, c in zip(pkts, clean) if c)
+
+
+def test_starts_sequence_never_trusts_malformed_packets():
+    conv = AnnexBConverter("h264", b"")  # Annex-B input
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        conv.starts_sequence(rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8).tobytes())
+    assert conv.starts_sequence(b"\x00\x00\x01\x65\x88") and not conv.starts_sequence(b"\x00\x00\x01\x41\x9a")
+    assert not conv.starts_sequence(b"\x00\x00\x01")  # start code with no NAL header
+    avcc = AnnexBConverter("h264", bytes([1, 0x64, 0, 0x1F, 0xFF, 0xE0, 0]))  # 4-byte lengths, no SPS/PPS
+    assert avcc.starts_sequence(b"\x00\x00\x00\x02\x65\x88")
+    assert not avcc.starts_sequence(b"\x00\x00\x10\x00\x65\x88"), "a length past the packet is not trusted"
+
+
+def test_cpu_reader_loop_flushes_between_passes(clips):
+    with VideoReader(clips["h264"], "cpu", loop=True) as r:
+        next(iter(r))
+        assert r.seamless_loop is False  # the CPU path applies timestamp offsets at output time
+
+
 def test_output_format_and_size(clips):
     frames, _ = _decode_all(clips["h264"], output_format="RGB")
     assert frames[0].format == "RGB" and frames[0].numpy().shape == (96, 128, 3)

@@ -6,6 +6,7 @@
 // Prints one line per stream count: streams, aggregate fps, fps per stream, frames.
 // The decoder cache is opened wide, so that the sessions of one point are reused by the next
 // (cuvidDestroyDecoder costs ~230 ms each; the parked sessions are left to the driver at exit).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "pysm/annexb.hpp"
 #include "pysm/error.hpp"
 #include "pysm/nvdec.hpp"
 
@@ -88,6 +90,9 @@ int main(int argc, char** argv) {
           cfg.device = device;
           cfg.codec = codec;
           pysm::codec::NvdecDecoder dec(cfg);
+          // As VideoReader does: a file starting at an IDR loops without draining the decoder.
+          const bool seamless = pysm::codec::AnnexBConverter(codec, nullptr, 0)
+                                    .starts_sequence(data.data(), std::min(chunk, data.size()), false);
           while (!stop.load(std::memory_order_relaxed)) {
             // Raw Annex-B chunks carry no picture boundaries: the parser finds them itself.
             for (size_t off = 0; off < data.size() && !stop.load(std::memory_order_relaxed); off += chunk) {
@@ -96,7 +101,7 @@ int main(int argc, char** argv) {
               if (got && counts[t].load(std::memory_order_relaxed) == 0) started++;
               counts[t] += got;
             }
-            counts[t] += static_cast<long long>(dec.flush().size());
+            if (!seamless) counts[t] += static_cast<long long>(dec.flush().size());
           }
         } catch (const std::exception& e) {
           if (failures++ == 0) std::fprintf(stderr, "stream %d failed: %s\n", t, e.what());

@@ -70,6 +70,9 @@ bool parse_hvcc(const uint8_t* d, size_t n, int* length_size, std::vector<uint8_
 }  // namespace
 
 AnnexBConverter::AnnexBConverter(const std::string& codec, const uint8_t* ed, size_t n) {
+  if (codec == "h264") family_ = Family::H264;
+  else if (codec == "hevc") family_ = Family::HEVC;
+  else if (codec == "vp8" || codec == "vp9" || codec == "av1" || codec == "mjpeg") family_ = Family::KeyFrameCodec;
   if (n == 0 || ed == nullptr) return;
   if (codec == "h264" || codec == "hevc") {
     if (starts_with_start_code(ed, n)) {  // e.g. raw .h264 or some MKV muxers: already Annex-B
@@ -110,6 +113,33 @@ bool AnnexBConverter::convert(const uint8_t* d, size_t n, std::vector<uint8_t>& 
     pos += len;
   }
   return pos == n;
+}
+
+bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe) const {
+  if (family_ == Family::KeyFrameCodec) return keyframe;
+  if (family_ == Family::Other || d == nullptr) return false;
+  auto clean = [&](const uint8_t* nal, size_t len) {
+    if (len == 0) return false;
+    if (family_ == Family::H264) return (nal[0] & 0x1F) == 5;  // IDR slice
+    const int type = (nal[0] >> 1) & 0x3F;
+    return type >= 16 && type <= 20;  // BLA_W_LP .. IDR_N_LP
+  };
+  if (nal_length_size_ > 0) {
+    const size_t ls = static_cast<size_t>(nal_length_size_);
+    for (size_t pos = 0; pos + ls <= n;) {
+      size_t len = 0;
+      for (size_t i = 0; i < ls; ++i) len = (len << 8) | d[pos + i];
+      pos += ls;
+      if (len > n - pos) return false;
+      if (clean(d + pos, len)) return true;
+      pos += len;
+    }
+    return false;
+  }
+  // Annex-B: the byte after each 00 00 01 start code is a NAL header.
+  for (size_t i = 0; i + 3 < n; ++i)
+    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && clean(d + i + 3, n - i - 3)) return true;
+  return false;
 }
 
 }  // namespace pysm::codec

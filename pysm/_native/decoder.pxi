@@ -12,6 +12,7 @@ cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
         int nal_length_size()
         const vector[uint8_t]& headers()
         cbool convert(const uint8_t* data, size_t size, vector[uint8_t]& out)
+        cbool starts_sequence(const uint8_t* data, size_t size, cbool keyframe)
 
 cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     cdef cppclass CNvdecCaps "pysm::codec::NvdecCaps":
@@ -35,6 +36,7 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
         int target_width, target_height
         int extra_decode_surfaces
         int output_surfaces
+        int display_delay
         int matrix
         int range
         string source
@@ -230,6 +232,12 @@ cdef class AnnexBConverter:
         cdef const vector[uint8_t]* h = &self.c.headers()
         return bytes((<const char*>h.data())[:h.size()]) if h.size() else b""
 
+    def starts_sequence(self, data, bint keyframe=False):
+        """True when decoding can restart at this packet without the pictures before it (H.264 IDR,
+        HEVC IDR/BLA, or `keyframe` for VP8/VP9/AV1/MJPEG)."""
+        cdef const uint8_t[::1] mv = memoryview(data).cast("B")
+        return bool(self.c.starts_sequence(_buffer_ptr(mv), mv.shape[0], keyframe))
+
     def convert(self, data):
         """Annex-B form of one packet; raises DecodeError when a NAL length overruns the packet."""
         cdef const uint8_t[::1] mv = memoryview(data).cast("B")
@@ -264,7 +272,7 @@ cdef class NvdecDecoder:
 
     def __cinit__(self, str codec, extradata=b"", *, int device=0, bint low_latency=False,
                   int max_width=0, int max_height=0, int target_width=0, int target_height=0,
-                  int extra_decode_surfaces=4, int output_surfaces=4, int matrix=-1, int range=-1,
+                  int extra_decode_surfaces=4, int output_surfaces=4, int display_delay=4, int matrix=-1, int range=-1,
                   str source=""):
         cdef CNvdecConfig cfg
         cdef const uint8_t[::1] ed = memoryview(extradata or b"").cast("B")
@@ -279,6 +287,7 @@ cdef class NvdecDecoder:
         cfg.target_height = target_height
         cfg.extra_decode_surfaces = extra_decode_surfaces
         cfg.output_surfaces = output_surfaces
+        cfg.display_delay = display_delay
         cfg.matrix = matrix
         cfg.range = range
         cfg.source = source.encode()

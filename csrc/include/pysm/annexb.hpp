@@ -28,7 +28,16 @@ class AnnexBConverter {
   // the end of the packet (truncated or corrupt input); the complete NAL units before it are kept.
   bool convert(const uint8_t* data, size_t size, std::vector<uint8_t>& out) const;
 
+  // True when decoding can restart at this packet without any picture before it: an H.264 IDR,
+  // an HEVC IDR or BLA picture, or a key frame (`keyframe`, the container's flag) of an
+  // intra-refreshing codec (VP8, VP9, AV1, MJPEG). A looped file that starts this way continues
+  // into its next pass without draining the decoder. False for everything else (an HEVC CRA
+  // would decode its leading pictures from the previous pass's references).
+  bool starts_sequence(const uint8_t* data, size_t size, bool keyframe) const;
+
  private:
+  enum class Family { Other, H264, HEVC, KeyFrameCodec };
+  Family family_ = Family::Other;
   int nal_length_size_ = 0;  // 0: input is already Annex-B (or not a NAL codec)
   std::vector<uint8_t> headers_;
 };
