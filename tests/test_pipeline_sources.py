@@ -32,6 +32,7 @@ def clips(tmp_path_factory):
 class Counter(pysm.BufferRetriever):
     def __init__(self):
         self.frames: dict[int, list[int]] = {}
+        self.pts: dict[int, list[int]] = {}
         self.batches = []
         self.batch_sources = []
 
@@ -39,8 +40,9 @@ class Counter(pysm.BufferRetriever):
         info = _core.batch_frame_info(buffer)
         self.batches.append(len(info))
         self.batch_sources.append({i[0] for i in info})
-        for sid, pad, bid, fnum, *_ in info:
+        for sid, pad, bid, fnum, pts, *_ in info:
             self.frames.setdefault(sid, []).append(fnum)
+            self.pts.setdefault(sid, []).append(pts)
         return 1
 
 
@@ -144,6 +146,10 @@ def test_file_loop_restarts_and_stop_ends_it(clips):
     p.wait(5)
     nums = c.frames[0]
     assert len(nums) >= 30 and nums == list(range(len(nums)))
+    # The 20-frame clip looped: timestamps go on rising by one frame step across the restart.
+    pts = c.pts[0]
+    steps = {b - a for a, b in zip(pts, pts[1:])}
+    assert min(steps) > 0 and max(steps) - min(steps) <= 2, steps
 
 
 def _free_port() -> int:

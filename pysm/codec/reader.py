@@ -40,7 +40,8 @@ class VideoReader:
         uri: path or URI (file, rtsp://, http(s)://).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (see :class:`Decoder`).
         loop: restart at the beginning at the end of a file; timestamps keep increasing.
-        low_latency: decoder outputs frames without reordering delay (live sources).
+        low_latency: decoder outputs frames without reordering delay; ``None``: when the source
+            is live.
         batch_packets: most packets decoded per native call for files.
         output_format, output_size, open_timeout, read_timeout, options: passed on to
             :class:`Decoder` and :class:`Demuxer`.
@@ -50,13 +51,15 @@ class VideoReader:
     """
 
     def __init__(self, uri: str | os.PathLike, device: str | int = "auto", *, loop: bool = False,
-                 low_latency: bool = False, output_format: str = "NV12",
+                 low_latency: bool | None = False, output_format: str = "NV12",
                  output_size: tuple[int, int] | None = None, open_timeout: float = 10.0,
                  read_timeout: float = 10.0, options: dict[str, str] | None = None,
                  batch_packets: int = 8) -> None:
         self._t0 = time.perf_counter()
         self._demuxer = Demuxer(uri, open_timeout=open_timeout, read_timeout=read_timeout, options=options)
         try:
+            if low_latency is None:
+                low_latency = bool(self._demuxer.info.is_live)
             self._decoder = Decoder(self._demuxer.info, device, low_latency=low_latency,
                                     output_format=output_format, output_size=output_size)
         except BaseException:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 from pysm.errors import SourceError, TimeoutError as PysmTimeoutError
 
@@ -46,27 +46,29 @@ def _codec_module() -> Any:
 
 
 class VideoInput:
-    """An open video input: ``frames()`` yields decoded Frames; ``live`` tells whether it is a
-    live stream (no end, no looping)."""
+    """An open video input (a :class:`pysm.codec.VideoReader`): ``frames()`` yields decoded
+    Frames; ``live`` tells whether it is a live stream (no end, no looping). With ``loop`` a file
+    restarts at its end inside the reader, with rising timestamps and, on NVDEC, without draining
+    the decoder between passes."""
 
     def __init__(self, uri: str, *, device: str = "auto", gpu_id: int = 0, open_timeout: float = 10.0,
-                 read_timeout: float = 5.0, rtsp_tcp: bool = True, element: str = "") -> None:
+                 read_timeout: float = 5.0, rtsp_tcp: bool = True, element: str = "", loop: bool = False) -> None:
         self.uri = uri
         self.element = element
         # pysm.codec device strings: "auto", "cpu", "cuda:N"
         self.device = f"cuda:{gpu_id}" if device in ("cuda", "gpu") else ("auto" if device == "auto" else "cpu")
-        self.live = is_live_uri(uri)
-        self._codec = _codec_module()
         self._closed = False
-        location = to_location(uri)
-        self._decoder = None
         opts = {} if rtsp_tcp or not uri_scheme(uri).startswith("rtsp") else {"rtsp_transport": "udp"}
         try:
-            self._native = self._codec.Demuxer(location, open_timeout=open_timeout, read_timeout=read_timeout,
-                                               options=opts or None)
+            # Live sources decode with low latency (frames in decode order, no reordering delay) and
+            # one packet per call, so each frame leaves as soon as it is decoded; files several
+            # packets per native call (one GIL release for all of them).
+            self._reader = _codec_module().VideoReader(
+                to_location(uri), self.device, loop=loop, low_latency=None, open_timeout=open_timeout,
+                read_timeout=read_timeout, options=opts or None)
         except Exception as exc:
             raise self._wrap(exc) from exc
-        self.live = bool(getattr(self._native.info, "is_live", self.live))
+        self.live = bool(getattr(self._reader.info, "is_live", is_live_uri(uri)))
 
     def _wrap(self, exc: BaseException) -> Exception:
         text = str(exc)
@@ -77,30 +79,11 @@ class VideoInput:
         return SourceError(f"source '{self.element}': cannot read '{self.uri}': {text}")
 
     def frames(self) -> Iterator[Any]:
-        dmx = self._native
         try:
-            self._decoder = self._codec.Decoder(dmx.info, self.device, low_latency=self.live)
-            if self.live:
-                # Live: one packet per call, so each frame leaves as soon as it is decoded.
-                for packet in dmx:
-                    if self._closed:
-                        return
-                    yield from self._decoder.decode(packet)
-            else:
-                # Files: several packets per native call (one GIL release for all of them), which
-                # keeps many source threads from contending for the GIL; one packet at a time until
-                # the first frame is out, for a fast start.
-                batch = 1
-                while not self._closed:
-                    packets = dmx.read_batch(batch)
-                    if not packets:
-                        break
-                    frames = self._decoder.decode_many(packets)
-                    if frames and batch < 8:
-                        batch *= 2
-                    yield from frames
-            if not self._closed:
-                yield from self._decoder.flush()
+            for frame in self._reader:
+                if self._closed:
+                    return
+                yield frame
         except GeneratorExit:
             raise
         except Exception as exc:
@@ -111,8 +94,6 @@ class VideoInput:
     def close(self) -> None:
         self._closed = True
         try:
-            if self._decoder is not None:
-                self._decoder.close()
-            self._native.close()
+            self._reader.close()
         except Exception:
             pass

@@ -110,8 +110,6 @@ class UriSource(SourceElement):
         cap = max(float(self.props["rtsp-reconnect-max-interval"]), interval)
         attempt = 0
         frame_number = 0
-        pts_offset = 0
-        last_pts = -1
         connected_once = False
         skip = max(1, self.props["drop-frame-interval"])
         while not self.stopping:
@@ -120,7 +118,8 @@ class UriSource(SourceElement):
             try:
                 self._input = VideoInput(uri, device=self._device(), gpu_id=self.props["gpu-id"], open_timeout=self.props["connect-timeout"],
                                          read_timeout=self.props["read-timeout"],
-                                         rtsp_tcp=self.props["select-rtp-protocol"] == 4, element=self.name)
+                                         rtsp_tcp=self.props["select-rtp-protocol"] == 4, element=self.name,
+                                         loop=self.props["file-loop"])
                 live = self._input.live
                 connected_once = True
                 attempt = 0
@@ -132,11 +131,7 @@ class UriSource(SourceElement):
                     n_in += 1
                     if skip > 1 and (n_in - 1) % skip:
                         continue
-                    pts = int(getattr(frame, "pts", -1))
-                    if pts >= 0:
-                        pts += pts_offset
-                        last_pts = pts
-                    item = FrameItem(frame, frame_number, pts, self.name, self.props["source-id"], live)
+                    item = FrameItem(frame, frame_number, int(getattr(frame, "pts", -1)), self.name, self.props["source-id"], live)
                     frame_number += 1
                     self.frames_out += 1
                     self.emit(item)
@@ -151,10 +146,7 @@ class UriSource(SourceElement):
             if self.stopping:
                 return
             if error is None and not live:
-                if self.props["file-loop"]:
-                    pts_offset = last_pts + 1 if last_pts >= 0 else pts_offset
-                    continue
-                return  # end of file
+                return  # end of file (with file-loop the reader loops: it ends when a pass shows nothing)
             # A live stream that ended or failed, or a file that failed.
             retry_interval = interval if connected_once else init_interval
             if not live or retry_interval <= 0:
