@@ -272,7 +272,7 @@ cdef class NvdecDecoder:
 
     def __cinit__(self, str codec, extradata=b"", *, int device=0, bint low_latency=False,
                   int max_width=0, int max_height=0, int target_width=0, int target_height=0,
-                  int extra_decode_surfaces=4, int output_surfaces=4, int display_delay=4, int matrix=-1, int range=-1,
+                  int extra_decode_surfaces=-1, int output_surfaces=-1, int display_delay=-1, int matrix=-1, int range=-1,
                   str source=""):
         cdef CNvdecConfig cfg
         cdef const uint8_t[::1] ed = memoryview(extradata or b"").cast("B")
@@ -285,9 +285,13 @@ cdef class NvdecDecoder:
         cfg.max_height = max_height
         cfg.target_width = target_width
         cfg.target_height = target_height
-        cfg.extra_decode_surfaces = extra_decode_surfaces
-        cfg.output_surfaces = output_surfaces
-        cfg.display_delay = display_delay
+        # -1: the native defaults (csrc/include/pysm/nvdec.hpp)
+        if extra_decode_surfaces >= 0:
+            cfg.extra_decode_surfaces = extra_decode_surfaces
+        if output_surfaces >= 0:
+            cfg.output_surfaces = output_surfaces
+        if display_delay >= 0:
+            cfg.display_delay = display_delay
         cfg.matrix = matrix
         cfg.range = range
         cfg.source = source.encode()
