@@ -11,13 +11,18 @@ frame is out (so it is not delayed), then double up to ``batch_packets``; live s
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any, Iterator
 
 from pysm.codec.decoder import Decoder
 from pysm.codec.demux import Demuxer
+from pysm.gil import tune_switch_interval
 
 __all__ = ["VideoReader"]
+
+_iterating = 0  # readers iterating right now, in any thread
+_iterating_lock = threading.Lock()
 
 
 def _hand_out(frames: list):
@@ -88,6 +93,18 @@ class VideoReader:
         return self._demuxer
 
     def __iter__(self) -> Iterator[Any]:
+        global _iterating
+        with _iterating_lock:
+            _iterating += 1
+            if _iterating >= 2:  # readers in threads: see pysm.gil
+                tune_switch_interval()
+        try:
+            yield from self._frames()
+        finally:
+            with _iterating_lock:
+                _iterating -= 1
+
+    def _frames(self) -> Iterator[Any]:
         demuxer, decoder = self._demuxer, self._decoder
         tb = self.info.time_base
         unit_num, unit_den = tb.numerator * 1_000_000_000, tb.denominator

@@ -17,7 +17,7 @@ import traceback
 from typing import Any, Callable, Optional, Union
 
 from pysm.errors import ConfigError, PipelineError, StateError
-from pysm.pipeline.gil import tune_switch_interval
+from pysm.gil import tune_switch_interval
 from pysm.pipeline.element import Element, SourceElement
 from pysm.pipeline.items import FrameItem
 from pysm.pipeline.messages import (EOSMessage, ErrorMessage, PipelineMessage, StateTransitionMessage,

@@ -40,11 +40,11 @@ struct NvdecConfig {
   int max_width = 0, max_height = 0;        // reserve for later in-place reconfiguration
   int target_width = 0, target_height = 0;  // NVDEC post-processing scaler; 0 = display size
   // Pictures parsed (so queued on NVDEC) ahead of the one displayed, 0 with low_latency, and the
-  // decode surfaces beyond the stream's DPB minimum that hold them. 12 keeps ~18 ms of 1080p work
-  // queued per stream, enough to ride out a thread waiting for the GIL: at 7 H.264 streams on an
-  // H100, NVDEC was 95-96 % busy with 12 (3 runs) and 87-96 % with 4 (about 25 MiB more per decoder).
-  int display_delay = 12;
-  int extra_decode_surfaces = 12;
+  // decode surfaces beyond the stream's DPB minimum that hold them. 12 and 12 were tried: no gain
+  // in the decode benchmark at 7 H.264 streams, 33 MiB more per decoder (the stall there is the
+  // reader waiting for the GIL; see pysm/gil.py).
+  int display_delay = 4;
+  int extra_decode_surfaces = 4;
   int output_surfaces = 4;         // NVDEC frames mapped at once (copy-out pipelining)
   int matrix = -1;                 // ColorMatrix override; -1 = from the bitstream
   int range = -1;                  // ColorRange override; -1 = from the bitstream
