@@ -16,6 +16,9 @@ Reported per configuration:
   point on this clip, / N);
 - host CPU per stream (process CPU time over the window / window / N, in % of one core).
 
+pysm's readers lower Python's thread switch interval to 0.5 ms once two of them iterate at once
+(pysm.gil); PyNvVideoCodec runs under Python's default (5 ms) unless ``--pynvc-tuned``.
+
 Stream counts run in increasing order, one library at a time per clip, and both keep their
 decoders from one point to the next (pysm through its decoder cache, opened wide here; PyNvVideoCodec
 through a pool of decoder objects): destroying a decoder costs ~230 ms in the driver, which would
@@ -350,6 +353,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, help="warm-up per point in seconds")
     ap.add_argument("--clips", default="h264,hevc,noise", help="subset of h264,hevc,noise")
     ap.add_argument("--no-pynvc", action="store_true", help="skip PyNvVideoCodec")
+    ap.add_argument("--pynvc-tuned", action="store_true",
+                    help="run PyNvVideoCodec under the thread switch interval pysm's readers set (0.5 ms) "
+                         "instead of Python's own")
     ap.add_argument("--cpp-bench", help="path of the built pysm_decode_bench (default: look in build/bench)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="write all results to this JSON file")
@@ -375,6 +381,7 @@ def main() -> int:
     print(f"# window {window} s after {warmup} s warm-up per point; PyNvVideoCodec: "
           f"{'yes' if pynvc_missing is None else 'skipped (' + pynvc_missing + ')'}", flush=True)
     t_begin = time.perf_counter()
+    python_interval = sys.getswitchinterval()
 
     tmp = Path(tempfile.gettempdir()) / "pysm_bench"
     tmp.mkdir(exist_ok=True)
@@ -414,6 +421,10 @@ def main() -> int:
             print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
                   f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s)", flush=True)
         if pynvc_missing is None:
+            # Concurrent pysm readers lower the switch interval (pysm.gil); PyNvVideoCodec runs under
+            # Python's own unless asked, as its users get it.
+            if not args.pynvc_tuned:
+                sys.setswitchinterval(python_interval)
             pool: dict = {}
             base = nvml.used_memory()
             for row, n in zip(rows, streams):
