@@ -353,6 +353,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, help="warm-up per point in seconds")
     ap.add_argument("--clips", default="h264,hevc,noise", help="subset of h264,hevc,noise")
     ap.add_argument("--no-pynvc", action="store_true", help="skip PyNvVideoCodec")
+    ap.add_argument("--fresh-sessions", action="store_true",
+                    help="destroy pysm's parked NVDEC sessions before each point (as an application opening N "
+                         "streams at once gets them) instead of reusing the previous point's")
     ap.add_argument("--pynvc-tuned", action="store_true",
                     help="run PyNvVideoCodec under the thread switch interval pysm's readers set (0.5 ms) "
                          "instead of Python's own")
@@ -416,6 +419,8 @@ def main() -> int:
         pysm.empty_cache()
         base = nvml.used_memory()
         for row, n in zip(rows, streams):
+            if args.fresh_sessions:
+                pysm.codec.clear_decoder_cache()
             row["pysm"] = measure(pysm_worker(path), n, warmup, window, nvml, base)
             a = row["pysm"]
             print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
