@@ -181,14 +181,16 @@ Stream::~Stream() {
   }
 }
 
-void Stream::synchronize() const {
+void Stream::synchronize() const { cuda::synchronize(stream_, device_); }
+
+void synchronize(StreamHandle stream, int device) {
   if (blocking_waits()) {
-    Event e(device_);
-    e.record(stream_);
+    Event e(device);  // created with cudaEventBlockingSync: the host thread sleeps
+    e.record(stream);
     e.synchronize();
     return;
   }
-  check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "cudaStreamSynchronize");
+  check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
 }
 
 // Host waits spin on a core by default (the primary context's scheduling with few contexts).
@@ -268,6 +270,7 @@ DeviceInfo device_info(int) { no_cuda(); return {}; }
 Stream::Stream(int device) : device_(device) { no_cuda(); }
 Stream::~Stream() = default;
 void Stream::synchronize() const {}
+void synchronize(StreamHandle, int) {}
 bool blocking_waits() { return false; }
 Event::Event(int device) : device_(device) { no_cuda(); }
 Event::~Event() = default;

@@ -187,7 +187,7 @@ void copy_tensor(const Tensor& src, Tensor& dst, cuda::StreamHandle stream) {
     dst.mark_written(s);
   } else {
     // The host reads right after: wait for this stream only (never the whole device).
-    cuda::check(cudaStreamSynchronize(static_cast<cudaStream_t>(s)), "cudaStreamSynchronize");
+    cuda::synchronize(s, dev);
   }
 #else
   (void)stream;

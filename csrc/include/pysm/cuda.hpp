@@ -81,4 +81,7 @@ StreamHandle default_stream(int device);
 // True when host waits (Event/Stream::synchronize) sleep instead of spinning (PYSM_CUDA_WAIT).
 bool blocking_waits();
 
+// The host waits for the work queued so far on `stream` (of `device`), by the policy above.
+void synchronize(StreamHandle stream, int device);
+
 }  // namespace pysm::cuda
