@@ -10,8 +10,9 @@ waits for it its NVDEC engine runs dry (7 H.264 streams on an H100: NVDEC 87-96 
 93-100 % at 0.5 ms).
 
 So pysm lowers the interval to 0.5 ms when a pipeline starts or a second ``VideoReader`` iterates at
-the same time as another, unless the application already set its own value. ``PYSM_SWITCH_INTERVAL`` overrides: a number of seconds, or ``keep`` to leave
-Python's setting alone. The setting is process-wide and stays after the pipeline stops.
+the same time as another, unless the application already set its own value.
+``PYSM_SWITCH_INTERVAL`` overrides: a number of seconds, or ``keep`` to leave Python's setting
+alone. The setting is process-wide and stays after the pipeline or the readers stop.
 """
 
 from __future__ import annotations

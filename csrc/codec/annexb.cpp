@@ -21,6 +21,23 @@ void append_nal(std::vector<uint8_t>& out, const uint8_t* p, size_t n) {
 
 uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
+// Calls fn(nal, len) for each NAL unit of a packet of `ls`-byte length-prefixed NAL units until fn
+// returns true. Returns 1 when fn stopped the walk, 0 at the packet's end, -1 when a length runs
+// past the end (truncated or corrupt input; the NAL units before it were visited).
+template <typename Fn>
+int for_each_nal(const uint8_t* d, size_t n, size_t ls, Fn fn) {
+  size_t pos = 0;
+  while (pos + ls <= n) {
+    size_t len = 0;
+    for (size_t i = 0; i < ls; ++i) len = (len << 8) | d[pos + i];
+    pos += ls;
+    if (len > n - pos) return -1;
+    if (fn(d + pos, len)) return 1;
+    pos += len;
+  }
+  return pos == n ? 0 : -1;
+}
+
 // `count` parameter-set records {u16 len, NAL} starting at d[*pos], appended as Annex-B NAL units;
 // false when a record runs past the end of the configuration record.
 bool read_nal_records(const uint8_t* d, size_t n, size_t* pos, int count, std::vector<uint8_t>& headers) {
@@ -101,18 +118,11 @@ bool AnnexBConverter::convert(const uint8_t* d, size_t n, std::vector<uint8_t>& 
     out.insert(out.end(), d, d + n);
     return true;
   }
-  const size_t ls = static_cast<size_t>(nal_length_size_);
   out.reserve(out.size() + n + 16);
-  size_t pos = 0;
-  while (pos + ls <= n) {
-    size_t len = 0;
-    for (size_t i = 0; i < ls; ++i) len = (len << 8) | d[pos + i];
-    pos += ls;
-    if (len > n - pos) return false;
-    if (len) append_nal(out, d + pos, len);
-    pos += len;
-  }
-  return pos == n;
+  return for_each_nal(d, n, static_cast<size_t>(nal_length_size_), [&](const uint8_t* nal, size_t len) {
+           if (len) append_nal(out, nal, len);
+           return false;
+         }) == 0;
 }
 
 bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe) const {
@@ -124,18 +134,7 @@ bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe)
     const int type = (nal[0] >> 1) & 0x3F;
     return type >= 16 && type <= 20;  // BLA_W_LP .. IDR_N_LP
   };
-  if (nal_length_size_ > 0) {
-    const size_t ls = static_cast<size_t>(nal_length_size_);
-    for (size_t pos = 0; pos + ls <= n;) {
-      size_t len = 0;
-      for (size_t i = 0; i < ls; ++i) len = (len << 8) | d[pos + i];
-      pos += ls;
-      if (len > n - pos) return false;
-      if (clean(d + pos, len)) return true;
-      pos += len;
-    }
-    return false;
-  }
+  if (nal_length_size_ > 0) return for_each_nal(d, n, static_cast<size_t>(nal_length_size_), clean) == 1;
   // Annex-B: the byte after each 00 00 01 start code is a NAL header.
   for (size_t i = 0; i + 3 < n; ++i)
     if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && clean(d + i + 3, n - i - 3)) return true;

@@ -142,9 +142,7 @@ BufferPtr Muxer::batch(const std::vector<MuxFrame>& frames) {
 }
 
 Surface upload_frame(const Tensor& src, ColorFormat format, int width, int height, Device device, int64_t pts) {
-  if (is_yuv420(format) && width % 2)
-    raise(ErrorKind::Value, std::string(color_format_name(format)) + " frame of odd width " + std::to_string(width) +
-                                ": a (H*3/2, W) array has no room for the last chroma pair; pad it to an even width");
+  Surface::from_tensor(src, format);  // the source must be a valid frame of `format` (e.g. even 4:2:0 width)
   Surface s = Surface::allocate(format, width, height, device);
   Tensor dst = s.tensor();
   copy_tensor(src, dst, nullptr);

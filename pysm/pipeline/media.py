@@ -68,7 +68,7 @@ class VideoInput:
                 read_timeout=read_timeout, options=opts or None)
         except Exception as exc:
             raise self._wrap(exc) from exc
-        self.live = bool(getattr(self._reader.info, "is_live", is_live_uri(uri)))
+        self.live = bool(self._reader.info.is_live)
 
     def _wrap(self, exc: BaseException) -> Exception:
         text = str(exc)

@@ -6,8 +6,8 @@ tensor on that stream and the box decoder reads the outputs on it, so nothing sy
 the detections are copied back. ``network-mode=2`` runs it in fp16.
 
 What an inference engine would do to the model, this backend does once at load
-(``torch-optimize=1``, the default; see :mod:`pysm.infer.backends.torch_graph`): BatchNorm folded
-into convolutions, SiLU fused, onnx2torch's shape constants kept on the host, and on the GPU
+(``torch-optimize=1``, the default; see :mod:`pysm.infer.backends.torch_graph`): SiLU fused,
+onnx2torch's shape constants kept on the host, and on the GPU
 channels-last memory for convolutional networks (cuDNN's fast fp16 kernels are NHWC; pysm's
 preprocessing then writes the input in that layout directly). The forward pass is captured in a
 CUDA graph and replayed (``cuda-graph``: unset = when the model allows it, 1 = always, 0 =
