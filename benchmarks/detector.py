@@ -10,6 +10,8 @@ Models:
   reference model); the coverage bias is set low so that random weights give few boxes.
 - ``yolox``: YOLOX-Nano at 640x640 (yolox_nano_dynamic.onnx via onnx2torch), fp16.
 
+Throughput is measured in the steady state: between the moments 10 % and 90 % of the expected
+frames (N x --frames; the clip loops) have left the pipeline, for pysm and the user loop alike.
 Reported per point: aggregate fps, the slowest stream's fps, whether every stream holds >= 29.5
 fps, GPU and NVDEC utilisation (NVML), host CPU (share of one core per stream); then per model and
 codec the most streams that all hold >= 29.5 fps, and the ratio against the user loop.
@@ -159,17 +161,50 @@ class Nvml:
             try:
                 gpu = self._n.nvmlDeviceGetUtilizationRates(self._h).gpu
                 dec, _ = self._n.nvmlDeviceGetDecoderUtilization(self._h)
-                self._samples.append((float(gpu), float(dec)))
+                self._samples.append((time.perf_counter(), float(gpu), float(dec)))
             except Exception:  # noqa: BLE001
                 return
 
-    def stop(self) -> tuple[float | None, float | None]:
+    def stop(self, window: tuple[float, float] | None = None) -> tuple[float | None, float | None]:
+        """Mean GPU and NVDEC utilisation, over ``window`` (perf_counter seconds) when given."""
         self._stop.set()
         if self._t:
             self._t.join(timeout=2)
-        if not self._samples:
+        samples = [s for s in self._samples if window is None or window[0] <= s[0] <= window[1]] or self._samples
+        if not samples:
             return None, None
-        return statistics.mean(s[0] for s in self._samples), statistics.mean(s[1] for s in self._samples)
+        return statistics.mean(s[1] for s in samples), statistics.mean(s[2] for s in samples)
+
+
+class SteadyMeter:
+    """Counts frames per stream as they leave the pipeline and keeps two snapshots: when 10 % and
+    when 90 % of the expected frames are out. Throughput is taken between them, so model loading,
+    decoder start-up, the last stragglers and teardown are not in the figure (a deployment runs
+    for hours); without an expected total the whole run from the first frame out is used."""
+
+    def __init__(self, n: int, expected: int):
+        self.counts = [0] * n
+        self.total = 0
+        self.expected = expected
+        self.first: float | None = None
+        self.snaps: list[tuple[float, list[int]]] = []
+        self.lock = threading.Lock()
+
+    def add(self, stream: int, k: int = 1) -> None:
+        with self.lock:
+            if self.first is None:
+                self.first = time.perf_counter()
+            self.counts[stream] += k
+            self.total += k
+            if self.expected > 0 and len(self.snaps) < 2 and self.total >= (0.1, 0.9)[len(self.snaps)] * self.expected:
+                self.snaps.append((time.perf_counter(), list(self.counts)))
+
+    def window(self, end: float) -> tuple[float, float, list[int]]:
+        """(start, end, frames per stream) of the measured window."""
+        if len(self.snaps) == 2:
+            (t0, c0), (t1, c1) = self.snaps
+            return t0, t1, [b - a for a, b in zip(c0, c1)]
+        return (self.first or end), end, list(self.counts)
 
 
 def _cpu(proc) -> float:
@@ -177,34 +212,59 @@ def _cpu(proc) -> float:
     return t.user + t.system
 
 
-def result(per_stream: list[int], dt: float, cpu: float, util: tuple, n: int, errors: list[str]) -> dict:
+def result(meter: SteadyMeter, end: float, cpu: tuple[float, float], nvml: Nvml, n: int, errors: list[str]) -> dict:
+    """Figures of one run over the meter's steady window (CPU is sampled at the window's ends)."""
+    t0, t1, per_stream = meter.window(end)
+    dt = t1 - t0
+    util = nvml.stop((t0, t1))
     fps = [c / dt for c in per_stream] if dt > 0 else [0.0] * n
     return {"streams": n, "fps": sum(per_stream) / dt if dt > 0 else 0.0, "min_stream_fps": min(fps) if fps else 0.0,
             "realtime": bool(fps) and min(fps) >= REALTIME_FPS, "gpu_util": util[0], "nvdec_util": util[1],
-            "cpu_per_stream_pct": 100.0 * cpu / dt / n if dt > 0 else None, "errors": errors[:3]}
+            "window_s": dt, "cpu_per_stream_pct": 100.0 * cpu[1] / cpu[0] / n if cpu[0] > 0 else None,
+            "errors": errors[:3]}
+
+
+class CpuSampler:
+    """Process CPU seconds at the meter's two snapshots (sampled by a thread every 0.1 s)."""
+
+    def __init__(self, proc, meter: SteadyMeter):
+        self.proc, self.meter = proc, meter
+        self.marks: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.wait(0.1) and len(self.marks) < 2:
+            if len(self.meter.snaps) > len(self.marks):
+                self.marks.append((time.perf_counter(), _cpu(self.proc)))
+
+    def stop(self, t0: float, c0: float) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) between the snapshots, or of the whole run."""
+        self._stop.set()
+        self._t.join(timeout=1)
+        if len(self.marks) == 2:
+            (a, ca), (b, cb) = self.marks
+            return b - a, cb - ca
+        return time.perf_counter() - t0, _cpu(self.proc) - c0
 
 
 def pysm_run(clip: str, n: int, frames: int, config: str, device: str, nvml: Nvml, infer_batch: int = 0) -> dict:
     import pysm
     from pysm import Pipeline
 
-    counts = [0] * n
-    first: list[float] = []
-    lock = threading.Lock()
+    meter = SteadyMeter(n, n * frames if frames > 0 else 0)
 
     class Count(pysm.BufferObserver):
         def handle_buffer(self, buffer):
-            now = time.perf_counter()
-            with lock:
-                if not first:
-                    first.append(now)
-                for f in buffer.batch_meta.frame_items:
-                    counts[f.source_id % n] += 1
+            for f in buffer.batch_meta.frame_items:
+                meter.add(f.source_id % n)
 
     p = Pipeline(f"detector{n}")
     p.add("nvstreammux", "mux", {"batch-size": n, "width": 1920, "height": 1080, "batched-push-timeout": 33000})
     for i in range(n):
-        p.add("nvurisrcbin", f"s{i}", {"uri": clip, "device": device, "num-buffers": frames})
+        # file-loop: the clip repeats until num-buffers, so a long steady window fits a short clip
+        p.add("nvurisrcbin", f"s{i}", {"uri": clip, "device": device, "num-buffers": frames, "file-loop": frames > 0})
         p.link((f"s{i}", "mux"), ("vsrc_%u", "sink_%u"))
     p.add("nvinfer", "infer", {"config-file-path": config, "batch-size": min(n, infer_batch) if infer_batch else n})
     p.add("fakesink", "sink")
@@ -214,13 +274,11 @@ def pysm_run(clip: str, n: int, frames: int, config: str, device: str, nvml: Nvm
     proc = psutil.Process()
     nvml.start()
     c0, t0 = _cpu(proc), time.perf_counter()
+    cpu = CpuSampler(proc, meter)
     p.start(lambda m: errors.append(str(getattr(m, "message", m)))
             if type(m).__name__ == "ErrorMessage" else None).wait()
-    t1, c1 = time.perf_counter(), _cpu(proc)
-    util = nvml.stop()
-    # fps over the steady part: from the first batch out (model load and warm-up excluded)
-    start = first[0] if first else t0
-    return result(counts, t1 - start, c1 - c0, util, n, errors)
+    end = time.perf_counter()
+    return result(meter, end, cpu.stop(t0, c0), nvml, n, errors)
 
 
 # ---- the user loop: PyNvVideoCodec -> DLPack -> torch -> model -> torchvision NMS -------------------
@@ -242,7 +300,7 @@ def user_loop_run(clip: str, n: int, frames: int, model_name: str, nvml: Nvml) -
         model = resnet18_detectnet_v2()
     model = model.eval().to(dev).half()
     q: queue.Queue = queue.Queue(maxsize=4 * n)
-    counts = [0] * n
+    meter = SteadyMeter(n, n * frames if frames > 0 else 0)
     errors: list[str] = []
     stop = threading.Event()
     m709 = torch.tensor([[1.164, 0.0, 1.793], [1.164, -0.213, -0.533], [1.164, 2.112, 0.0]], device=dev)
@@ -253,13 +311,17 @@ def user_loop_run(clip: str, n: int, frames: int, model_name: str, nvml: Nvml) -
             dec = nvc.CreateDecoder(gpuid=0, codec=dmx.GetNvCodecId(), cudacontext=0, cudastream=0,
                                     usedevicememory=True)
             got = 0
-            for packet in dmx:
-                for frame in dec.Decode(packet):
-                    nv12 = torch.from_dlpack(frame)  # (H*3/2, W) uint8 on the GPU
-                    q.put((i, nv12.clone()))
-                    got += 1
-                    if 0 <= frames <= got or stop.is_set():
-                        return
+            while True:  # the clip repeats until `frames` (as pysm's file-loop)
+                for packet in dmx:
+                    for frame in dec.Decode(packet):
+                        nv12 = torch.from_dlpack(frame)  # (H*3/2, W) uint8 on the GPU
+                        q.put((i, nv12.clone()))
+                        got += 1
+                        if 0 <= frames <= got or stop.is_set():
+                            return
+                if frames < 0:
+                    return
+                dmx = nvc.CreateDemuxer(filename=clip)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"decode {i}: {exc!r}")
 
@@ -309,6 +371,7 @@ def user_loop_run(clip: str, n: int, frames: int, model_name: str, nvml: Nvml) -
     proc = psutil.Process()
     nvml.start()
     c0, t0 = _cpu(proc), time.perf_counter()
+    cpu = CpuSampler(proc, meter)
     for t in threads:
         t.start()
     done = 0
@@ -329,15 +392,14 @@ def user_loop_run(clip: str, n: int, frames: int, model_name: str, nvml: Nvml) -
                 imgs = imgs.flip(1)  # BGR, 0..255
             else:
                 imgs = imgs / 255.0
-            postprocess(model(imgs))
+            postprocess(model(imgs))  # NMS reads the scores on the host: the batch is done
             for i, _ in batch:
-                counts[i] += 1
+                meter.add(i)
             done += len(batch)
     torch.cuda.synchronize()
-    t1, c1 = time.perf_counter(), _cpu(proc)
+    end = time.perf_counter()
     stop.set()
-    util = nvml.stop()
-    return result(counts, t1 - t0, c1 - c0, util, n, errors)
+    return result(meter, end, cpu.stop(t0, c0), nvml, n, errors)
 
 
 # ---- main ------------------------------------------------------------------------------------------
@@ -356,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="decode device")
     ap.add_argument("--backend", default="torch", help="nvinfer backend (torch, onnxruntime, tensorrt, auto)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the PyNvVideoCodec + torch user loop")
+    ap.add_argument("--baseline-frames", type=int, help="frames per stream of the user loop (default: --frames)")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--infer-batch", type=int, default=64,
                     help="nvinfer batch-size cap: the mux batches all N streams, the model runs <= this many "
@@ -369,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
 
     gpu = pysm.cuda.is_available() and args.device == "cuda"
     frames = args.frames if args.frames is not None else (300 if args.quick else -1)
+    bframes = args.baseline_frames if args.baseline_frames is not None else frames
     sweeps = {  # (model, codec) -> stream counts
         ("resnet18", "h264"): [64, 128] if args.quick else [16, 32, 64, 96, 128, 144, 160],
         ("resnet18", "hevc"): [128, 240] if args.quick else [64, 128, 192, 224, 240, 256],
@@ -405,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                     if not args.no_baseline and gpu:
                         try:
                             base = {"model": model, "codec": codec, "system": "user loop",
-                                    **user_loop_run(clip, n, frames, model, nvml)}
+                                    **user_loop_run(clip, n, bframes, model, nvml)}
                         except Exception as exc:  # noqa: BLE001 - e.g. PyNvVideoCodec missing
                             base = {"model": model, "codec": codec, "system": "user loop", "streams": n,
                                     "errors": [f"{type(exc).__name__}: {exc}"]}

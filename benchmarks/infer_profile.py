@@ -261,7 +261,7 @@ def pipeline_view(model: str, n: int, clip: str, frames: int, tmp: Path, infer_b
     p = Pipeline(f"profile{n}")
     p.add("nvstreammux", "mux", {"batch-size": n, "width": 1920, "height": 1080, "batched-push-timeout": 33000})
     for i in range(n):
-        p.add("nvurisrcbin", f"s{i}", {"uri": clip, "device": "cuda", "num-buffers": frames})
+        p.add("nvurisrcbin", f"s{i}", {"uri": clip, "device": "cuda", "num-buffers": frames, "file-loop": True})
         p.link((f"s{i}", "mux"), ("vsrc_%u", "sink_%u"))
     p.add("nvinfer", "infer", {"config-file-path": cfg, "batch-size": ib})
     p.add("fakesink", "sink")
