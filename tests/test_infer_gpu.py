@@ -268,3 +268,31 @@ def test_uncapturable_model_falls_back_to_eager_unless_graphs_are_required():
                           cuda_graph=1)
     with pytest.raises(pysm.InferenceError, match="cuda-graph=1"):
         e2.start()  # the capture happens in the warm-up at start
+
+
+@pytest.mark.parametrize("mode", [0, 2])
+def test_segmentation_on_the_torch_backend_matches_numpy(tmp_path, mode):
+    """network-type=2 on the GPU: device frames -> fused preprocessing -> torch (onnx2torch) in
+    fp32/fp16 -> output copied to the host -> class map and probabilities, against NumPy on
+    random frames (the model is the identity, so the probabilities are the scaled pixels)."""
+    cuda_ok()
+    pytest.importorskip("onnx2torch")
+    model = infer_models.segmenter(tmp_path / "seg.onnx", width=64, height=32)
+    rng = np.random.default_rng(11 + mode)
+    frames = [rng.integers(0, 256, (32, 64, 3), dtype=np.uint8) for _ in range(3)]
+    e = pysm.InferEngine(None, onnx_file=model, infer_dims="3;32;64", net_scale_factor=1 / 255, network_type=2,
+                         network_mode=mode, segmentation_threshold=0.5, backend="torch", unique_id=3, batch_size=4)
+    e.start()
+    assert e.backend.device.startswith("cuda")
+    for _ in range(2):  # the second batch replays the captured graph
+        buf = _core.infer_buffer_from_arrays([(f, "RGB") for f in frames], device="cuda")
+        e.process(buf)
+        for f, fm in zip(frames, buf.batch_meta.frame_items):
+            (sm,) = list(fm.segmentation_items)
+            p = f.astype(np.float32) / 255
+            want = p.argmax(-1).astype(np.int32)
+            want[p.max(-1) < 0.5] = -1
+            assert (sm.width, sm.height, sm.classes, sm.unique_id) == (64, 32, 3, 3)
+            np.testing.assert_array_equal(sm.class_map, want)
+            np.testing.assert_allclose(sm.class_probabilities_map, p, atol=1e-6 if mode == 0 else 1e-3)
+    e.stop()
