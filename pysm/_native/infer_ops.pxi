@@ -789,10 +789,8 @@ cdef object _user_meta_list(const vector[shared_ptr[CInferUserMeta]]& metas):
     for i in range(metas.size()):
         if metas[i].get().meta_type == 13:
             sm = <CSegmentationMeta*>metas[i].get()
-            cmap = _np.empty((sm.height, sm.width), dtype=_np.int32)
-            for k in range(sm.class_map.size()):
-                cmap.flat[k] = sm.class_map[k]
-            out.append({"meta_type": 13, "unique_id": sm.unique_id, "classes": sm.classes, "class_map": cmap})
+            out.append({"meta_type": 13, "unique_id": sm.unique_id, "classes": sm.classes,
+                        "class_map": _np_copy_int32(sm.class_map.data(), sm.height, sm.width)})
             continue
         if metas[i].get().meta_type != 12:
             out.append({"meta_type": metas[i].get().meta_type})
