@@ -286,3 +286,67 @@ def nms(rows: np.ndarray, iou_thr, topk=-1, topk_total=-1, agnostic=False) -> li
         counts[cls[i]] = c + 1
         kept.append(i)
     return kept
+
+
+def dbscan(rows: np.ndarray, eps, min_boxes, min_score, merge=True) -> np.ndarray:
+    """nvinfer-style DBSCAN per class over rows (class, score, x1, y1, x2, y2) sorted best first:
+    neighbours at distance 1 - IoU <= eps, core boxes with >= min_boxes neighbours (itself
+    included) scoring >= min_score together; core boxes chained by neighbourhood form a cluster
+    (numbered by its best core box); a border box joins the earliest such cluster next to it.
+    Values may be per class (sequences). Returns rows: merged clusters (score-weighted mean box,
+    best score) or the clustered members, stable-sorted by score."""
+    def per(v, c):
+        a = np.atleast_1d(np.asarray(v))
+        return a[0] if a.size == 1 else a[c]
+
+    out = []
+    for c in sorted(set(rows[:, 0].astype(int))):
+        r = rows[rows[:, 0].astype(int) == c]
+        e, mb, ms = float(per(eps, c)), int(per(min_boxes, c)), float(per(min_score, c))
+        if mb <= 0:
+            out.extend(r)
+            continue
+        n = len(r)
+        adj = np.array([[1 - iou(r[i, 2:], r[j, 2:]) <= e or i == j for j in range(n)] for i in range(n)])
+        core = (adj.sum(1) >= mb) & ((adj * r[:, 1][None, :]).sum(1) >= ms)
+        comp = -np.ones(n, int)
+        label = 0
+        for s in range(n):  # connected components of the core boxes, by depth-first search
+            if not core[s] or comp[s] >= 0:
+                continue
+            stack = [s]
+            comp[s] = label
+            while stack:
+                i = stack.pop()
+                for j in np.nonzero(adj[i] & core)[0]:
+                    if comp[j] < 0:
+                        comp[j] = label
+                        stack.append(j)
+            label += 1
+        cl = comp.copy()
+        for i in np.nonzero(~core)[0]:
+            near = [comp[j] for j in np.nonzero(adj[i] & core)[0]]
+            cl[i] = min(near) if near else -1
+        if not merge:
+            out.extend(r[cl >= 0])
+            continue
+        for k in range(label):
+            m = r[cl == k]
+            w = np.maximum(m[:, 1], 1e-6)
+            box = (m[:, 2:] * w[:, None]).sum(0) / w.sum()
+            out.append(np.concatenate([[c, m[:, 1].max()], box]))
+    out = np.array(out, dtype=np.float64).reshape(-1, 6)
+    return out[np.argsort(-out[:, 1], kind="stable")]
+
+
+def topk(rows: np.ndarray, k=-1) -> np.ndarray:
+    """The k best rows per class (rows sorted best first); -1 keeps all."""
+    if k < 0:
+        return rows
+    counts: dict[int, int] = {}
+    keep = []
+    for i, c in enumerate(rows[:, 0].astype(int)):
+        if counts.get(c, 0) < k:
+            counts[c] = counts.get(c, 0) + 1
+            keep.append(i)
+    return rows[keep]

@@ -251,6 +251,36 @@ def boom(outputs, info):
     assert "my_parsers:boom" in msg and "parser exploded" in msg and "Traceback" in msg
 
 
+@pytest.mark.parametrize("mode,expect", [(1, 1), (3, 1), (2, 2), (4, 4)])
+def test_cluster_modes_from_a_config_file(tiny, tmp_path, monkeypatch, mode, expect):
+    """cluster-mode and the DBSCAN keys of [class-attrs-all] reach the clustering: three
+    overlapping boxes and a lone one -> DBSCAN keeps one merged box, the hybrid the best member,
+    NMS the best of the three and the lone box, none all four."""
+    mod = tmp_path / "cluster_parsers.py"
+    mod.write_text("""
+def parse(outputs, info):
+    return [[(0, 0.9, 4, 4, 20, 28), (0, 0.6, 5, 3, 21, 27), (0, 0.3, 3, 5, 19, 29), (0, 0.95, 26, 26, 30, 30)]
+            for _ in range(info.batch_size)]
+""")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tmp_path / "pgie.txt"
+    cfg.write_text(f"[property]\ncluster-mode={mode}\n[class-attrs-all]\npre-cluster-threshold=0.1\n"
+                   "nms-iou-threshold=0.5\neps=0.3\nminBoxes=2\n")
+    e = pysm.InferEngine(str(cfg), name="pgie", onnx_file=tiny, infer_dims="3;32;32", num_detected_classes=1,
+                         parse_bbox_func_name="cluster_parsers:parse", backend="onnxruntime")
+    e.start()
+    buf = _core.infer_buffer_from_arrays([(frame(32, 32), "RGB")])
+    e.process(buf)
+    objs = objects(buf)
+    assert len(objs) == expect
+    if mode == 1:
+        w = np.array([0.9, 0.6, 0.3])
+        mean = (np.array([[4, 4, 20, 28], [5, 3, 21, 27], [3, 5, 19, 29]]) * w[:, None]).sum(0) / w.sum()
+        assert box(objs[0]) == pytest.approx(mean, abs=1e-3) and objs[0]["confidence"] == pytest.approx(0.9)
+    if mode == 3:
+        assert box(objs[0]) == pytest.approx([4, 4, 20, 28]) and objs[0]["confidence"] == pytest.approx(0.9)
+
+
 def test_nan_outputs_are_dropped(tmp_path):
     m = infer_models.detector(tmp_path / "nan.onnx", nan_anchor1=True)
     e = det_engine(m)

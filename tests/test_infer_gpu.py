@@ -130,6 +130,20 @@ def test_box_decoders_match_cpu(half):
     compare_candidates(_core.infer_decode_boxes([y], p), _core.infer_decode_boxes([torch.from_numpy(y).cuda()], p, stream()), 0.25)
 
 
+@pytest.mark.parametrize("mode", [0, 1, 2, 3, 4])
+def test_detect_with_each_cluster_mode_matches_cpu(mode):
+    """Device outputs: decode (+ NMS) on the GPU, DBSCAN / hybrid / top-k on the host after the
+    copy; the result equals the all-CPU path on the same random outputs."""
+    cuda_ok()
+    o = yolox_out(3, 128, 96, 6)
+    decode = dict(kind="yolox", net_width=128, net_height=96, thresholds=[0.3], max_candidates=300)
+    cl = dict(mode=mode, nms=dict(iou_threshold=0.45, topk=8), default_eps=0.8, default_min_boxes=2)
+    cpu = _core.infer_detect_submit([o], decode, cl).rows()
+    gpu = _core.infer_detect_submit([torch.from_numpy(o).cuda()], decode, cl, stream()).rows()
+    assert all(len(c) > 0 for c in cpu)
+    compare_candidates(cpu, gpu, 0.3)
+
+
 @pytest.mark.parametrize("agnostic", [False, True])
 def test_nms_matches_cpu(agnostic):
     cuda_ok()

@@ -165,3 +165,92 @@ def test_nms_per_class_thresholds_and_topk():
 
 def test_nms_empty_input():
     assert _core.infer_nms(np.zeros((0, 6)), dict(iou_threshold=0.5)) == []
+
+
+def cluster(rows, mode, nms=None, **kw):
+    return _core.infer_cluster(rows, dict(mode=mode, nms=nms or {}, **kw))
+
+
+@pytest.mark.parametrize("eps,min_boxes,min_score", [(0.5, 2, 0.0), (0.7, 3, 1.2), (0.3, 1, 0.0), (0.6, 2, 0.9)])
+def test_dbscan_against_reference(eps, min_boxes, min_score):
+    for trial in range(4):
+        rows = random_candidates(int(RNG.integers(1, 250)), 3, spread=50)
+        got = cluster(rows, 1, default_eps=eps, default_min_boxes=min_boxes, default_min_score=min_score)
+        want = ref.dbscan(rows, eps, min_boxes, min_score)
+        check_rows([got], [want], atol=1e-3)
+
+
+def test_dbscan_per_class_values_and_unclustered_class():
+    rows = random_candidates(300, 3, spread=40)
+    eps, mb, ms = [0.4, 0.8, 0.5], [2, 3, 0], [0.0, 0.5, 0.0]  # class 2: minBoxes 0 = not clustered
+    got = cluster(rows, 1, eps=eps, min_boxes=mb, min_score=ms)
+    want = ref.dbscan(rows, eps, mb, ms)
+    check_rows([got], [want])
+    assert (got[:, 0] == 2).sum() == (rows[:, 0] == 2).sum()
+    assert (got[:, 0] == 1).sum() < (rows[:, 0] == 1).sum()
+
+
+def test_dbscan_merges_a_cluster_and_drops_noise():
+    rows = np.array([
+        [0, 0.9, 10, 10, 50, 90],
+        [0, 0.6, 12, 8, 52, 88],
+        [0, 0.3, 8, 12, 48, 92],
+        [0, 0.95, 200, 200, 220, 230],  # alone: noise with minBoxes 2
+    ])
+    got = cluster(rows, 1, default_eps=0.3, default_min_boxes=2)
+    assert got.shape == (1, 6)
+    w = rows[:3, 1]
+    np.testing.assert_allclose(got[0, 2:], (rows[:3, 2:] * w[:, None]).sum(0) / w.sum(), atol=1e-4)
+    assert got[0, 1] == pytest.approx(0.9)
+    # dbscan-min-score above the cluster's summed scores: no core box, nothing left
+    assert len(cluster(rows, 1, default_eps=0.3, default_min_boxes=2, default_min_score=1.9)) == 0
+
+
+def test_hybrid_is_dbscan_members_then_nms():
+    for trial in range(4):
+        rows = random_candidates(int(RNG.integers(2, 250)), 3, spread=50)
+        got = cluster(rows, 3, nms=dict(iou_threshold=0.4), default_eps=0.6, default_min_boxes=2)
+        members = ref.dbscan(rows, 0.6, 2, 0.0, merge=False)
+        want = members[ref.nms(members, 0.4)] if len(members) else members
+        check_rows([got], [want])
+
+
+def test_no_clustering_and_nms_modes_apply_topk():
+    rows = random_candidates(200, 3)
+    got = cluster(rows, 4, nms=dict(topk=5))
+    check_rows([got], [ref.topk(rows, 5)])
+    assert len(cluster(rows, 4)) == len(rows)
+    got = cluster(rows, 2, nms=dict(iou_threshold=0.45, topk=4))
+    check_rows([got], [rows[ref.nms(rows, 0.45, topk=4)]])
+    with pytest.raises(E.InvalidArgument, match="cluster mode 7"):
+        cluster(rows, 7)
+
+
+def test_cluster_mode_0_is_nms_at_iou_05_topk_20_like_deepstream(tmp_path):
+    from pysm.infer.config import load_config
+    from pysm.infer.postprocess import DetectorSettings
+
+    path = tmp_path / "pgie.txt"
+    path.write_text("[property]\nparse-bbox-func-name=yolo\nnum-detected-classes=3\n"
+                    "[class-attrs-all]\nnms-iou-threshold=0.2\ntopk=100\n")
+    cfg = load_config(path)
+    assert cfg.cluster_mode == 0
+    s = DetectorSettings(cfg, 64, 64, [])
+    rows = random_candidates(400, 3, spread=30)
+    got = _core.infer_cluster(rows, s.cluster)
+    check_rows([got], [rows[ref.nms(rows, 0.5, topk=20)]])
+    assert (np.bincount(got[:, 0].astype(int)) == 20).all()
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2, 3, 4])
+def test_detect_decodes_then_clusters(mode):
+    """decode + cluster of whole batch outputs (the engine's path) = decode, then cluster_cpu."""
+    W, H, C = 64, 96, 4
+    out = yolox_output(2, W, H, C)
+    decode = dict(kind="yolox", net_width=W, net_height=H, thresholds=[0.3], max_candidates=400)
+    cl = dict(mode=mode, nms=dict(iou_threshold=0.45, topk=6), default_eps=0.9, default_min_boxes=2)
+    got = _core.infer_detect_submit([out], decode, cl).rows()
+    cands = _core.infer_decode_boxes([out], decode)
+    want = [_core.infer_cluster(c, cl) for c in cands]
+    check_rows(got, want, atol=1e-6)
+    assert all(0 < len(g) <= 6 * C for g in got)

@@ -12,24 +12,13 @@
 
 namespace pysm::infer {
 
-std::vector<Detection> cluster_detections(std::vector<Detection> c, const NmsParams& nms, bool cluster) {
-  std::stable_sort(c.begin(), c.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
-  if (!cluster) return c;
-  std::vector<Detection> out;
-  for (int i : nms_cpu(c.data(), static_cast<int>(c.size()), nms)) out.push_back(c[i]);
-  return out;
-}
-
-PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeParams& decode, const NmsParams& nms,
-                               bool cluster, cuda::StreamHandle stream) {
+PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeParams& decode,
+                               const ClusterParams& cluster, cuda::StreamHandle stream) {
   if (outputs.empty()) raise(ErrorKind::Inference, "detect: the model gave no outputs");
   if (!outputs[0].device().is_cuda()) {
     auto cands = decode_boxes_cpu(outputs, decode);
-    if (!cluster) return PendingDetections(std::move(cands));
-    std::vector<std::vector<Detection>> out(cands.size());
-    for (size_t b = 0; b < cands.size(); ++b)
-      for (int i : nms_cpu(cands[b].data(), static_cast<int>(cands[b].size()), nms)) out[b].push_back(cands[b][i]);
-    return PendingDetections(std::move(out));
+    for (auto& c : cands) c = cluster_cpu(std::move(c), cluster);
+    return PendingDetections(std::move(cands));
   }
 #if PYSM_WITH_CUDA
   const int dev = outputs[0].device().id;
@@ -38,11 +27,12 @@ PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeP
   DeviceCandidates cand = decode_boxes_cuda(outputs, decode, s);
   const int B = cand.batch, K = cand.capacity;
   Tensor dets = cand.dets, counts = cand.counts;
-  if (cluster) {
+  const bool device_nms = clusters_by_nms(cluster.mode);
+  if (device_nms) {
     dets = Tensor::empty(cand.dets.shape(), DType::u8(), cand.dets.device());
     counts = Tensor::empty({B}, DType::i32(), cand.dets.device());
     nms_cuda(static_cast<const Detection*>(cand.dets.data()), static_cast<const int*>(cand.counts.data()), B, K,
-             cand.classes, nms, static_cast<Detection*>(dets.data()), static_cast<int*>(counts.data()), s);
+             cand.classes, cluster.nms, static_cast<Detection*>(dets.data()), static_cast<int*>(counts.data()), s);
   }
   // One pinned staging block for records + counts, one event to wait on.
   const size_t rec_bytes = size_t(B) * K * sizeof(Detection);
@@ -59,9 +49,11 @@ PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeP
   // Results dropped before collect() must not let the pool hand out the staging block while the
   // copies above may still write into it.
   host->record_use(done);
-  return PendingDetections(std::move(host), std::move(done), B, K);
+  return PendingDetections(std::move(host), std::move(done), B, K,
+                           device_nms ? nullptr : std::make_shared<const ClusterParams>(cluster));
 #else
   (void)stream;
+  (void)cluster;
   raise(ErrorKind::Cuda, "detect: pysm was built without CUDA but the outputs are in device memory");
 #endif
 }
@@ -74,16 +66,18 @@ std::vector<std::vector<Detection>> PendingDetections::collect() {
   const auto* hrec = static_cast<const Detection*>(host_->data());
   const auto* hcnt = reinterpret_cast<const int*>(static_cast<const uint8_t*>(host_->data()) + rec_bytes);
   std::vector<std::vector<Detection>> out(batch_);
-  for (int b = 0; b < batch_; ++b)
+  for (int b = 0; b < batch_; ++b) {
     out[b].assign(hrec + size_t(b) * capacity_, hrec + size_t(b) * capacity_ + std::min(std::max(hcnt[b], 0), capacity_));
+    if (host_cluster_) out[b] = cluster_cpu(std::move(out[b]), *host_cluster_);
+  }
   done_.reset();
   host_.reset();
   return out;
 }
 
 std::vector<std::vector<Detection>> detect(const std::vector<Tensor>& outputs, const DecodeParams& decode,
-                                           const NmsParams& nms, bool cluster, cuda::StreamHandle stream) {
-  return detect_async(outputs, decode, nms, cluster, stream).collect();
+                                           const ClusterParams& cluster, cuda::StreamHandle stream) {
+  return detect_async(outputs, decode, cluster, stream).collect();
 }
 
 }  // namespace pysm::infer

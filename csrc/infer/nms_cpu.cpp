@@ -20,10 +20,13 @@ std::vector<int> nms_cpu(const Detection* d, int n, const NmsParams& p) {
       if (detail::iou(d[i], d[j]) > thr) removed[j] = 1;
     }
   }
-  // Top-k after suppression, best first.
+  return topk_filter(d, survivors, p);
+}
+
+std::vector<int> topk_filter(const Detection* d, const std::vector<int>& order, const NmsParams& p) {
   std::vector<int> kept;
   std::unordered_map<int, int> per_class;
-  for (int i : survivors) {
+  for (int i : order) {
     if (p.topk_total >= 0 && static_cast<int>(kept.size()) >= p.topk_total) break;
     const int k = detail::class_value(p.topk, d[i].class_id, p.default_topk);
     int& count = per_class[d[i].class_id];

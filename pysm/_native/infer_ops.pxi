@@ -138,16 +138,31 @@ cdef extern from "pysm/nms.hpp" namespace "pysm::infer" nogil:
                                           int num_classes, const CNmsParams& p, CDetection* out, int* out_counts,
                                           StreamHandle stream) except +raise_native
 
+cdef extern from "pysm/cluster.hpp" namespace "pysm::infer" nogil:
+    cdef enum class CClusterMode "pysm::infer::ClusterMode":
+        pass
+    cdef cppclass CDbscanParams "pysm::infer::DbscanParams":
+        float default_eps
+        int default_min_boxes
+        float default_min_score
+        vector[float] eps
+        vector[int] min_boxes
+        vector[float] min_score
+    cdef cppclass CClusterParams "pysm::infer::ClusterParams":
+        CClusterMode mode
+        CNmsParams nms
+        CDbscanParams dbscan
+    vector[CDetection] cluster_cpu "pysm::infer::cluster_cpu"(
+        vector[CDetection] candidates, const CClusterParams& p) except +raise_native
+
 cdef extern from "pysm/detect.hpp" namespace "pysm::infer" nogil:
     cdef cppclass CPendingDetections "pysm::infer::PendingDetections":
         CPendingDetections()
         cbool valid()
         vector[vector[CDetection]] collect() except +raise_native
     CPendingDetections c_detect_async "pysm::infer::detect_async"(
-        const vector[CTensor]& outputs, const CDecodeParams& decode, const CNmsParams& nms, cbool cluster,
+        const vector[CTensor]& outputs, const CDecodeParams& decode, const CClusterParams& cluster,
         StreamHandle stream) except +raise_native
-    vector[CDetection] cluster_detections "pysm::infer::cluster_detections"(
-        vector[CDetection] candidates, const CNmsParams& nms, cbool cluster) except +raise_native
 
 cdef extern from "pysm/infer_meta.hpp" namespace "pysm::infer" nogil:
     cdef cppclass CInferItem "pysm::infer::InferItem":
@@ -376,6 +391,27 @@ cdef CNmsParams _nms_params(dict p) except *:
     return c
 
 
+cdef CClusterParams _cluster_params(dict p) except *:
+    """{'mode': cluster-mode, 'nms': {...} (as _nms_params), 'default_eps', 'default_min_boxes',
+    'default_min_score', and per-class lists 'eps', 'min_boxes', 'min_score' (index = class id)}."""
+    cdef CClusterParams c
+    mode = int(p.get("mode", 2))
+    if mode not in (0, 1, 2, 3, 4):
+        raise _errors.InvalidArgument(f"cluster mode {mode}: use 0-4")
+    c.mode = <CClusterMode>mode
+    c.nms = _nms_params(p.get("nms", {}))
+    c.dbscan.default_eps = float(p.get("default_eps", 0.0))
+    c.dbscan.default_min_boxes = int(p.get("default_min_boxes", 0))
+    c.dbscan.default_min_score = float(p.get("default_min_score", 0.0))
+    for v in p.get("eps", ()):
+        c.dbscan.eps.push_back(float(v))
+    for v in p.get("min_boxes", ()):
+        c.dbscan.min_boxes.push_back(int(v))
+    for v in p.get("min_score", ()):
+        c.dbscan.min_score.push_back(float(v))
+    return c
+
+
 cdef CInferColor _color(object rgba) except *:
     cdef CInferColor c
     v = [float(x) for x in rgba]
@@ -537,19 +573,30 @@ cdef class PendingDetect:
     waits for them and attaches them. Dropping it unfinished just releases the results."""
     cdef CPendingDetections p
 
+    def rows(self):
+        """Wait for the detections instead of attaching them: one (K, 6) array per item of
+        class_id, score, x1, y1, x2, y2 in network pixels, best first."""
+        if not self.p.valid():
+            raise _errors.InvalidArgument("these detections were already collected")
+        cdef vector[vector[CDetection]] dets
+        with nogil:
+            dets = self.p.collect()
+        self.p = CPendingDetections()
+        return [_detections_to_array(dets[i]) for i in range(dets.size())]
 
-def infer_detect_submit(list outputs, dict decode, dict nms, bint cluster, size_t stream=0):
-    """Queue decode + NMS of the batch outputs and the copy of the results to the host; returns
+
+def infer_detect_submit(list outputs, dict decode, dict cluster, size_t stream=0):
+    """Queue decode (+ NMS) of the batch outputs and the copy of the results to the host; returns
     a PendingDetect without waiting for the device (host outputs are processed at once)."""
     cdef vector[CTensor] outs = _borrow_all(outputs)
     cdef CDecodeParams dp = _decode_params(decode)
-    cdef CNmsParams np_ = _nms_params(nms)
+    cdef CClusterParams cp = _cluster_params(cluster)
     cdef PendingDetect pending = PendingDetect.__new__(PendingDetect)
     if outs.size() and outs[0].device().type == CDeviceType.CUDA:
-        pending.p = c_detect_async(outs, dp, np_, cluster, <StreamHandle>stream)  # launches only: keep the GIL
+        pending.p = c_detect_async(outs, dp, cp, <StreamHandle>stream)  # launches only: keep the GIL
         return pending
     with nogil:
-        pending.p = c_detect_async(outs, dp, np_, cluster, <StreamHandle>stream)
+        pending.p = c_detect_async(outs, dp, cp, <StreamHandle>stream)
     return pending
 
 
@@ -567,19 +614,19 @@ def infer_detect_finish(Buffer buffer, InferPlan plan, PendingDetect pending, di
     return n
 
 
-def infer_attach_parsed(Buffer buffer, InferPlan plan, list per_item_rows, dict nms, bint cluster, dict attach):
+def infer_attach_parsed(Buffer buffer, InferPlan plan, list per_item_rows, dict cluster, dict attach):
     """Attach detections given as rows (class_id, confidence, x1, y1, x2, y2) in network pixels,
-    one row set per item (a custom parser's result), after NMS."""
+    one row set per item (a custom parser's result), after clustering."""
     if len(per_item_rows) != plan.items.size():
         raise _errors.InferenceError(
             f"the parser returned {len(per_item_rows)} results for a batch of {plan.items.size()}")
-    cdef CNmsParams np_ = _nms_params(nms)
+    cdef CClusterParams cp = _cluster_params(cluster)
     cdef CDetectionOutput ap = _detection_output(attach)
     cdef vector[vector[CDetection]] dets
     cdef vector[CDetection] cand
     for rows in per_item_rows:
         cand = _detections_from_rows(rows)
-        dets.push_back(cluster_detections(cand, np_, cluster))
+        dets.push_back(cluster_cpu(cand, cp))
     cdef int n
     with nogil:
         n = attach_detections(buffer.c.get()[0], plan.items, dets, ap)
@@ -691,6 +738,17 @@ def infer_decode_boxes(list outputs, dict params, size_t stream=0):
     with nogil:
         res = decode_boxes_cpu(outs, dp)
     return [_detections_to_array(res[i]) for i in range(res.size())]
+
+
+def infer_cluster(rows, dict params):
+    """Cluster candidates (K, 6): class_id, score, x1, y1, x2, y2 as cluster-mode does on the host
+    (params as _cluster_params takes them); returns the (M, 6) result, best first."""
+    cdef vector[CDetection] cand = _detections_from_rows(rows)
+    cdef CClusterParams p = _cluster_params(params)
+    cdef vector[CDetection] out
+    with nogil:
+        out = cluster_cpu(cand, p)
+    return _detections_to_array(out)
 
 
 def infer_nms(rows, dict params, str device="cpu"):

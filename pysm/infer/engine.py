@@ -417,9 +417,9 @@ class InferEngine:
                     raise InferenceError(
                         f"{self.name}: parse-bbox-func-name={cfg.parse_bbox_func_name} raised {e!r}\n"
                         f"{traceback.format_exc()}") from e
-                _core.infer_attach_parsed(buffer, chunk, rows, det.nms, det.cluster, det.attach)
+                _core.infer_attach_parsed(buffer, chunk, rows, det.cluster, det.attach)
             else:
-                pending = _core.infer_detect_submit(tensors, det.decode, det.nms, det.cluster, backend.stream_handle)
+                pending = _core.infer_detect_submit(tensors, det.decode, det.cluster, backend.stream_handle)
         elif s["classifier"] is not None:
             if any(_on_device(t) for t in tensors):
                 _sync_stream(backend.stream_handle, backend.device)

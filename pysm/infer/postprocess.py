@@ -22,7 +22,28 @@ per batch as ``function(outputs, info)`` where ``outputs`` maps layer names to b
 (objects with ``__dlpack__``: NumPy arrays or torch tensors) and ``info`` is a
 :class:`ParserInfo`; it returns, per batch item, rows ``(class_id, confidence, x1, y1, x2, y2)``
 in network-input pixels (a sequence of tuples or an ``[K, 6]`` array). pysm then clusters them
-(NMS) and writes ObjectMetadata.
+and writes ObjectMetadata.
+
+Clustering follows ``cluster-mode`` (per-class values from ``[class-attrs-*]``):
+
+``0`` GroupRectangles (nvinfer's default)
+    DeepStream's shipped nvinfer is built without OpenCV and replaces it with NMS at IoU 0.5 and
+    ``topk`` 20 for every class; pysm does the same.
+``1`` DBSCAN
+    boxes of a class whose distance ``1 - IoU`` is at most ``eps`` are neighbours; a box with at
+    least ``minBoxes`` neighbours (itself included) whose scores sum to ``dbscan-min-score`` or
+    more is a core box; each cluster becomes one box, the score-weighted mean of its members,
+    scored with its best member; boxes in no cluster are dropped. A class with ``minBoxes=0`` is
+    not clustered.
+``2`` NMS
+    greedy, per class (or across classes with ``nms-class-agnostic=1``), ``nms-iou-threshold``.
+``3`` DBSCAN + NMS
+    DBSCAN only drops the boxes in no cluster; NMS then picks among the members.
+``4`` none.
+
+Every mode then keeps the ``topk`` best per class; ``post-cluster-threshold`` and the
+``detected-min/max-w/h`` gates apply when the objects are written. NMS runs on the GPU for device
+outputs; DBSCAN runs on the host, as in nvinfer.
 """
 
 from __future__ import annotations
@@ -105,9 +126,6 @@ class DetectorSettings:
                 raise ConfigError(
                     f"{origin}: [property] parse-bbox-func-name={name}: unknown parser; use yolox, yolo, detectnet_v2, "
                     f"ssd or a Python parser 'package.module:function'")
-        # cluster-mode: 2 NMS; 0 (GroupRectangles), 1 (DBSCAN) and 3 (hybrid) also run NMS, as nvinfer
-        # does in builds without OpenCV; 4 = no clustering.
-        self.cluster = cfg.cluster_mode != 4
         n = max([cfg.num_detected_classes] + [c + 1 for c in cfg.class_attrs]) if cfg.class_attrs else 0
         per = [cfg.attrs_for(c) for c in range(n)]
         a = cfg.class_attrs_all
@@ -126,13 +144,28 @@ class DetectorSettings:
             "box_norm": cfg.detectnet_box_norm,
             "background_class": cfg.ssd_background_class,
         }
-        self.nms = {
-            "default_iou_threshold": a.nms_iou_threshold,
-            "default_topk": -1 if cfg.nms_class_agnostic else a.topk,
-            "iou_threshold": [x.nms_iou_threshold for x in per] if len(per) > 1 else [],
-            "topk": [x.topk for x in per] if len(per) > 1 and not cfg.nms_class_agnostic else [],
-            "topk_total": a.topk if cfg.nms_class_agnostic else -1,
-            "class_agnostic": cfg.nms_class_agnostic,
+        many = len(per) > 1
+        if cfg.cluster_mode == 0:
+            # GroupRectangles needs OpenCV; DeepStream's nvinfer (built without it) runs NMS with
+            # IoU 0.5 and top-k 20 for every class instead.
+            nms = {"default_iou_threshold": 0.5, "iou_threshold": [], "default_topk": 20, "topk": [],
+                   "topk_total": -1, "class_agnostic": cfg.nms_class_agnostic}
+        else:
+            nms = {
+                "default_iou_threshold": a.nms_iou_threshold,
+                "default_topk": -1 if cfg.nms_class_agnostic else a.topk,
+                "iou_threshold": [x.nms_iou_threshold for x in per] if many else [],
+                "topk": [x.topk for x in per] if many and not cfg.nms_class_agnostic else [],
+                "topk_total": a.topk if cfg.nms_class_agnostic else -1,
+                "class_agnostic": cfg.nms_class_agnostic,
+            }
+        self.cluster = {
+            "mode": cfg.cluster_mode,
+            "nms": nms,
+            "default_eps": a.eps, "default_min_boxes": a.min_boxes, "default_min_score": a.dbscan_min_score,
+            "eps": [x.eps for x in per] if many else [],
+            "min_boxes": [x.min_boxes for x in per] if many else [],
+            "min_score": [x.dbscan_min_score for x in per] if many else [],
         }
         self.attach = {
             "unique_id": cfg.gie_unique_id,

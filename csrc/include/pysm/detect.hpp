@@ -1,13 +1,14 @@
-// Detector post-processing: decode the output tensors, then cluster (NMS) per image, on the
-// outputs' device (CUDA kernels for device outputs, the CPU twins for host outputs).
+// Detector post-processing: decode the output tensors, then cluster per image. Decode and NMS run
+// on the outputs' device (CUDA kernels for device outputs, the CPU twins for host outputs); DBSCAN,
+// the hybrid and the top-k of unclustered output run on the host once the candidates are there.
 #pragma once
 #include <memory>
 #include <vector>
 
 #include "pysm/box_decode.hpp"
+#include "pysm/cluster.hpp"
 #include "pysm/cuda.hpp"
 #include "pysm/memory.hpp"
-#include "pysm/nms.hpp"
 
 namespace pysm::infer {
 
@@ -17,8 +18,11 @@ class PendingDetections {
  public:
   PendingDetections() = default;
   explicit PendingDetections(std::vector<std::vector<Detection>> ready) : ready_(std::move(ready)), done_flag_(true) {}
-  PendingDetections(BlockPtr host, std::shared_ptr<cuda::Event> done, int batch, int capacity)
-      : host_(std::move(host)), done_(std::move(done)), batch_(batch), capacity_(capacity) {}
+  // `host_cluster`: clustering still to run on the host in collect() (modes other than NMS).
+  PendingDetections(BlockPtr host, std::shared_ptr<cuda::Event> done, int batch, int capacity,
+                    std::shared_ptr<const ClusterParams> host_cluster)
+      : host_(std::move(host)), done_(std::move(done)), batch_(batch), capacity_(capacity),
+        host_cluster_(std::move(host_cluster)) {}
 
   bool valid() const { return done_flag_ || done_ != nullptr; }
   // Waits for the device (a sleeping wait, see cuda::blocking_waits) and unpacks; once only.
@@ -30,17 +34,15 @@ class PendingDetections {
   BlockPtr host_;  // pinned: counts after batch_*capacity_ records
   std::shared_ptr<cuda::Event> done_;
   int batch_ = 0, capacity_ = 0;
+  std::shared_ptr<const ClusterParams> host_cluster_;
 };
 
-// Queue decode + NMS of a batch on `stream` and the copy of the results to pinned memory.
-PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeParams& decode, const NmsParams& nms,
-                               bool cluster, cuda::StreamHandle stream = nullptr);
+// Queue decode (+ NMS) of a batch on `stream` and the copy of the results to pinned memory.
+PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeParams& decode,
+                               const ClusterParams& cluster, cuda::StreamHandle stream = nullptr);
 
-// Detections per image in network-input pixels, best first. `cluster` false skips NMS (cluster-mode 4).
+// Detections per image in network-input pixels, best first.
 std::vector<std::vector<Detection>> detect(const std::vector<Tensor>& outputs, const DecodeParams& decode,
-                                           const NmsParams& nms, bool cluster, cuda::StreamHandle stream = nullptr);
-
-// Cluster host candidates (e.g. from a custom parser) with the CPU NMS; sorts them first.
-std::vector<Detection> cluster_detections(std::vector<Detection> candidates, const NmsParams& nms, bool cluster);
+                                           const ClusterParams& cluster, cuda::StreamHandle stream = nullptr);
 
 }  // namespace pysm::infer

@@ -21,6 +21,9 @@ struct NmsParams {
 // Kept indices into `sorted[0..n)`, in order.
 std::vector<int> nms_cpu(const Detection* sorted, int n, const NmsParams& p);
 
+// The entries of `order` (indices into d, best first) within the per-class and total top-k limits.
+std::vector<int> topk_filter(const Detection* d, const std::vector<int>& order, const NmsParams& p);
+
 // Device: image b has counts[b] sorted candidates at dets[b*capacity]; the kept ones are written
 // compacted to out[b*capacity] and their number to out_counts[b]. All pointers are device memory.
 void nms_cuda(const Detection* dets, const int* counts, int batch, int capacity, int num_classes,
