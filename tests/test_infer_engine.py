@@ -205,6 +205,107 @@ def test_secondary_detector_sets_parent_and_offsets(tiny):
     assert box(child) == pytest.approx([px0 + 11 * 1.25, py0 + 8 * 0.75, px0 + 21 * 1.25, py0 + 16 * 0.75], abs=1e-3)
 
 
+def tracked_frame(k, colour, box=(20, 10, 20, 16), object_ids=(7, None), pad=0):
+    """A 64x48 frame numbered k whose objects (ids; None = untracked) cover `box` in `colour`."""
+    f = np.full((48, 64, 3), 120, np.uint8)
+    x, y, w, h = box
+    f[y:y + h, x:x + w] = colour
+    buf = _core.infer_buffer_from_arrays([(f, "RGB")])
+    bm = buf.batch_meta
+    fm = bm.acquire_frame_meta(frame_number=k, pad_index=pad, source_id=pad, batch_id=0, source_width=64,
+                               source_height=48, pipeline_width=64, pipeline_height=48)
+    bm.append(fm)
+    for oid in object_ids:
+        o = bm.acquire_object_meta()
+        o.rect_params = pysm.osd.Rect(x, y, w, h)
+        o.unique_component_id = 1
+        if oid is not None:
+            o.object_id = oid
+        fm.append(o)
+    return buf
+
+
+def colour_classifier(tmp_path, **kw):
+    clf = infer_models.classifier(tmp_path / "clf.onnx")
+    labels = tmp_path / "colours.txt"
+    labels.write_text("red;green;blue\n")
+    e = pysm.InferEngine(None, name="sgie", onnx_file=clf, infer_dims="3;16;16", net_scale_factor=1 / 255,
+                         network_type=1, process_mode=2, unique_id=2, labelfile_path=str(labels),
+                         classifier_threshold=0.5, backend="onnxruntime", batch_size=4, **kw)
+    e.start()
+    runs = []
+    run = e.backend.run
+    e.backend.run = lambda inp, k: (runs.append(k), run(inp, k))[1]
+    return e, runs
+
+
+def object_labels(buf):
+    return [[lab[0] for c in o["classifiers"] for lab in c["labels"]] for o in objects(buf)]
+
+
+BLUE, RED = (10, 10, 230), (230, 10, 10)
+
+
+def test_tracked_objects_are_classified_once_per_track(tmp_path):
+    e, runs = colour_classifier(tmp_path)
+    labels = []
+    for k in range(5):
+        buf = tracked_frame(k, BLUE if k == 0 else RED)
+        e.process(buf)
+        labels.append(object_labels(buf))
+    # the tracked object keeps its first result (attached again, the model not run on it); the
+    # untracked one is classified on every frame
+    assert runs == [2, 1, 1, 1, 1]
+    assert labels == [[["blue"], ["blue"]]] + [[["blue"], ["red"]]] * 4
+    assert len(e._settings["select"]["history"]) == 1
+    # the cached result is a copy per frame, with its display text
+    buf = tracked_frame(5, RED)
+    e.process(buf)
+    (tracked, _) = objects(buf)
+    assert tracked["classifiers"][0]["unique_component_id"] == 2 and tracked["text"]["display_text"].endswith("blue")
+
+
+def test_secondary_reinfer_interval_area_growth_and_restart(tmp_path):
+    e, runs = colour_classifier(tmp_path, secondary_reinfer_interval=2)
+    seen = []
+    for k in range(5):  # inferred at 0 and 3 (3 - 0 > 2)
+        buf = tracked_frame(k, BLUE if k < 2 else RED, object_ids=(7,))
+        e.process(buf)
+        seen.append(object_labels(buf)[0])
+    assert runs == [1, 1] and seen == [["blue"]] * 3 + [["red"]] * 2
+    # a box more than 20 % larger is classified again at once
+    buf = tracked_frame(5, BLUE, box=(18, 8, 24, 18), object_ids=(7,))
+    e.process(buf)
+    assert runs == [1, 1, 1] and object_labels(buf) == [["blue"]]
+    # the same id on another source is another object
+    buf = tracked_frame(5, RED, box=(18, 8, 24, 18), object_ids=(7,), pad=1)
+    e.process(buf)
+    assert runs == [1, 1, 1, 1] and object_labels(buf) == [["red"]]
+    # frame numbers going back (the source restarted) forget its objects
+    buf = tracked_frame(0, RED, box=(18, 8, 24, 18), object_ids=(7,))
+    e.process(buf)
+    assert runs == [1, 1, 1, 1, 1] and object_labels(buf) == [["red"]]
+
+
+def test_secondary_detector_reinfer_interval(tmp_path, tiny):
+    det = det_engine(tiny, process_mode=2, unique_id=5, infer_on_gie_id=1)
+    runs = []
+    run = det.backend.run
+    det.backend.run = lambda inp, k: (runs.append(k), run(inp, k))[1]
+    for k in range(3):  # default interval: a secondary detector runs on every frame
+        det.process(tracked_frame(k, BLUE, object_ids=(7,)))
+    assert runs == [1, 1, 1]
+    det2 = det_engine(tiny, process_mode=2, unique_id=5, infer_on_gie_id=1, secondary_reinfer_interval=1)
+    counts = []
+    for k in range(4):
+        buf = tracked_frame(k, BLUE, object_ids=(7,))
+        det2.process(buf)
+        counts.append(len(objects(buf)) - 1)  # children found
+    assert counts == [1, 0, 1, 0]
+    with pytest.raises(pysm.errors.ConfigError, match="secondary-reinfer-interval"):
+        det_engine(tiny, process_mode=2, secondary_reinfer_interval=-1)
+
+
 def test_empty_secondary_is_a_noop(tmp_path):
     clf = infer_models.classifier(tmp_path / "clf.onnx")
     sgie = pysm.InferEngine(None, onnx_file=clf, infer_dims="3;16;16", network_type=1, process_mode=2,

@@ -37,6 +37,18 @@ const Surface& surface_of(const Buffer& b, const InferItem& it) {
   return b.surfaces[it.surface];
 }
 
+// Appends a classifier result to its object and its labels to the object's display text.
+void add_classifier(ObjectMeta& obj, std::shared_ptr<ClassifierMeta> cm) {
+  std::string text;
+  for (const auto& li : cm->labels)
+    if (!li.label.empty()) text += (text.empty() ? "" : " ") + li.label;
+  if (!text.empty()) {
+    auto& dt = obj.text_params.display_text;
+    dt += (dt.empty() ? "" : " ") + text;
+  }
+  obj.classifiers.push_back(std::move(cm));
+}
+
 const ClassAttrs& attrs_for(const DetectionOutput& p, int c) {
   auto it = p.per_class.find(c);
   return it == p.per_class.end() ? p.all : it->second;
@@ -103,6 +115,18 @@ std::vector<InferItem> plan_items(Buffer& buffer, const SelectParams& p) {
       it.region.width = static_cast<int>(std::ceil(x1)) - it.region.x;
       it.region.height = static_cast<int>(std::ceil(y1)) - it.region.y;
       if (it.region.width <= 0 || it.region.height <= 0) continue;
+      if (p.history) {
+        ObjectHistory::Decision d = p.history->admit(*f, *o);
+        if (!d.infer) {
+          if (d.cached && !d.cached->labels.empty()) {
+            std::lock_guard<std::mutex> lock(meta->mu);
+            add_classifier(*o, std::make_shared<ClassifierMeta>(*d.cached));
+          }
+          continue;
+        }
+        it.history = p.history;
+        it.history_entry = std::move(d.entry);
+      }
       items.push_back(it);
     }
   }
@@ -199,7 +223,6 @@ int attach_classifications(Buffer& buffer, const std::vector<InferItem>& items, 
     auto cm = std::make_shared<ClassifierMeta>();
     cm->unique_component_id = p.unique_id;
     cm->classifier_type = p.classifier_type;
-    std::string text;
     for (size_t l = 0; l < outputs.size(); ++l) {
       const Tensor& t = outputs[l];
       int64_t C = 1;
@@ -220,9 +243,10 @@ int attach_classifications(Buffer& buffer, const std::vector<InferItem>& items, 
       li.label_id = static_cast<int>(l);
       li.num_classes = static_cast<int>(C);
       if (l < p.labels.size() && best < static_cast<int>(p.labels[l].size())) li.label = p.labels[l][best];
-      if (!li.label.empty()) text += (text.empty() ? "" : " ") + li.label;
       cm->labels.push_back(std::move(li));
     }
+    // Remembered even when empty: a tracked object below the threshold is not classified again either.
+    if (items[i].history_entry) items[i].history->remember(*items[i].history_entry, std::make_shared<ClassifierMeta>(*cm));
     if (cm->labels.empty()) continue;
     std::shared_ptr<ObjectMeta> obj = items[i].object;
     std::lock_guard<std::mutex> lock(meta.mu);
@@ -245,11 +269,7 @@ int attach_classifications(Buffer& buffer, const std::vector<InferItem>& items, 
       items[i].frame->objects.push_back(obj);
       items[i].frame->infer_done = true;
     }
-    if (!text.empty()) {
-      auto& dt = obj->text_params.display_text;
-      dt += (dt.empty() ? "" : " ") + text;
-    }
-    obj->classifiers.push_back(std::move(cm));
+    add_classifier(*obj, std::move(cm));
     ++attached;
   }
   return attached;

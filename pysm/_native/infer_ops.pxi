@@ -164,6 +164,11 @@ cdef extern from "pysm/detect.hpp" namespace "pysm::infer" nogil:
         const vector[CTensor]& outputs, const CDecodeParams& decode, const CClusterParams& cluster,
         StreamHandle stream) except +raise_native
 
+cdef extern from "pysm/object_history.hpp" namespace "pysm::infer" nogil:
+    cdef cppclass CObjectHistory "pysm::infer::ObjectHistory":
+        CObjectHistory(int64_t reinfer_interval, cbool classifier)
+        size_t size()
+
 cdef extern from "pysm/infer_meta.hpp" namespace "pysm::infer" nogil:
     cdef cppclass CInferItem "pysm::infer::InferItem":
         shared_ptr[CInferFrameMeta] frame
@@ -176,6 +181,7 @@ cdef extern from "pysm/infer_meta.hpp" namespace "pysm::infer" nogil:
         int operate_on_gie_id
         vector[int] operate_on_class_ids
         int min_width, min_height, max_width, max_height
+        shared_ptr[CObjectHistory] history
     cdef cppclass CClassAttrs "pysm::infer::ClassAttrs":
         cbool has_border_color
         CInferColor border_color
@@ -526,8 +532,24 @@ cdef class InferPlan:
                 for i in range(self.items.size())]
 
 
+cdef class ObjectHistory:
+    """nvinfer's secondary-mode object history (pysm/object_history.hpp): which tracked objects
+    to infer again, and the classifier results to attach to the others. One per engine."""
+    cdef shared_ptr[CObjectHistory] c
+
+    def __cinit__(self, int64_t reinfer_interval=2147483647, bint classifier=True):
+        if reinfer_interval < 0:
+            raise _errors.InvalidArgument(f"secondary-reinfer-interval={reinfer_interval}: use 0 or more")
+        self.c = make_shared[CObjectHistory](reinfer_interval, classifier)
+
+    def __len__(self):
+        """Tracked objects remembered now."""
+        return self.c.get().size()
+
+
 def infer_plan(Buffer buffer, dict select):
-    """Select what to infer in `buffer`: whole frames, or objects (select['secondary'])."""
+    """Select what to infer in `buffer`: whole frames, or objects (select['secondary']; an
+    ObjectHistory in select['history'] skips tracked objects inferred lately)."""
     cdef CSelectParams sp
     sp.secondary = bool(select.get("secondary", False))
     sp.operate_on_gie_id = int(select.get("operate_on_gie_id", -1))
@@ -537,6 +559,9 @@ def infer_plan(Buffer buffer, dict select):
     sp.min_height = int(select.get("min_height", 0))
     sp.max_width = int(select.get("max_width", 0))
     sp.max_height = int(select.get("max_height", 0))
+    history = select.get("history")
+    if history is not None:
+        sp.history = (<ObjectHistory?>history).c
     cdef InferPlan plan = InferPlan.__new__(InferPlan)
     plan.items = plan_items(buffer.c.get()[0], sp)  # microseconds: not worth giving up the GIL
     return plan

@@ -221,7 +221,7 @@ _PROPERTY_KEYS: dict[str, tuple[str, Callable[[Any], Any], bool]] = {
     "input-object-min-height": ("input_object_min_height", _min(0), False),
     "input-object-max-width": ("input_object_max_width", _min(0), False),
     "input-object-max-height": ("input_object_max_height", _min(0), False),
-    "secondary-reinfer-interval": ("secondary_reinfer_interval", _int, False),
+    "secondary-reinfer-interval": ("secondary_reinfer_interval", lambda v: _range(v, 0, 2**31 - 1), False),
     # clustering and outputs
     "cluster-mode": ("cluster_mode", _choice(0, 1, 2, 3, 4), False),
     "output-tensor-meta": ("output_tensor_meta", _bool, False),

@@ -307,6 +307,12 @@ class InferEngine:
             "min_width": cfg.input_object_min_width, "min_height": cfg.input_object_min_height,
             "max_width": cfg.input_object_max_width, "max_height": cfg.input_object_max_height,
         }
+        if cfg.is_secondary and (cfg.network_type == 1 or "secondary-reinfer-interval" in cfg.explicit):
+            # Tracked objects are classified once per track (or every secondary-reinfer-interval
+            # frames); a new model (reload) starts with an empty history.
+            from pysm._native import _core
+
+            select["history"] = _core.ObjectHistory(cfg.secondary_reinfer_interval, cfg.network_type == 1)
         settings: dict[str, Any] = {
             "backend": backend, "cfg": cfg, "pre": pre, "select": select, "run_batch": run_batch, "fixed": fixed,
             "in_shape": (h, w, c) if nhwc else (c, h, w), "in_dtype": in_dtype, "model_shape": shape,

@@ -12,6 +12,7 @@
 
 #include "pysm/box_decode.hpp"
 #include "pysm/buffer.hpp"
+#include "pysm/object_history.hpp"
 #include "pysm/preprocess.hpp"
 
 namespace pysm::infer {
@@ -22,6 +23,8 @@ struct InferItem {
   std::shared_ptr<ObjectMeta> object;  // secondary mode: the object inferred on
   CropRegion region;                   // in surface pixels
   InputTransform transform;            // set by preprocess_items
+  std::shared_ptr<ObjectHistory> history;             // secondary mode, tracked object: where its
+  std::shared_ptr<ObjectHistory::Entry> history_entry;  // classification is remembered
 };
 
 struct SelectParams {
@@ -29,10 +32,12 @@ struct SelectParams {
   int operate_on_gie_id = -1;          // -1: objects of any producer
   std::vector<int> operate_on_class_ids;  // empty: every class
   int min_width = 0, min_height = 0, max_width = 0, max_height = 0;  // 0: no gate
+  std::shared_ptr<ObjectHistory> history;  // secondary mode: skip tracked objects inferred lately
 };
 
 // Items to infer, in frame order (primary) or frame then object order (secondary). A Buffer
-// without FrameMeta gets one FrameMeta per surface first.
+// without FrameMeta gets one FrameMeta per surface first. Objects the history skips get the
+// classifier result remembered for them attached again here.
 std::vector<InferItem> plan_items(Buffer& buffer, const SelectParams& p);
 
 // Preprocess items (their regions) of `buffer` into `out`; fills each item's transform.
