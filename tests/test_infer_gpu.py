@@ -310,3 +310,57 @@ def test_segmentation_on_the_torch_backend_matches_numpy(tmp_path, mode):
             np.testing.assert_array_equal(sm.class_map, want)
             np.testing.assert_allclose(sm.class_probabilities_map, p, atol=1e-6 if mode == 0 else 1e-3)
     e.stop()
+
+
+def test_secondary_classifier_history_on_the_gpu_matches_cpu(tmp_path):
+    """A secondary classifier on device frames (torch backend, onnx2torch) with tracked and
+    untracked objects, boxes that sometimes grow, and secondary-reinfer-interval=2: the same
+    objects are inferred (model runs) and get the same labels as the CPU engine (onnxruntime)."""
+    cuda_ok()
+    pytest.importorskip("onnx2torch")
+    clf = infer_models.classifier(tmp_path / "clf.onnx")
+    labels = tmp_path / "colours.txt"
+    labels.write_text("red;green;blue\n")
+
+    def engine(backend):
+        e = pysm.InferEngine(None, onnx_file=clf, infer_dims="3;16;16", net_scale_factor=1 / 255, network_type=1,
+                             process_mode=2, unique_id=2, labelfile_path=str(labels), classifier_threshold=0.0,
+                             secondary_reinfer_interval=2, backend=backend, batch_size=8)
+        e.start()
+        runs = []
+        run = e.backend.run
+        e.backend.run = lambda inp, k: (runs.append(k), run(inp, k))[1]
+        return e, runs
+
+    cpu, cpu_runs = engine("onnxruntime")
+    gpu, gpu_runs = engine("torch")
+    assert gpu.backend.device.startswith("cuda")
+    boxes = {oid: [int(v) for v in RNG.integers(0, 60, 2)] + [20, 16] for oid in (1, 2, 3, None)}
+    for k in range(8):
+        img = RNG.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+        for oid, b in boxes.items():
+            if RNG.uniform() < 0.3:  # grows by 30 %: classified again
+                b[2], b[3] = int(b[2] * 1.3) + 1, int(b[3] * 1.3) + 1
+        results = []
+        for device in ("cpu", "cuda"):
+            buf = _core.infer_buffer_from_arrays([(img, "RGB")], device=device)
+            bm = buf.batch_meta
+            fm = bm.acquire_frame_meta(frame_number=k, batch_id=0, source_width=160, source_height=120,
+                                       pipeline_width=160, pipeline_height=120)
+            bm.append(fm)
+            for oid, (x, y, w, h) in boxes.items():
+                o = bm.acquire_object_meta()
+                o.rect_params = pysm.osd.Rect(x, y, w, h)
+                o.unique_component_id = 1
+                if oid is not None:
+                    o.object_id = oid
+                fm.append(o)
+            (cpu if device == "cpu" else gpu).process(buf)
+            results.append([[(lab[0], lab[2]) for c in o["classifiers"] for lab in c["labels"]]
+                            for o in _core.infer_buffer_metadata(buf)[0]["objects"]])
+        got_cpu, got_gpu = results
+        assert [[name for name, _ in o] for o in got_cpu] == [[name for name, _ in o] for o in got_gpu]
+        for a, b in zip(got_cpu, got_gpu):
+            assert [p for _, p in a] == pytest.approx([p for _, p in b], abs=1e-4)
+        assert all(len(o) == 1 for o in got_cpu)
+    assert cpu_runs == gpu_runs and sum(cpu_runs) < 4 * 8
