@@ -187,6 +187,9 @@ def test_cpu_reader_loop_flushes_between_passes(clips):
     with VideoReader(clips["h264"], "cpu", loop=True) as r:
         next(iter(r))
         assert r.seamless_loop is False  # the CPU path applies timestamp offsets at output time
+    info, pkts = _packets(clips["h264"])
+    with Decoder(info, "cpu") as d:
+        assert not d.continues_at(pkts[0])
 
 
 def test_output_format_and_size(clips):

@@ -357,6 +357,24 @@ def test_many_frames_held_at_once(nvdec, tmp_path):
         assert psnr(split_nv12(g.numpy(), 320, 240)[0], split_nv12(c.numpy(), 320, 240)[0]) >= 45.0
 
 
+@pytest.mark.parametrize("kind", ["h264", "hevc"])
+def test_nvdec_decoder_continues_at_clean_restart_points(nvdec, clips, kind):
+    """Decoder.continues_at (the NVDEC decoder's own Annex-B view of its stream) agrees with a
+    standalone AnnexBConverter on every packet: IDR pictures yes, the others no."""
+    if kind not in clips:
+        pytest.skip(f"no {kind} encoder in this PyAV wheel")
+    with Demuxer(clips[kind]) as dm:
+        info, pkts = dm.info, []
+        while batch := dm.read_batch(16):
+            pkts += batch
+    conv = AnnexBConverter(info.codec, info.extradata or b"")
+    want = [conv.starts_sequence(p, bool(p.is_keyframe)) for p in pkts]
+    with Decoder(info, "cuda") as d:
+        assert [d.continues_at(p) for p in pkts] == want
+        assert want[0] and not all(want)
+    assert not d.continues_at(pkts[0])  # closed
+
+
 @pytest.mark.parametrize("kind", ["h264", "hevc", "mpeg4"])
 def test_reader_loops_on_gpu_with_increasing_pts(nvdec, clips, tmp_path, kind):
     # H.264/HEVC clips start at an IDR: passes follow each other without a flush (seamless);

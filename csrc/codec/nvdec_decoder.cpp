@@ -572,6 +572,10 @@ std::vector<Surface> NvdecDecoder::flush() {
   return frames;
 }
 
+bool NvdecDecoder::continues_at(const uint8_t* data, size_t size, bool keyframe) const {
+  return impl_->annexb.starts_sequence(data, size, keyframe);  // const, set once at construction
+}
+
 int NvdecDecoder::device() const { return impl_->cfg.device; }
 
 NvdecStats NvdecDecoder::stats() const {
@@ -593,6 +597,7 @@ NvdecDecoder::~NvdecDecoder() = default;
 std::vector<Surface> NvdecDecoder::decode(const uint8_t*, size_t, int64_t, bool) { return {}; }
 std::vector<Surface> NvdecDecoder::decode_many(const NvdecPacket*, size_t, bool) { return {}; }
 std::vector<Surface> NvdecDecoder::flush() { return {}; }
+bool NvdecDecoder::continues_at(const uint8_t*, size_t, bool) const { return false; }
 int NvdecDecoder::device() const { return 0; }
 NvdecStats NvdecDecoder::stats() const { return {}; }
 

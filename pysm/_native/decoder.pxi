@@ -60,6 +60,7 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
         vector[CSurface] decode(const uint8_t* data, size_t size, int64_t pts, cbool end_of_picture) except +raise_native
         vector[CSurface] decode_many(const CNvdecPacket* packets, size_t count, cbool end_of_picture) except +raise_native
         vector[CSurface] flush() except +raise_native
+        cbool continues_at(const uint8_t* data, size_t size, cbool keyframe) except +raise_native
         int device()
         CNvdecStats stats()
 
@@ -342,6 +343,13 @@ cdef class NvdecDecoder:
         with nogil:
             out = d.get().flush()
         return frames_to_list(out)
+
+    def continues_at(self, data, bint keyframe=False):
+        """True when this packet can follow the pictures decoded so far without flush() (it starts
+        a new coded sequence: H.264 IDR, HEVC IDR/BLA, `keyframe` for VP8/VP9/AV1/MJPEG)."""
+        cdef shared_ptr[CNvdecDecoder] d = self._get()
+        cdef const uint8_t[::1] mv = data if isinstance(data, (bytes, bytearray)) else memoryview(data).cast("B")
+        return bool(d.get().continues_at(_buffer_ptr(mv), mv.shape[0], keyframe))
 
     @property
     def device(self):

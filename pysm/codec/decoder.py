@@ -145,6 +145,10 @@ class _NvdecBackend:
     def flush(self) -> list:
         return self._dec.flush()
 
+    def continues_at(self, packet: Any) -> bool:
+        data, _ = _packet_fields(packet, None, self._tb)
+        return self._dec.continues_at(data, bool(getattr(packet, "is_keyframe", False)))
+
     @property
     def stats(self) -> dict:
         return self._dec.stats
@@ -399,6 +403,19 @@ class Decoder:
         if self._closed:
             return []
         return self._post(self._impl.flush())
+
+    def continues_at(self, packet: Any) -> bool:
+        """Whether ``packet`` can follow the packets decoded so far without :meth:`flush`: it starts
+        a new coded sequence (H.264 IDR, HEVC IDR/BLA; a key frame of VP8/VP9/AV1/MJPEG), so a file
+        that loops goes on into its next pass without draining the decoder, the held-back frames
+        coming out with the next pass's first packets under their own timestamps. NVDEC only (the
+        CPU decoder answers False: flush there); malformed headers also answer False."""
+        if self._closed or not isinstance(self._impl, _NvdecBackend):
+            return False
+        try:
+            return self._impl.continues_at(packet)
+        except errors.Error:
+            return False
 
     @property
     def stats(self) -> dict:

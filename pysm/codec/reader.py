@@ -121,7 +121,7 @@ class VideoReader:
                 if not batch:
                     break
                 if self.seamless_loop is None:
-                    self.seamless_loop = looping and self._restarts_cleanly(batch[0])
+                    self.seamless_loop = looping and decoder.continues_at(batch[0])
                 if n < self.batch_packets and self.frames:  # single packets until frames flow
                     n = min(self.batch_packets, n * 2)
                 if span is None:
@@ -154,19 +154,6 @@ class VideoReader:
                 span = (hi - lo) * unit_num // unit_den + step_ns if lo is not None else 0
             offset += span
             demuxer.seek(0)
-
-    def _restarts_cleanly(self, packet: Any) -> bool:
-        """Whether a looped pass can start at ``packet`` (the file's first) with the decoder as the
-        previous pass left it. NVDEC only: it carries each packet's timestamp offset to its frame."""
-        if not str(self._decoder.device).startswith("cuda"):
-            return False
-        try:
-            from pysm.codec import AnnexBConverter
-
-            conv = AnnexBConverter(self.info.codec, self.info.extradata or b"")
-            return conv.starts_sequence(packet, bool(packet.is_keyframe))
-        except Exception:  # noqa: BLE001 - malformed headers: the safe path (flush) is taken
-            return False
 
     def _account(self, frames: list) -> None:
         """Count frames and note the first-frame latency."""

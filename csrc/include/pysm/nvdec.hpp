@@ -116,6 +116,11 @@ class NvdecDecoder {
   // (the stream is treated as a new one, e.g. when a file loops).
   std::vector<Surface> flush();
 
+  // Whether `data` (one packet) can follow the pictures decoded so far without flush(): it starts
+  // a new coded sequence (AnnexBConverter::starts_sequence), so a looped file's next pass goes on
+  // without draining the hardware and its frames keep their own timestamps.
+  bool continues_at(const uint8_t* data, size_t size, bool keyframe) const;
+
   int device() const;
   NvdecStats stats() const;
 
