@@ -1,30 +1,25 @@
 // IoU as both NMS twins compute it. Device code uses round-to-nearest intrinsics so that no
 // multiply-add is fused: the CPU and GPU then agree bit for bit on every comparison.
 #pragma once
+#include <vector>
+
 #include "pysm/box_decode.hpp"
-#include "preprocess_math.hpp"  // PYSM_HD
+#include "pysm/host_device.hpp"
 
 namespace pysm::infer::detail {
 
-#if defined(__CUDA_ARCH__)
-#define PYSM_MUL(a, b) __fmul_rn(a, b)
-#define PYSM_ADD(a, b) __fadd_rn(a, b)
-#define PYSM_SUB(a, b) __fsub_rn(a, b)
-#else
-#define PYSM_MUL(a, b) ((a) * (b))
-#define PYSM_ADD(a, b) ((a) + (b))
-#define PYSM_SUB(a, b) ((a) - (b))
-#endif
-
 PYSM_HD float iou(const Detection& a, const Detection& b) {
+  using pysm::detail::add_rn;
+  using pysm::detail::mul_rn;
+  using pysm::detail::sub_rn;
   const float ix1 = a.x1 > b.x1 ? a.x1 : b.x1, iy1 = a.y1 > b.y1 ? a.y1 : b.y1;
   const float ix2 = a.x2 < b.x2 ? a.x2 : b.x2, iy2 = a.y2 < b.y2 ? a.y2 : b.y2;
-  const float iw = PYSM_SUB(ix2, ix1), ih = PYSM_SUB(iy2, iy1);
+  const float iw = sub_rn(ix2, ix1), ih = sub_rn(iy2, iy1);
   if (!(iw > 0.f) || !(ih > 0.f)) return 0.f;
-  const float inter = PYSM_MUL(iw, ih);
-  const float area_a = PYSM_MUL(PYSM_SUB(a.x2, a.x1), PYSM_SUB(a.y2, a.y1));
-  const float area_b = PYSM_MUL(PYSM_SUB(b.x2, b.x1), PYSM_SUB(b.y2, b.y1));
-  const float uni = PYSM_SUB(PYSM_ADD(area_a, area_b), inter);
+  const float inter = mul_rn(iw, ih);
+  const float area_a = mul_rn(sub_rn(a.x2, a.x1), sub_rn(a.y2, a.y1));
+  const float area_b = mul_rn(sub_rn(b.x2, b.x1), sub_rn(b.y2, b.y1));
+  const float uni = sub_rn(add_rn(area_a, area_b), inter);
   return uni > 0.f ? inter / uni : 0.f;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "pysm/bilinear.hpp"
 #include "pysm/host_device.hpp"
 
 namespace pysm::infer::detail {
@@ -171,23 +172,22 @@ PYSM_HD void compute_pixel(const PreItem& it, const PreConst& k, int nx, int ny,
 
 // Bilinear at pixel centres (OpenCV INTER_LINEAR), the coordinate clamped to the crop.
 PYSM_HD void bilinear(const PreItem& it, int lx, int ly, float xmax, float ymax, bool gray, float* v) {
-  const float fx = clampf(it.crop_x + (lx + 0.5f) * it.sx - 0.5f, static_cast<float>(it.crop_x), xmax);
-  const float fy = clampf(it.crop_y + (ly + 0.5f) * it.sy - 0.5f, static_cast<float>(it.crop_y), ymax);
-  const int x0 = static_cast<int>(ffloor(fx)), y0 = static_cast<int>(ffloor(fy));
-  const int x1 = x0 + 1 <= static_cast<int>(xmax) ? x0 + 1 : x0;
-  const int y1 = y0 + 1 <= static_cast<int>(ymax) ? y0 + 1 : y0;
-  const float ax = fx - x0, ay = fy - y0;
+  using pysm::detail::add_rn;
+  using pysm::detail::mul_rn;
+  using pysm::detail::sub_rn;
+  int x0, x1, y0, y1;
+  float ax, ay;
+  pysm::detail::clamp_taps(sub_rn(add_rn(float(it.crop_x), mul_rn(add_rn(float(lx), 0.5f), it.sx)), 0.5f), it.crop_x,
+                           static_cast<int>(xmax), &x0, &x1, &ax);
+  pysm::detail::clamp_taps(sub_rn(add_rn(float(it.crop_y), mul_rn(add_rn(float(ly), 0.5f), it.sy)), 0.5f), it.crop_y,
+                           static_cast<int>(ymax), &y0, &y1, &ay);
   float p00[3], p01[3], p10[3], p11[3];
   fetch(it, x0, y0, gray, p00);
   fetch(it, x1, y0, gray, p01);
   fetch(it, x0, y1, gray, p10);
   fetch(it, x1, y1, gray, p11);
   const int n = gray ? 1 : 3;
-  for (int c = 0; c < n; ++c) {
-    const float top = p00[c] * (1.f - ax) + p01[c] * ax;
-    const float bot = p10[c] * (1.f - ax) + p11[c] * ax;
-    v[c] = top * (1.f - ay) + bot * ay;
-  }
+  for (int c = 0; c < n; ++c) v[c] = pysm::detail::lerp2(p00[c], p01[c], p10[c], p11[c], ax, ay);
 }
 
 PYSM_HD int64_t out_index(const PreConst& k, int n, int c, int y, int x) {

@@ -1,46 +1,21 @@
-// The bilinear sample shared by the CPU and CUDA scalers, so both compute the same value with the
-// same float operations (explicitly rounded multiply/add on the device: no FMA contraction).
+// The mux scaler's sample, shared by its CPU and CUDA twins (the interpolation itself is
+// pysm/bilinear.hpp, shared with the inference preprocessing).
 #pragma once
 #include <cstdint>
 
-#include "pysm/host_device.hpp"
+#include "pysm/bilinear.hpp"
 
 namespace pysm::detail {
-
-PYSM_HD float mul(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-PYSM_HD float add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
 
 // Source coordinate of output index `d` when `src_n` samples map onto `dst_n` (pixel centres
 // aligned), clamped to the valid range; returns the low index and the weight of the high one.
 PYSM_HD void source_pos(int d, int dst_n, int src_n, int* i0, int* i1, float* w) {
   const float scale = static_cast<float>(src_n) / static_cast<float>(dst_n);
-  float f = add(mul(add(static_cast<float>(d), 0.5f), scale), -0.5f);
-  if (f < 0.f) f = 0.f;
-  const float maxf = static_cast<float>(src_n - 1);
-  if (f > maxf) f = maxf;
-  int lo = static_cast<int>(f);  // f >= 0: truncation is floor
-  if (lo > src_n - 1) lo = src_n - 1;
-  *i0 = lo;
-  *i1 = lo + 1 < src_n ? lo + 1 : src_n - 1;
-  *w = add(f, -static_cast<float>(lo));
+  clamp_taps(sub_rn(mul_rn(add_rn(static_cast<float>(d), 0.5f), scale), 0.5f), 0, src_n - 1, i0, i1, w);
 }
 
 PYSM_HD uint8_t blend(uint8_t p00, uint8_t p01, uint8_t p10, uint8_t p11, float wx, float wy) {
-  const float top = add(mul(static_cast<float>(p00), add(1.f, -wx)), mul(static_cast<float>(p01), wx));
-  const float bot = add(mul(static_cast<float>(p10), add(1.f, -wx)), mul(static_cast<float>(p11), wx));
-  float v = add(add(mul(top, add(1.f, -wy)), mul(bot, wy)), 0.5f);
+  float v = add_rn(lerp2(p00, p01, p10, p11, wx, wy), 0.5f);
   if (v < 0.f) v = 0.f;
   if (v > 255.f) v = 255.f;
   return static_cast<uint8_t>(v);

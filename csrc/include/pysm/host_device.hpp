@@ -6,3 +6,31 @@
 #else
 #define PYSM_HD inline
 #endif
+
+namespace pysm::detail {
+
+// Multiply/add/subtract rounded once each, on the device as on the host: the CUDA compiler
+// would otherwise fuse a*b+c into one FMA and the twins would differ in the last bit.
+PYSM_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+PYSM_HD float add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+PYSM_HD float sub_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+
+}  // namespace pysm::detail
