@@ -227,6 +227,8 @@ _PROPERTY_KEYS: dict[str, tuple[str, Callable[[Any], Any], bool]] = {
     "output-tensor-meta": ("output_tensor_meta", _bool, False),
     "classifier-threshold": ("classifier_threshold", _float, False),
     "classifier-type": ("classifier_type", _str, False),
+    # Accepted; pysm classifies synchronously (a new object's result is attached on its own frame,
+    # not a later one) and the object history spares the model tracked objects as async mode does.
     "classifier-async-mode": ("classifier_async_mode", _bool, False),
     "parse-bbox-func-name": ("parse_bbox_func_name", _str, False),
     "parse-classifier-func-name": ("parse_classifier_func_name", _str, False),
