@@ -5,6 +5,7 @@
   anchor 1: cx, cy, w, h = box1, class scores (0, mean of channel 1)
   where the means are of the network input (after net-scale-factor).
 `classifier`: input [B, 3, S, S]; output probs [B, 3] = channel means (a colour classifier).
+Also: buffers with tracked objects and a model-run counter for engines under test.
 """
 
 from __future__ import annotations
@@ -122,3 +123,35 @@ def segmenter(path, width: int = 16, height: int = 8, batch: int | str = "batch"
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
     return str(path)
+
+
+# -- inputs for engines under test ------------------------------------------------------------------
+
+def buffer_with_objects(img, frame_number: int, objects, device: str = "cpu", pad: int = 0):
+    """A one-frame Buffer of RGB `img`, numbered `frame_number` on source `pad`, holding objects
+    from a primary detector (unique_component_id 1) given as (object_id or None, (x, y, w, h))."""
+    import pysm
+    from pysm._native import _core
+
+    h, w = img.shape[:2]
+    buf = _core.infer_buffer_from_arrays([(img, "RGB")], device=device)
+    bm = buf.batch_meta
+    fm = bm.acquire_frame_meta(frame_number=frame_number, pad_index=pad, source_id=pad, batch_id=0,
+                               source_width=w, source_height=h, pipeline_width=w, pipeline_height=h)
+    bm.append(fm)
+    for oid, (x, y, bw, bh) in objects:
+        o = bm.acquire_object_meta()
+        o.rect_params = pysm.osd.Rect(x, y, bw, bh)
+        o.unique_component_id = 1
+        if oid is not None:
+            o.object_id = oid
+        fm.append(o)
+    return buf
+
+
+def count_runs(engine) -> list:
+    """Every model run of the started `engine` appends its item count to the returned list."""
+    runs: list = []
+    run = engine.backend.run
+    engine.backend.run = lambda inp, k: (runs.append(k), run(inp, k))[1]
+    return runs

@@ -210,19 +210,7 @@ def tracked_frame(k, colour, box=(20, 10, 20, 16), object_ids=(7, None), pad=0):
     f = np.full((48, 64, 3), 120, np.uint8)
     x, y, w, h = box
     f[y:y + h, x:x + w] = colour
-    buf = _core.infer_buffer_from_arrays([(f, "RGB")])
-    bm = buf.batch_meta
-    fm = bm.acquire_frame_meta(frame_number=k, pad_index=pad, source_id=pad, batch_id=0, source_width=64,
-                               source_height=48, pipeline_width=64, pipeline_height=48)
-    bm.append(fm)
-    for oid in object_ids:
-        o = bm.acquire_object_meta()
-        o.rect_params = pysm.osd.Rect(x, y, w, h)
-        o.unique_component_id = 1
-        if oid is not None:
-            o.object_id = oid
-        fm.append(o)
-    return buf
+    return infer_models.buffer_with_objects(f, k, [(oid, box) for oid in object_ids], pad=pad)
 
 
 def colour_classifier(tmp_path, **kw):
@@ -233,10 +221,7 @@ def colour_classifier(tmp_path, **kw):
                          network_type=1, process_mode=2, unique_id=2, labelfile_path=str(labels),
                          classifier_threshold=0.5, backend="onnxruntime", batch_size=4, **kw)
     e.start()
-    runs = []
-    run = e.backend.run
-    e.backend.run = lambda inp, k: (runs.append(k), run(inp, k))[1]
-    return e, runs
+    return e, infer_models.count_runs(e)
 
 
 def object_labels(buf):
@@ -289,9 +274,7 @@ def test_secondary_reinfer_interval_area_growth_and_restart(tmp_path):
 
 def test_secondary_detector_reinfer_interval(tmp_path, tiny):
     det = det_engine(tiny, process_mode=2, unique_id=5, infer_on_gie_id=1)
-    runs = []
-    run = det.backend.run
-    det.backend.run = lambda inp, k: (runs.append(k), run(inp, k))[1]
+    runs = infer_models.count_runs(det)
     for k in range(3):  # default interval: a secondary detector runs on every frame
         det.process(tracked_frame(k, BLUE, object_ids=(7,)))
     assert runs == [1, 1, 1]

@@ -327,10 +327,7 @@ def test_secondary_classifier_history_on_the_gpu_matches_cpu(tmp_path):
                              process_mode=2, unique_id=2, labelfile_path=str(labels), classifier_threshold=0.0,
                              secondary_reinfer_interval=2, backend=backend, batch_size=8)
         e.start()
-        runs = []
-        run = e.backend.run
-        e.backend.run = lambda inp, k: (runs.append(k), run(inp, k))[1]
-        return e, runs
+        return e, infer_models.count_runs(e)
 
     cpu, cpu_runs = engine("onnxruntime")
     gpu, gpu_runs = engine("torch")
@@ -343,18 +340,7 @@ def test_secondary_classifier_history_on_the_gpu_matches_cpu(tmp_path):
                 b[2], b[3] = int(b[2] * 1.3) + 1, int(b[3] * 1.3) + 1
         results = []
         for device in ("cpu", "cuda"):
-            buf = _core.infer_buffer_from_arrays([(img, "RGB")], device=device)
-            bm = buf.batch_meta
-            fm = bm.acquire_frame_meta(frame_number=k, batch_id=0, source_width=160, source_height=120,
-                                       pipeline_width=160, pipeline_height=120)
-            bm.append(fm)
-            for oid, (x, y, w, h) in boxes.items():
-                o = bm.acquire_object_meta()
-                o.rect_params = pysm.osd.Rect(x, y, w, h)
-                o.unique_component_id = 1
-                if oid is not None:
-                    o.object_id = oid
-                fm.append(o)
+            buf = infer_models.buffer_with_objects(img, k, list(boxes.items()), device=device)
             (cpu if device == "cpu" else gpu).process(buf)
             results.append([[(lab[0], lab[2]) for c in o["classifiers"] for lab in c["labels"]]
                             for o in _core.infer_buffer_metadata(buf)[0]["objects"]])
