@@ -167,6 +167,12 @@ def _finish(cls, score, boxes, thr, W, H, max_candidates):
     return rows[order][:max_candidates]
 
 
+def _f32_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b rounded as the kernels compute it (float32): in float64, near-equal scores can sort
+    the other way round."""
+    return (a.astype(np.float32) * b.astype(np.float32)).astype(np.float64)
+
+
 def decode_yolox(out: np.ndarray, W: int, H: int, thr, strides=(8, 16, 32), max_candidates=1024):
     res = []
     grids = []
@@ -176,7 +182,7 @@ def decode_yolox(out: np.ndarray, W: int, H: int, thr, strides=(8, 16, 32), max_
     g = np.concatenate(grids).astype(np.float64)
     for o in out.astype(np.float64):
         cls = np.argmax(o[:, 5:], axis=1)
-        score = o[:, 4] * o[np.arange(len(o)), 5 + cls]
+        score = _f32_product(o[:, 4], o[np.arange(len(o)), 5 + cls])
         cx = (o[:, 0] + g[:, 0]) * g[:, 2]
         cy = (o[:, 1] + g[:, 1]) * g[:, 2]
         with np.errstate(over="ignore"):  # exp in float32, as the kernel: overflow gives inf
@@ -197,7 +203,7 @@ def decode_yolo(out: np.ndarray, W: int, H: int, C: int, thr, xyxy=False, normal
         first = 5 if has_obj else 4
         cls = np.argmax(o[:, first:], axis=1)
         best = o[np.arange(len(o)), first + cls]
-        score = o[:, 4] * best if has_obj else best
+        score = _f32_product(o[:, 4], best) if has_obj else best
         t = o[:, :4] * (np.array([W, H, W, H]) if normalized else 1)
         if xyxy:
             boxes = t
