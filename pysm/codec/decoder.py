@@ -107,6 +107,11 @@ def configure_decoder_cache(enabled: bool | None = None, max_per_key: int | None
     return decoder_cache_info()
 
 
+def _is_key(packet: Any) -> bool:
+    """The container's key-frame flag of a PyAV packet or a pysm Packet."""
+    return bool(getattr(packet, "is_keyframe", None) or getattr(packet, "key", False))
+
+
 def _packet_fields(packet: Any, pts: int | None, tb: Fraction) -> tuple[Any, int]:
     """(payload, pts ns) for a pysm Packet, a PyAV packet or a raw buffer."""
     if isinstance(packet, Packet):
@@ -145,9 +150,9 @@ class _NvdecBackend:
     def flush(self) -> list:
         return self._dec.flush()
 
-    def continues_at(self, packet: Any) -> bool:
+    def starts_sequence(self, packet: Any) -> bool:
         data, _ = _packet_fields(packet, None, self._tb)
-        return self._dec.continues_at(data, bool(getattr(packet, "is_keyframe", False)))
+        return self._dec.continues_at(data, _is_key(packet))
 
     @property
     def stats(self) -> dict:
@@ -187,7 +192,14 @@ class _CpuBackend:
         self._frames = 0
         self._pending_error = False
         self._pts_offset = 0
+        self._annexb: Any = None
         self.last_error = ""
+
+    def starts_sequence(self, packet: Any) -> bool:
+        if self._annexb is None:
+            self._annexb = _core.AnnexBConverter(self._info.codec, self._info.extradata or b"")
+        data, _ = _packet_fields(packet, None, self._tb)
+        return self._annexb.starts_sequence(data, _is_key(packet))
 
     def _av_packet(self, packet: Any, pts: int | None) -> Any:
         import av
@@ -404,18 +416,24 @@ class Decoder:
             return []
         return self._post(self._impl.flush())
 
-    def continues_at(self, packet: Any) -> bool:
-        """Whether ``packet`` can follow the packets decoded so far without :meth:`flush`: it starts
-        a new coded sequence (H.264 IDR, HEVC IDR/BLA; a key frame of VP8/VP9/AV1/MJPEG), so a file
-        that loops goes on into its next pass without draining the decoder, the held-back frames
-        coming out with the next pass's first packets under their own timestamps. NVDEC only (the
-        CPU decoder answers False: flush there); malformed headers also answer False."""
-        if self._closed or not isinstance(self._impl, _NvdecBackend):
+    def starts_sequence(self, packet: Any) -> bool:
+        """Whether decoding can start at ``packet`` without the packets before it, and give from
+        there on the same frames as a decoder that saw them: it starts a new coded sequence (H.264
+        IDR, HEVC IDR/BLA; a key frame of VP8/VP9/AV1/MJPEG). Other codecs, and malformed
+        headers, answer False."""
+        if self._closed:
             return False
         try:
-            return self._impl.continues_at(packet)
+            return bool(self._impl.starts_sequence(packet))
         except errors.Error:
             return False
+
+    def continues_at(self, packet: Any) -> bool:
+        """Whether ``packet`` can follow the packets decoded so far without :meth:`flush`: it
+        :meth:`starts_sequence`, so a file that loops goes on into its next pass without draining
+        the decoder, the held-back frames coming out with the next pass's first packets under their
+        own timestamps. NVDEC only (the CPU decoder answers False: flush there)."""
+        return isinstance(self._impl, _NvdecBackend) and self.starts_sequence(packet)
 
     @property
     def stats(self) -> dict:

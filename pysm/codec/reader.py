@@ -6,6 +6,10 @@ packet, and no per-packet Python objects are created beyond PyAV's own. That is 
 streams decoding in threads at the hardware's rate. Batches are single packets until the first
 frame is out (so it is not delayed), then double up to ``batch_packets``; live sources and
 ``low_latency`` always use one.
+
+A file may also decode on several NVDEC sessions at once, one coded sequence each
+(:mod:`pysm.codec.parallel`, ``sessions``): one session keeps one NVDEC engine busy at most, so a
+single stream, or a few, would otherwise leave most of a GPU's engines idle.
 """
 
 from __future__ import annotations
@@ -13,16 +17,33 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Iterator
+from functools import lru_cache
+from typing import Any, Callable, Iterator
 
-from pysm.codec.decoder import Decoder
+from pysm import errors
+from pysm.codec.decoder import Decoder, _is_key, parse_device
 from pysm.codec.demux import Demuxer
+from pysm.codec.parallel import ParallelDecode, auto_sessions
 from pysm.gil import tune_switch_interval
 
 __all__ = ["VideoReader"]
 
-_iterating = 0  # readers iterating right now, in any thread
+_iterating: dict[str, int] = {}  # readers iterating right now, in any thread, per device
 _iterating_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def _nvdec_engines(device: str, codec: str, bit_depth: int) -> int:
+    """NVDEC engines of a GPU that decode this codec (cuvidGetDecoderCaps), 1 when unknown."""
+    from pysm._native import _core
+
+    try:
+        rows = _core.nvdec_capabilities(parse_device(device)[1])
+    except errors.Error:
+        return 1
+    counts = [r["num_engines"] for r in rows
+              if r["codec"] == codec and r["supported"] and r["bit_depth"] >= (bit_depth or 8)]
+    return max(counts, default=1) or 1
 
 
 def _hand_out(frames: list):
@@ -48,19 +69,31 @@ class VideoReader:
         low_latency: decoder outputs frames without reordering delay; ``None``: when the source
             is live.
         batch_packets: most packets decoded per native call for files.
+        sessions: decoder sessions that may decode this file at once, one coded sequence (GOP
+            from an IDR) each, frames still in order (:mod:`pysm.codec.parallel`). ``None``:
+            automatic - on NVDEC, for files, up to 4 when few readers share the GPU (about 2.5
+            sessions per NVDEC engine among the readers iterating), and more than one only once
+            the consumer has waited for frames; 1 on the CPU, for live sources and ``low_latency``.
+        lookahead_mib: device memory the frames decoded ahead of the consumer may take when
+            several sessions decode (MiB).
         output_format, output_size, open_timeout, read_timeout, options: passed on to
             :class:`Decoder` and :class:`Demuxer`.
 
     ``first_frame_latency`` holds the seconds from construction to the first frame;
-    ``seamless_loop`` whether looped passes follow each other without draining the decoder.
+    ``seamless_loop`` whether looped passes follow each other without draining the decoder;
+    ``sessions_used`` the most sessions that decoded at once.
     """
 
     def __init__(self, uri: str | os.PathLike, device: str | int = "auto", *, loop: bool = False,
                  low_latency: bool | None = False, output_format: str = "NV12",
                  output_size: tuple[int, int] | None = None, open_timeout: float = 10.0,
                  read_timeout: float = 10.0, options: dict[str, str] | None = None,
-                 batch_packets: int = 8) -> None:
+                 batch_packets: int = 8, sessions: int | None = None, lookahead_mib: float = 512.0) -> None:
         self._t0 = time.perf_counter()
+        if sessions is not None and (isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1):
+            raise errors.InvalidArgument(f"sessions must be None (automatic) or an int >= 1, got {sessions!r}")
+        if not lookahead_mib > 0:
+            raise errors.InvalidArgument(f"lookahead_mib must be > 0, got {lookahead_mib!r}")
         self._demuxer = Demuxer(uri, open_timeout=open_timeout, read_timeout=read_timeout, options=options)
         try:
             if low_latency is None:
@@ -71,6 +104,10 @@ class VideoReader:
             self._demuxer.close()
             raise
         self.info = self._demuxer.info
+        self._sessions = sessions
+        self._output_size = output_size
+        self._parallel: ParallelDecode | None = None
+        self.lookahead_mib = float(lookahead_mib)
         self.loop = loop
         self.low_latency = low_latency
         self.batch_packets = 1 if (low_latency or self.info.is_live) else max(1, int(batch_packets))
@@ -93,18 +130,42 @@ class VideoReader:
         return self._demuxer
 
     def __iter__(self) -> Iterator[Any]:
-        global _iterating
+        device = self._decoder.device
         with _iterating_lock:
-            _iterating += 1
-            if _iterating >= 2:  # readers in threads: see pysm.gil
+            _iterating[device] = _iterating.get(device, 0) + 1
+            if sum(_iterating.values()) >= 2:  # readers in threads: see pysm.gil
                 tune_switch_interval()
         try:
-            yield from self._frames()
+            sessions = self._sessions_now()
+            if sessions > 1:
+                tune_switch_interval()  # the sessions decode in threads of their own
+                yield from self._parallel_frames()
+            else:
+                yield from self._serial_frames()
         finally:
             with _iterating_lock:
-                _iterating -= 1
+                _iterating[device] -= 1
 
-    def _frames(self) -> Iterator[Any]:
+    def _sessions_now(self) -> int:
+        """Sessions this reader may decode on (see ``sessions``), for now."""
+        if self.info.is_live or self.low_latency:
+            return 1
+        if self._sessions is not None:
+            return self._sessions
+        if self._decoder.device == "cpu":
+            return 1  # FFmpeg already spreads one stream over the cores
+        device = self._decoder.device
+        engines = _nvdec_engines(device, self.info.codec, self.info.bit_depth)
+        with _iterating_lock:
+            readers = max(1, _iterating.get(device, 0))
+        return auto_sessions(engines, readers)
+
+    def _passes(self, count: Callable[[], int], made_frames: Callable[[int], bool]):
+        """Packet batches ``(packets, pts offset ns)`` of every pass over the source, and
+        ``(None, flush)`` at the end of each pass, ``flush`` true unless the next pass can follow
+        seamlessly. ``count()`` is the frames decoded so far (batches are single packets until
+        frames flow); ``made_frames(at_start)`` whether the pass that began at that count made
+        any (a looping source that makes none stops)."""
         demuxer, decoder = self._demuxer, self._decoder
         tb = self.info.time_base
         unit_num, unit_den = tb.numerator * 1_000_000_000, tb.denominator
@@ -114,7 +175,7 @@ class VideoReader:
         lo = hi = None
         step = 0
         while True:
-            frames_before = self.frames
+            at_start = count()
             n = 1
             while True:
                 batch = demuxer.read_batch(n)
@@ -122,7 +183,7 @@ class VideoReader:
                     break
                 if self.seamless_loop is None:
                     self.seamless_loop = looping and decoder.continues_at(batch[0])
-                if n < self.batch_packets and self.frames:  # single packets until frames flow
+                if n < self.batch_packets and count():  # single packets until frames flow
                     n = min(self.batch_packets, n * 2)
                 if span is None:
                     for p in batch:
@@ -130,21 +191,14 @@ class VideoReader:
                             lo = p.pts if lo is None else min(lo, p.pts)
                             hi = p.pts if hi is None else max(hi, p.pts)
                     step = batch[-1].duration or step
-                frames = decoder.decode_many(batch, offset)
+                yield batch, offset
                 del batch
-                if frames:
-                    self._account(frames)
-                    yield from _hand_out(frames)
             # Draining the decoder stalls the hardware (about 7 % of NVDEC time with 7 looping
             # 10-s clips): a pass that restarts at an IDR/key frame follows the last one directly,
             # and the held-back frames come out with the next pass's first packets, still carrying
             # their own timestamps. Otherwise (and when a pass has shown nothing yet) flush.
-            if not (self.seamless_loop and self.frames > frames_before):
-                frames = decoder.flush()  # frames carry the offset of the packets they came from
-                if frames:
-                    self._account(frames)
-                    yield from _hand_out(frames)
-            if not looping or self.frames == frames_before:
+            yield None, not (self.seamless_loop and count() > at_start)
+            if not looping or not made_frames(at_start):
                 return
             if span is None:
                 if step:
@@ -154,6 +208,55 @@ class VideoReader:
                 span = (hi - lo) * unit_num // unit_den + step_ns if lo is not None else 0
             offset += span
             demuxer.seek(0)
+
+    def _serial_frames(self) -> Iterator[Any]:
+        decoder = self._decoder
+        for batch, offset in self._passes(lambda: self.frames, lambda at_start: self.frames > at_start):
+            if batch is None:
+                frames = decoder.flush() if offset else None  # frames carry their packets' offset
+            else:
+                frames = decoder.decode_many(batch, offset)
+            del batch
+            if frames:
+                self._account(frames)
+                yield from _hand_out(frames)
+
+    def _parallel_frames(self) -> Iterator[Any]:
+        decoder = self._decoder
+        par = ParallelDecode(
+            decoder, self._new_session, self._sessions_now,
+            lambda p: _is_key(p) and decoder.starts_sequence(p), batch=self.batch_packets,
+            max_lookahead_frames=int(self.lookahead_mib * 2**20 // self._frame_bytes()),
+            eager=self._sessions is not None)
+        self._parallel = par
+        run = par.run(self._passes(lambda: par.produced, lambda _at_start: par.produced > 0 or par.settle() > 0))
+        try:
+            for frames in run:
+                self._account(frames)
+                yield from _hand_out(frames)
+        finally:
+            run.close()  # stops the sessions' threads now, not when the generator is collected
+
+    def _frame_bytes(self) -> int:
+        """About the bytes one output frame takes (pitch padding aside)."""
+        w, h = self._output_size or (self.info.width or 1920, self.info.height or 1080)
+        fmt = self._decoder.output_format
+        if fmt in ("RGB", "BGR"):
+            return w * h * 3
+        if fmt in ("RGBA", "BGRA"):
+            return w * h * 4
+        return w * h * 3 // 2 * (2 if (self.info.bit_depth or 8) > 8 else 1)
+
+    def _new_session(self) -> Decoder:
+        """The decoder of one more session: the same device and output as the first."""
+        d = self._decoder
+        return Decoder(self.info, d.device, low_latency=False, output_format=d.output_format,
+                       output_size=self._output_size)
+
+    @property
+    def sessions_used(self) -> int:
+        """Most decoder sessions that decoded this reader's stream at once (1: serial decode)."""
+        return self._parallel.sessions_used if self._parallel is not None else 1
 
     def _account(self, frames: list) -> None:
         """Count frames and note the first-frame latency."""

@@ -1,0 +1,256 @@
+"""Decoding one file on several decoder sessions at once (pysm.codec.parallel), on the CPU.
+
+The same machinery runs NVDEC sessions on the GPU (tests/test_decode_gpu.py); here PyAV decoders
+stand in for them, and a fake decoder with random delays checks order, bounds and errors.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from codec_media import available, encoder_for, make_clip
+from pysm import errors
+from pysm.codec import VideoReader
+from pysm.codec.parallel import MAX_AUTO_SESSIONS, ParallelDecode, auto_sessions
+
+pytestmark = pytest.mark.skipif(not available("h264"), reason="PyAV without H.264")
+
+HEVC_CLOSED_GOP = {"x265-params": "bframes=2:keyint=12:no-open-gop=1:log-level=none"}
+
+
+def _read(path, n: int | None = None, **kw) -> tuple[list, VideoReader]:
+    out = []
+    with VideoReader(path, "cpu", **kw) as reader:
+        for f in reader:
+            out.append((f.pts, f.error, f.numpy().copy()))
+            if n is not None and len(out) >= n:
+                break
+    return out, reader
+
+
+def _same(a: list, b: list) -> None:
+    assert len(a) == len(b)
+    for i, ((pa, ea, fa), (pb, eb, fb)) in enumerate(zip(a, b)):
+        assert (pa, ea) == (pb, eb), i
+        np.testing.assert_array_equal(fa, fb, err_msg=f"frame {i}")
+
+
+def _session_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("pysm-decode-session"))
+
+
+@pytest.mark.parametrize("codec, options", [("h264", None), ("hevc", HEVC_CLOSED_GOP)])
+@pytest.mark.parametrize("sessions", [2, 3])
+def test_sessions_give_the_frames_of_a_serial_decode(tmp_path, codec, options, sessions):
+    if encoder_for(codec) is None:
+        pytest.skip(f"no {codec} encoder")
+    # B-frames, an IDR every 12 frames, 100 frames: segments of 24 (the shortest cut), 5 in all.
+    clip = make_clip(tmp_path / "c.mp4", codec, n=100, gop=12, bframes=2, options=options)
+    serial, _ = _read(clip, sessions=1)
+    parallel, reader = _read(clip, sessions=sessions)
+    _same(serial, parallel)
+    assert len(serial) == 100
+    assert reader.sessions_used == sessions
+
+
+def test_looping_with_sessions_keeps_the_serial_timeline(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=60, gop=12)
+    serial, _ = _read(clip, 200, loop=True, sessions=1)
+    parallel, reader = _read(clip, 200, loop=True, sessions=3)
+    _same(serial, parallel)
+    pts = [p for p, _, _ in parallel]
+    assert all(b > a for a, b in zip(pts, pts[1:]))  # rising across three restarts
+    assert reader.sessions_used == 3
+    assert _session_threads() == 0  # the break stopped every session
+
+
+def test_open_gop_hevc_is_not_cut(tmp_path):
+    if encoder_for("hevc") is None:
+        pytest.skip("no HEVC encoder")
+    # x265's default open GOP: key frames are CRA pictures, whose leading pictures need the GOP
+    # before: no clean restart point after the first picture, so one session decodes it all.
+    clip = make_clip(tmp_path / "c.mp4", "hevc", n=60, gop=12,
+                     options={"x265-params": "bframes=2:keyint=12:open-gop=1:log-level=none"})
+    serial, _ = _read(clip, sessions=1)
+    parallel, reader = _read(clip, sessions=3)
+    _same(serial, parallel)
+    assert reader.sessions_used == 1
+
+
+def test_truncated_file_with_sessions_matches_serial(tmp_path):
+    clip = make_clip(tmp_path / "c.ts", "h264", n=80, gop=12)  # MPEG-TS: readable when cut short
+    cut = tmp_path / "cut.ts"
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    serial, _ = _read(cut, sessions=1)
+    parallel, reader = _read(cut, sessions=2)
+    _same(serial, parallel)
+    assert 24 < len(serial) < 80
+    assert reader.sessions_used == 2
+
+
+def test_sessions_argument_is_checked(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=4)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(errors.InvalidArgument, match="sessions"):
+            VideoReader(clip, "cpu", sessions=bad)
+    with pytest.raises(errors.InvalidArgument, match="lookahead_mib"):
+        VideoReader(clip, "cpu", lookahead_mib=0)
+
+
+def test_cpu_and_low_latency_readers_decode_serially_by_default(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=40, gop=12)
+    _, reader = _read(clip)
+    assert reader.sessions_used == 1
+    _, reader = _read(clip, sessions=3, low_latency=True)
+    assert reader.sessions_used == 1
+
+
+def test_auto_sessions():
+    # 7 NVDECs: one reader takes the most, 7 readers 3 each, 18 or more readers one each.
+    assert auto_sessions(7, 1) == MAX_AUTO_SESSIONS
+    assert auto_sessions(7, 7) == 3
+    assert auto_sessions(7, 12) == 2
+    assert auto_sessions(7, 18) == 1
+    assert auto_sessions(7, 64) == 1
+    assert auto_sessions(0, 1) == 1
+    assert auto_sessions(1, 1) == 3
+
+
+# ---- the machinery with a fake decoder --------------------------------------------------------
+
+class _Pkt:
+    __slots__ = ("n", "key")
+
+    def __init__(self, n: int, key: bool) -> None:
+        self.n, self.key = n, key
+
+
+class _Frame:
+    height = pitch = 1
+    format = "NV12"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class _FakeDecoder:
+    """Holds one frame back (as reordering does) and takes a random time per call."""
+
+    def __init__(self, rng: random.Random, fail_at: int | None = None, log: list | None = None) -> None:
+        self.rng, self.fail_at, self.log = rng, fail_at, log
+        self.held: list = []
+        self.closed = False
+
+    def decode_many(self, packets, offset):
+        time.sleep(self.rng.uniform(0, 0.002))
+        if self.log is not None:
+            self.log.append(None)
+        out = self.held
+        self.held = []
+        for p in packets:
+            if p.n == self.fail_at:
+                raise errors.DecodeError(f"packet {p.n} is broken")
+            out.append(_Frame(p.n + offset))
+        if out:
+            self.held = [out.pop()]
+        return out
+
+    def flush(self):
+        out, self.held = self.held, []
+        return out
+
+    def close(self):
+        self.closed = True
+
+
+def _batches(n: int, gop: int, batch: int, passes: int = 1, cut_between_passes: bool = False):
+    for k in range(passes):
+        pkts = [_Pkt(i, i % gop == 0) for i in range(n)]
+        for i in range(0, n, batch):
+            yield pkts[i:i + batch], k * 1000
+        yield None, cut_between_passes
+
+
+def _fake(sessions: int, rng: random.Random, made: list, fail_at=None, **kw) -> ParallelDecode:
+    def make():
+        d = _FakeDecoder(rng, fail_at)
+        made.append(d)
+        return d
+
+    first = _FakeDecoder(rng, fail_at)
+    made.append(first)
+    return ParallelDecode(first, make, lambda: sessions, lambda p: p.key, batch=4, min_segment=8, **kw)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("sessions", [1, 2, 4])
+def test_frames_come_in_order_whatever_the_timing(seed, sessions):
+    rng = random.Random(seed)
+    made: list = []
+    par = _fake(sessions, rng, made, max_lookahead_frames=32)
+    got = [f.n for frames in par.run(_batches(200, 10, 5, passes=2, cut_between_passes=bool(seed % 2)))
+           for f in frames]
+    assert got == list(range(200)) + [1000 + i for i in range(200)]
+    assert par.produced == 400
+    assert par.sessions_used <= sessions
+    assert all(d.closed for d in made[1:]) and not made[0].closed  # the caller owns the first
+
+
+def test_lookahead_stays_within_its_bound():
+    rng = random.Random(7)
+    made: list = []
+    seen: list[int] = []
+    par = _fake(4, rng, made, max_lookahead_frames=16)
+    for frames in par.run(_batches(400, 10, 8)):
+        seen.append(par._buffered)
+    # At most the bound plus one call's frames (batch + the held one) per session.
+    assert max(seen) <= 16 + 4 * 5
+    assert par.sessions_used == 4
+
+
+def test_a_slow_consumer_keeps_one_session_and_little_lookahead():
+    rng = random.Random(3)
+    made: list = []
+    par = _fake(4, rng, made, max_lookahead_frames=64)
+    most = 0
+    n = 0
+    for frames in par.run(_batches(120, 10, 4)):
+        most = max(most, par._buffered)
+        n += len(frames)
+        time.sleep(0.004 * len(frames))  # slower than the decoder
+    assert n == 120
+    assert par.sessions_used == 1
+    assert most <= 2 * 5
+
+
+def test_an_error_comes_after_the_frames_before_it():
+    rng = random.Random(1)
+    made: list = []
+    par = _fake(3, rng, made, fail_at=57, max_lookahead_frames=64)
+    got: list[int] = []
+    with pytest.raises(errors.DecodeError, match="packet 57"):
+        for frames in par.run(_batches(200, 10, 5)):
+            got.extend(f.n for f in frames)
+    # Everything of the segments before the failing one, in order; nothing after it.
+    assert got[:50] == list(range(50))
+    assert all(n < 57 for n in got)
+    assert _session_threads() == 0
+
+
+def test_stopping_early_stops_every_session():
+    rng = random.Random(2)
+    made: list = []
+    par = _fake(4, rng, made, max_lookahead_frames=64)
+    run = par.run(_batches(10_000, 10, 8))
+    for i, _frames in enumerate(run):
+        if i == 20:
+            break
+    run.close()
+    assert _session_threads() == 0
+    assert all(d.closed for d in made[1:])
