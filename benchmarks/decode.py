@@ -12,8 +12,11 @@ Reported per configuration:
 
 - aggregate decode fps, and pysm/PyNvVideoCodec ratio;
 - NVDEC utilisation averaged over the window (NVML nvmlDeviceGetDecoderUtilization);
-- device memory per decoder (NVML used memory during the run minus before the library's first
-  point on this clip, / N);
+- device memory per stream (NVML used memory during the run minus before the library's first
+  point on this clip, / N: all of a stream's decoder sessions and frames);
+- pysm's decoder sessions per stream (``VideoReader(sessions=None)`` decodes a file on several at
+  once when few streams share the GPU; ``--sessions N`` fixes it, ``--serial`` adds a run with
+  one session per stream, the decode before parallel sessions, at every point).
 - host CPU per stream (process CPU time over the window / window / N, in % of one core).
 
 pysm's readers lower Python's thread switch interval to 0.5 ms once two of them iterate at once
@@ -163,16 +166,23 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
 
 # ---- the two libraries ---------------------------------------------------------------------------
 
-def pysm_worker(path: str, device: str = "cuda"):
-    """pysm, one looping VideoReader per thread on ``device``; frames dropped as they come."""
+def pysm_worker(path: str, device: str = "cuda", sessions: int | None = None, used: list | None = None):
+    """pysm, one looping VideoReader per thread on ``device``; frames dropped as they come.
+
+    ``sessions``: the reader's decoder sessions (None: automatic); ``used`` collects each reader's
+    ``sessions_used``."""
     from pysm.codec import VideoReader
 
     def work(i, stop, counts):
-        with VideoReader(path, device, loop=True) as reader:
-            for _frame in reader:  # frames stay on the device and are dropped
-                counts[i] += 1
-                if stop.is_set():
-                    return
+        with VideoReader(path, device, loop=True, sessions=sessions) as reader:
+            try:
+                for _frame in reader:  # frames stay on the device and are dropped
+                    counts[i] += 1
+                    if stop.is_set():
+                        return
+            finally:
+                if used is not None:
+                    used.append(reader.sessions_used)
 
     return work
 
@@ -320,16 +330,24 @@ def fmt(v, spec=".0f", none="n/a"):
 
 
 def print_table(name: str, rows: list[dict], markdown: bool) -> None:
+    serial = any("pysm_serial" in r for r in rows)
     head = ["streams", "pysm fps", "PyNvVC fps", "ratio", "pysm NVDEC%", "PyNvVC NVDEC%",
-            "pysm MiB/dec", "PyNvVC MiB/dec", "pysm CPU%/str", "PyNvVC CPU%/str"]
+            "pysm MiB/stream", "PyNvVC MiB/stream", "pysm CPU%/str", "PyNvVC CPU%/str", "sessions/str"]
+    if serial:
+        head += ["pysm 1-session fps", "1-session NVDEC%"]
     lines = []
     for r in rows:
         a, b = r["pysm"], r.get("pynvc")
         ratio = (a["fps"] / b["fps"]) if (b and b["fps"]) else None
+        used = a.get("sessions_used") or []
         lines.append([str(r["streams"]), fmt(a["fps"]), fmt(b and b["fps"]), fmt(ratio, ".2f"),
                       fmt(a["nvdec_util"]), fmt(b and b["nvdec_util"]),
                       fmt(a["mem_per_decoder_mib"], ".1f"), fmt(b and b["mem_per_decoder_mib"], ".1f"),
-                      fmt(a["cpu_per_stream_pct"], ".1f"), fmt(b and b["cpu_per_stream_pct"], ".1f")])
+                      fmt(a["cpu_per_stream_pct"], ".1f"), fmt(b and b["cpu_per_stream_pct"], ".1f"),
+                      f"{min(used)}-{max(used)}" if used and min(used) != max(used) else (str(used[0]) if used else "-")])
+        if serial:
+            c = r.get("pysm_serial")
+            lines[-1] += [fmt(c and c["fps"]), fmt(c and c["nvdec_util"])]
         for lib, res in (("pysm", a), ("PyNvVideoCodec", b)):
             if res and res["failed_streams"]:
                 lines[-1].append(f"[{lib}: {res['failed_streams']} failed: {res['errors'][0]}]")
@@ -359,6 +377,10 @@ def main() -> int:
     ap.add_argument("--pynvc-tuned", action="store_true",
                     help="run PyNvVideoCodec under the thread switch interval pysm's readers set (0.5 ms) "
                          "instead of Python's own")
+    ap.add_argument("--sessions", default="auto",
+                    help="decoder sessions per pysm reader: 'auto' (VideoReader's default) or a number")
+    ap.add_argument("--serial", action="store_true",
+                    help="also run pysm with one session per stream (the decode before parallel sessions)")
     ap.add_argument("--cpp-bench", help="path of the built pysm_decode_bench (default: look in build/bench)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="write all results to this JSON file")
@@ -371,6 +393,7 @@ def main() -> int:
     if not pysm.cuda.is_available():
         print(f"no GPU: {pysm.cuda.unavailable_reason()}")
         return 1
+    sessions = None if args.sessions == "auto" else int(args.sessions)
     streams = [int(s) for s in args.streams.split(",")] if args.streams else (QUICK_STREAMS if args.quick else FULL_STREAMS)
     window = args.window or (2.0 if args.quick else 2.5)
     warmup = args.warmup or (0.75 if args.quick else 1.0)
@@ -421,10 +444,17 @@ def main() -> int:
         for row, n in zip(rows, streams):
             if args.fresh_sessions:
                 pysm.codec.clear_decoder_cache()
-            row["pysm"] = measure(pysm_worker(path), n, warmup, window, nvml, base)
+            used: list = []
+            row["pysm"] = measure(pysm_worker(path, sessions=sessions, used=used), n, warmup, window, nvml, base)
             a = row["pysm"]
+            a["sessions_used"] = used
             print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
-                  f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s)", flush=True)
+                  f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s, sessions {sorted(set(used))})",
+                  flush=True)
+            if args.serial:
+                row["pysm_serial"] = c = measure(pysm_worker(path, sessions=1), n, warmup, window, nvml, base)
+                print(f"  {name}: {n:3d} streams  pysm 1 session {c['fps']:8.0f} fps"
+                      f"  (NVDEC {fmt(c['nvdec_util'])} %)", flush=True)
         if pynvc_missing is None:
             # Concurrent pysm readers lower the switch interval (pysm.gil); PyNvVideoCodec runs under
             # Python's own unless asked, as its users get it.

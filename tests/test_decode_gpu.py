@@ -375,14 +375,70 @@ def test_nvdec_decoder_continues_at_clean_restart_points(nvdec, clips, kind):
     assert not d.continues_at(pkts[0])  # closed
 
 
+def _frames_of(path, n=None, **kw):
+    out = []
+    with VideoReader(path, "cuda", **kw) as r:
+        for f in r:
+            out.append(f)
+            if n is not None and len(out) >= n:
+                break
+    return [(f.pts, f.error, f.numpy()) for f in out], r.sessions_used
+
+
+@pytest.mark.parametrize("kind", ["h264", "hevc"])
+def test_nvdec_sessions_give_the_serial_frames(nvdec, tmp_path, kind):
+    """A file decoded on 3 NVDEC sessions (explicit) or as many as pysm picks (automatic: one
+    reader, a consumer faster than one session) gives the frames of one session, bit for bit."""
+    if encoder_for(kind) is None:
+        pytest.skip(f"no {kind} encoder in this PyAV wheel")
+    opts = {"x265-params": "bframes=2:keyint=15:no-open-gop=1:log-level=none"} if kind == "hevc" else None
+    clip = make_clip(tmp_path / f"{kind}.mp4", kind, n=240, width=640, height=360, gop=15, bframes=2,
+                     options=opts, seed=3)
+    serial, used = _frames_of(clip, sessions=1)
+    assert len(serial) == 240 and used == 1
+    for kw, want_used in (({"sessions": 3}, 3), ({}, None)):
+        par, used = _frames_of(clip, **kw)
+        assert len(par) == len(serial)
+        for i, ((pa, ea, fa), (pb, eb, fb)) in enumerate(zip(serial, par)):
+            assert (pa, ea) == (pb, eb), (kw, i)
+            np.testing.assert_array_equal(fa, fb, err_msg=f"{kw} frame {i}")
+        if want_used is not None:
+            assert used == want_used
+        else:
+            assert used >= 2, "automatic mode used one session for a lone fast reader"
+
+
+def test_nvdec_sessions_on_the_real_clip(nvdec, shared_data):
+    """The retail CCTV clip (1080p H.264, an IDR every 60 frames) on 4 sessions, looped: the same
+    frames, in the same order, with the same timestamps as one session."""
+    import hashlib
+
+    clip = shared_data / "retail_1080p30_h264.mp4"
+
+    def digests(**kw):
+        frames = []  # held on the device while reading, so that the consumer outruns the decode
+        with VideoReader(clip, "cuda", loop=True, **kw) as r:
+            for f in r:
+                frames.append(f)
+                if len(frames) >= 400:
+                    break
+        return [(f.pts, f.error, hashlib.sha1(f.numpy().tobytes()).hexdigest()) for f in frames], r.sessions_used
+
+    serial, _ = digests(sessions=1)
+    par, used = digests(sessions=4)
+    assert used >= 3  # (the fourth may not be needed before the 400th frame)
+    assert par == serial
+
+
+@pytest.mark.parametrize("sessions", [1, 3])
 @pytest.mark.parametrize("kind", ["h264", "hevc", "mpeg4"])
-def test_reader_loops_on_gpu_with_increasing_pts(nvdec, clips, tmp_path, kind):
+def test_reader_loops_on_gpu_with_increasing_pts(nvdec, clips, tmp_path, kind, sessions):
     # H.264/HEVC clips start at an IDR: passes follow each other without a flush (seamless);
     # MPEG-4 takes the flushing path. Either way no frame is lost or repeated at the boundaries.
     if kind not in clips and kind != "mpeg4":
         pytest.skip(f"no {kind} encoder in this PyAV wheel")
     path = clips[kind] if kind in clips else make_clip(tmp_path / "m.mp4", "mpeg4", n=30, width=320, height=240)
-    with VideoReader(path, "cuda", loop=True) as r:
+    with VideoReader(path, "cuda", loop=True, sessions=sessions) as r:
         frames = []
         for f in r:
             frames.append(f)

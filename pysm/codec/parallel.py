@@ -11,11 +11,12 @@ in order. Measured on an H100 with the retail clip (GOP of 60): one stream 694 f
 1,369 on two, 2,726 on four; seven streams 87-95 % NVDEC busy on one session each, 97-100 % on three.
 
 Frames of later segments wait for the consumer, so the lookahead costs device memory: at most
-``max_lookahead_frames`` frames (plus one call's frames per session). Unless the caller asked for a
+``max_lookahead_frames`` frames in the segments after the one being handed out (plus one call's
+frames per session), and two batches of that one. Unless the caller asked for a
 number of sessions, only as much of it is used as the consumer proves it needs: sessions beyond the
-first start once the consumer has had to wait for a frame (a consumer paced slower than one
-session gains nothing from more), and the frames held ahead start at one batch and double each time
-the consumer waits while a session is held back by that bound.
+first start once the consumer spends a fair share of its time waiting for frames (a consumer paced
+slower than one session gains nothing from more), and the frames held ahead start at one batch and
+double each time such a consumer waits while a session is held back by that bound.
 
 One known difference from a serial decode: an H.264/HEVC IDR with ``no_output_of_prior_pics_flag``
 set makes a serial decoder discard the pictures not yet output before it; here the segment before
@@ -27,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
@@ -39,13 +41,21 @@ MAX_AUTO_SESSIONS = 4
 #: Sessions the readers of one GPU aim to keep busy, per NVDEC engine: at 7 streams on 7 engines,
 #: 2 sessions per stream gave 95-96 % NVDEC busy, 3 gave 97-100 % (H100, retail H.264).
 SESSIONS_PER_ENGINE = 2.5
+#: Share of its time (since the first frame) a consumer must spend waiting for frames before more
+#: sessions and more lookahead are spent on it.
+WAIT_SHARE = 0.2
 
 
 def auto_sessions(engines: int, readers: int) -> int:
-    """Sessions per reader when ``readers`` readers share a GPU with ``engines`` NVDECs."""
-    if engines <= 0:
+    """Sessions per reader when ``readers`` readers share a GPU with ``engines`` NVDECs.
+
+    More readers than engines keep every engine busy on one session each (H100: 95-99 % NVDEC
+    busy from 16 streams on), and more sessions there cost more than they give (16 HEVC streams on
+    2 sessions each: 80-87 % busy instead of 98 %)."""
+    readers = max(1, readers)
+    if engines <= 0 or readers > engines:
         return 1
-    return max(1, min(MAX_AUTO_SESSIONS, math.ceil(SESSIONS_PER_ENGINE * engines / max(1, readers))))
+    return max(1, min(MAX_AUTO_SESSIONS, math.ceil(SESSIONS_PER_ENGINE * engines / readers)))
 
 
 class _Segment:
@@ -119,6 +129,7 @@ class ParallelDecode:
         # Frames the sessions may hold ahead (grows, see the module doc), and whether sessions
         # beyond the first may decode (once the consumer waited for a frame).
         self._budget = self._max_frames if eager else self._batch
+        self._head_limit = 2 * self._batch  # frames of the head not yet taken by the consumer
         self._parallel = eager
         self._held_back = False     # a session waited on the budget since the consumer last waited
         self._stop = False
@@ -127,12 +138,17 @@ class ParallelDecode:
 
     # ---- worker side -------------------------------------------------------------------------
 
+    def _ahead(self) -> int:
+        """Frames of the segments after the head: the lookahead the budget bounds."""
+        return self._buffered - (len(self._segments[0].frames) if self._segments else 0)
+
     def _may_decode(self, seg: _Segment) -> bool:
-        if self._buffered < self._budget:
-            return True
-        # The head's session always may while the consumer has nothing from it: it is what the
-        # consumer waits for, so the budget can never stall the whole reader.
-        return bool(self._segments) and self._segments[0] is seg and not seg.frames
+        if self._segments and self._segments[0] is seg:
+            # The head goes on while the consumer keeps up with it, whatever the lookahead holds:
+            # bounding both together made the head's session wait for the consumer batch by batch
+            # (16 HEVC streams on 2 sessions each: 65 % NVDEC busy instead of 95 %).
+            return len(seg.frames) < self._head_limit
+        return self._ahead() < self._budget
 
     def _run_worker(self, w: _Worker) -> None:
         cv = self._cv
@@ -172,7 +188,8 @@ class ParallelDecode:
                     if seg.chunks or seg.sealed:
                         if self._may_decode(seg):
                             break
-                        self._held_back = True
+                        if not (self._segments and self._segments[0] is seg):
+                            self._held_back = True
                     cv.wait()
                 if self._stop:
                     return
@@ -221,7 +238,7 @@ class ParallelDecode:
 
     def _open(self) -> _Segment | None:
         """A new segment on a session, or None when none may take one now."""
-        if self._segments and self._buffered >= self._budget:
+        if self._segments and self._ahead() >= self._budget:
             return None  # its session could not decode yet: do not take another one
         w = self._worker_for_new_segment()
         if w is None:
@@ -244,7 +261,8 @@ class ParallelDecode:
         cv = self._cv
         source = iter(batches)
         feed = _Feed()
-        first_frame_seen = False
+        first_since: float | None = None  # when the first frame came out
+        waited = 0.0                      # seconds the consumer waited for frames since then
         try:
             while True:
                 out: list = []
@@ -267,18 +285,16 @@ class ParallelDecode:
                     if error is None and not out and not fed:
                         if feed.eof and not self._segments:
                             return
-                        # A wait after the first frame means the consumer is faster than the
-                        # sessions decoding now: let more of them in, and let them run further ahead.
-                        if first_frame_seen:
-                            self._parallel = True
-                            if self._held_back:
-                                self._budget = min(self._max_frames, self._budget * 2)
-                            self._held_back = False
+                        t = time.perf_counter()
                         cv.wait(0.5)
+                        if first_since is not None:
+                            waited += time.perf_counter() - t
+                            self._consumer_waited(waited, time.perf_counter() - first_since)
                 if error is not None:
                     raise error
                 if out:
-                    first_frame_seen = True
+                    if first_since is None:
+                        first_since = time.perf_counter()
                     yield out
         finally:
             with cv:
@@ -289,6 +305,18 @@ class ParallelDecode:
                     w.thread.join(timeout=30)
                     if w.thread.is_alive():
                         log.warning("decoder session %d did not stop within 30 s", w.index)
+
+    def _consumer_waited(self, waited: float, elapsed: float) -> None:
+        """The consumer waited for frames (lock held). Once waiting is a fair share of its time it
+        is faster than the sessions decoding now: let more of them in, and let them run further
+        ahead. (A consumer paced slower than one session only waits for the odd frame at a
+        segment's start: no reason to spend sessions and memory on it.)"""
+        if waited < WAIT_SHARE * elapsed:
+            return
+        self._parallel = True
+        if self._held_back:
+            self._budget = min(self._max_frames, self._budget * 2)
+        self._held_back = False
 
     def settle(self) -> int:
         """Wait until a frame was produced or no segment is decoding; returns ``produced``."""
@@ -309,6 +337,8 @@ class ParallelDecode:
             seg = feed.segment
             if seg is not None and seg.queued >= limit:
                 break
+            if self._segments and self._segments[0].frames and (seg is None or seg.queued >= self._batch):
+                break  # frames to hand out first (the first frame especially); its session has work
             if not feed.pending:
                 if feed.eof:
                     break

@@ -71,9 +71,10 @@ class VideoReader:
         batch_packets: most packets decoded per native call for files.
         sessions: decoder sessions that may decode this file at once, one coded sequence (GOP
             from an IDR) each, frames still in order (:mod:`pysm.codec.parallel`). ``None``:
-            automatic - on NVDEC, for files, up to 4 when few readers share the GPU (about 2.5
-            sessions per NVDEC engine among the readers iterating), and more than one only once
-            the consumer has waited for frames; 1 on the CPU, for live sources and ``low_latency``.
+            automatic - on NVDEC, for files, while no more readers iterate on the GPU than it has
+            NVDEC engines: up to 4 (about 2.5 sessions per engine among the readers), more than
+            one only once the consumer spends a fair share of its time waiting for frames; else 1,
+            as on the CPU, for live sources and with ``low_latency``.
         lookahead_mib: device memory the frames decoded ahead of the consumer may take when
             several sessions decode (MiB).
         output_format, output_size, open_timeout, read_timeout, options: passed on to
