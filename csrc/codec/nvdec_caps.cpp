@@ -84,6 +84,23 @@ std::vector<NvdecCaps> nvdec_capabilities(int device) {
   return rows;
 }
 
+NvdecCaps nvdec_caps(int device, const std::string& codec, int bit_depth, const std::string& chroma) {
+  const cudaVideoChromaFormat cf = parse_chroma(chroma);
+  const auto key = std::make_tuple(device, codec, bit_depth, static_cast<int>(cf));
+  {
+    std::lock_guard<std::mutex> lock(g_cache_mu);
+    auto it = g_cache.find(key);
+    if (it != g_cache.end()) return it->second;
+  }
+  const CuvidApi& a = cuvid_api();
+  PrimaryContext ctx(device);
+  ContextScope scope(ctx.get());
+  NvdecCaps row = query_one(a, codec.c_str(), bit_depth, cf);
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  g_cache[key] = row;
+  return row;
+}
+
 void nvdec_check_support(int device, const std::string& codec, int bit_depth, const std::string& chroma,
                          int width, int height) {
   cudaVideoCodec cc;
@@ -91,22 +108,7 @@ void nvdec_check_support(int device, const std::string& codec, int bit_depth, co
     raise(ErrorKind::Unsupported, "NVDEC has no decoder for codec '" + codec +
                                       "'; decode it on the CPU (device='cpu')");
   const cudaVideoChromaFormat cf = parse_chroma(chroma);
-  const auto key = std::make_tuple(device, codec, bit_depth, static_cast<int>(cf));
-  NvdecCaps row;
-  std::string gpu;
-  {
-    std::lock_guard<std::mutex> lock(g_cache_mu);
-    auto it = g_cache.find(key);
-    if (it != g_cache.end()) row = it->second;
-  }
-  if (row.codec.empty()) {
-    const CuvidApi& a = cuvid_api();
-    PrimaryContext ctx(device);
-    ContextScope scope(ctx.get());
-    row = query_one(a, codec.c_str(), bit_depth, cf);
-    std::lock_guard<std::mutex> lock(g_cache_mu);
-    g_cache[key] = row;
-  }
+  const NvdecCaps row = nvdec_caps(device, codec, bit_depth, chroma);
   auto gpu_name = [&] { return PrimaryContext(device).gpu_name(); };
   const std::string what = codec + " " + std::to_string(bit_depth) + "-bit " + chroma_name(cf);
   if (!row.supported)
@@ -130,6 +132,11 @@ void nvdec_check_support(int device, const std::string& codec, int bit_depth, co
 std::vector<NvdecCaps> nvdec_capabilities(int) {
   raise(ErrorKind::Driver, "this pysm build has no NVDEC support (built without CUDA or nv-codec-headers); "
                            "install a CUDA build of pysm or decode on the CPU (device='cpu')");
+}
+
+NvdecCaps nvdec_caps(int, const std::string&, int, const std::string&) {
+  nvdec_capabilities(0);
+  return {};
 }
 
 void nvdec_check_support(int, const std::string&, int, const std::string&, int, int) {

@@ -25,6 +25,8 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
         int num_engines
     cbool c_nvdec_built "pysm::codec::nvdec_built"()
     vector[CNvdecCaps] c_nvdec_capabilities "pysm::codec::nvdec_capabilities"(int device) except +raise_native
+    CNvdecCaps c_nvdec_caps "pysm::codec::nvdec_caps"(int device, const string& codec, int bit_depth,
+                                                     const string& chroma) except +raise_native
     void c_nvdec_check_support "pysm::codec::nvdec_check_support"(int device, const string& codec, int bit_depth, const string& chroma,
                              int width, int height) except +raise_native
     cdef cppclass CNvdecConfig "pysm::codec::NvdecConfig":
@@ -79,10 +81,24 @@ def nvdec_capabilities(int device=0):
     cdef vector[CNvdecCaps] rows
     with nogil:
         rows = c_nvdec_capabilities(device)
-    return [dict(codec=r.codec.decode(), bit_depth=r.bit_depth, chroma=r.chroma.decode(),
-                 supported=bool(r.supported), max_width=r.max_width, max_height=r.max_height,
-                 min_width=r.min_width, min_height=r.min_height, max_mb_count=r.max_mb_count,
-                 num_engines=r.num_engines) for r in rows]
+    return [_caps_dict(r) for r in rows]
+
+
+cdef dict _caps_dict(const CNvdecCaps& r):
+    return dict(codec=r.codec.decode(), bit_depth=r.bit_depth, chroma=r.chroma.decode(),
+                supported=bool(r.supported), max_width=r.max_width, max_height=r.max_height,
+                min_width=r.min_width, min_height=r.min_height, max_mb_count=r.max_mb_count,
+                num_engines=r.num_engines)
+
+
+def nvdec_caps(int device, str codec, int bit_depth=8, str chroma="420"):
+    """One row of :func:`nvdec_capabilities` (same keys), queried once per process and cached."""
+    cdef string c = codec.encode()
+    cdef string ch = chroma.encode()
+    cdef CNvdecCaps r
+    with nogil:
+        r = c_nvdec_caps(device, c, bit_depth, ch)
+    return _caps_dict(r)
 
 
 def nvdec_check_support(int device, str codec, int bit_depth=8, str chroma="420", int width=0, int height=0):

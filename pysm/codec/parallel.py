@@ -111,11 +111,13 @@ class ParallelDecode:
         max_lookahead_frames: bound on the frames decoded ahead of the consumer.
         eager: use every session and the whole lookahead from the start (the caller asked for a
             number of sessions), instead of once the consumer has shown it waits for frames.
+        parallel_now: allow sessions beyond the first from the start (the consumer has shown it
+            is faster than one), the lookahead still growing as it is needed.
     """
 
     def __init__(self, first: Any, make_decoder: Callable[[], Any], sessions: Callable[[], int],
                  starts_sequence: Callable[[Any], bool], *, batch: int = 8, min_segment: int = 24,
-                 max_lookahead_frames: int = 64, eager: bool = False) -> None:
+                 max_lookahead_frames: int = 64, eager: bool = False, parallel_now: bool = False) -> None:
         self._make = make_decoder
         self._sessions = sessions
         self._starts = starts_sequence
@@ -130,7 +132,7 @@ class ParallelDecode:
         # beyond the first may decode (once the consumer waited for a frame).
         self._budget = self._max_frames if eager else self._batch
         self._head_limit = 2 * self._batch  # frames of the head not yet taken by the consumer
-        self._parallel = eager
+        self._parallel = eager or parallel_now
         self._held_back = False     # a session waited on the budget since the consumer last waited
         self._stop = False
         self.produced = 0           # frames decoded so far

@@ -14,36 +14,36 @@ single stream, or a few, would otherwise leave most of a GPU's engines idle.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
-from functools import lru_cache
 from typing import Any, Callable, Iterator
 
 from pysm import errors
 from pysm.codec.decoder import Decoder, _is_key, parse_device
-from pysm.codec.demux import Demuxer
+from pysm.codec.demux import Demuxer, StreamInfo
 from pysm.codec.parallel import ParallelDecode, auto_sessions
 from pysm.gil import tune_switch_interval
 
 __all__ = ["VideoReader"]
 
+#: Frames an automatic reader decodes on its own decoder before judging whether its consumer keeps
+#: up with it.
+_WATCH_FRAMES = 48
 _iterating: dict[str, int] = {}  # readers iterating right now, in any thread, per device
 _iterating_lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
-def _nvdec_engines(device: str, codec: str, bit_depth: int) -> int:
-    """NVDEC engines of a GPU that decode this codec (cuvidGetDecoderCaps), 1 when unknown."""
+def _nvdec_engines(info: StreamInfo, device: str) -> int:
+    """NVDEC engines of a GPU that decode this stream (cuvidGetDecoderCaps, cached), 1 when unknown."""
     from pysm._native import _core
 
     try:
-        rows = _core.nvdec_capabilities(parse_device(device)[1])
+        row = _core.nvdec_caps(parse_device(device)[1], info.codec, info.bit_depth or 8, info.chroma or "420")
     except errors.Error:
         return 1
-    counts = [r["num_engines"] for r in rows
-              if r["codec"] == codec and r["supported"] and r["bit_depth"] >= (bit_depth or 8)]
-    return max(counts, default=1) or 1
+    return max(1, int(row["num_engines"])) if row["supported"] else 1
 
 
 def _hand_out(frames: list):
@@ -137,12 +137,7 @@ class VideoReader:
             if sum(_iterating.values()) >= 2:  # readers in threads: see pysm.gil
                 tune_switch_interval()
         try:
-            sessions = self._sessions_now()
-            if sessions > 1:
-                tune_switch_interval()  # the sessions decode in threads of their own
-                yield from self._parallel_frames()
-            else:
-                yield from self._serial_frames()
+            yield from self._frames(self._sessions_now())
         finally:
             with _iterating_lock:
                 _iterating[device] -= 1
@@ -156,7 +151,7 @@ class VideoReader:
         if self._decoder.device == "cpu":
             return 1  # FFmpeg already spreads one stream over the cores
         device = self._decoder.device
-        engines = _nvdec_engines(device, self.info.codec, self.info.bit_depth)
+        engines = _nvdec_engines(self.info, device)
         with _iterating_lock:
             readers = max(1, _iterating.get(device, 0))
         return auto_sessions(engines, readers)
@@ -210,27 +205,70 @@ class VideoReader:
             offset += span
             demuxer.seek(0)
 
-    def _serial_frames(self) -> Iterator[Any]:
+    def _frames(self, sessions: int) -> Iterator[Any]:
+        """Decode on the reader's own decoder, in the caller's thread; with automatic sessions
+        (``sessions`` > 1 allowed now), hand over to parallel sessions at the next restart point
+        once the consumer proves faster than this one decoder. Asked-for sessions start at once."""
         decoder = self._decoder
-        for batch, offset in self._passes(lambda: self.frames, lambda at_start: self.frames > at_start):
-            if batch is None:
-                frames = decoder.flush() if offset else None  # frames carry their packets' offset
+        par: list[ParallelDecode] = []  # the parallel run, once handed over
+
+        def count() -> int:
+            return par[0].produced if par else self.frames
+
+        def made_frames(at_start: int) -> bool:
+            if par:
+                return par[0].produced > 0 or par[0].settle() > 0
+            return self.frames > at_start
+
+        passes = self._passes(count, made_frames)
+        if sessions > 1 and self._sessions is not None:
+            yield from self._parallel_frames(passes, par, asked=True)
+            return
+        watch = sessions > 1
+        handover = False
+        t_decode = t_consumer = 0.0
+        for batch, extra in passes:
+            if batch is None:  # the end of a pass: flush unless the next one follows seamlessly
+                frames = decoder.flush() if extra else None  # frames carry their packets' offset
             else:
-                frames = decoder.decode_many(batch, offset)
+                if handover:
+                    j = next((k for k, p in enumerate(batch) if _is_key(p) and decoder.starts_sequence(p)), None)
+                    if j is not None:
+                        frames = decoder.decode_many(batch[:j], extra) if j else []
+                        frames += decoder.flush()  # the serial part ends where a segment may start
+                        if frames:
+                            self._account(frames)
+                            yield from _hand_out(frames)
+                        rest = itertools.chain([(batch[j:], extra)], passes)
+                        del batch
+                        yield from self._parallel_frames(rest, par, asked=False)
+                        return
+                t = time.perf_counter()
+                frames = decoder.decode_many(batch, extra)
+                t_decode += time.perf_counter() - t
             del batch
             if frames:
                 self._account(frames)
+                t = time.perf_counter()
                 yield from _hand_out(frames)
+                t_consumer += time.perf_counter() - t
+                # A consumer that takes less than half the decode's time per frame leaves this
+                # session's engine the bottleneck: more sessions pay (still allowed?).
+                if (watch and not handover and self.frames >= _WATCH_FRAMES
+                        and t_consumer < 0.5 * t_decode and self._sessions_now() > 1):
+                    handover = True
 
-    def _parallel_frames(self) -> Iterator[Any]:
+    def _parallel_frames(self, batches: Iterator, par: list, asked: bool) -> Iterator[Any]:
         decoder = self._decoder
-        par = ParallelDecode(
+        p = ParallelDecode(
             decoder, self._new_session, self._sessions_now,
-            lambda p: _is_key(p) and decoder.starts_sequence(p), batch=self.batch_packets,
+            lambda pkt: _is_key(pkt) and decoder.starts_sequence(pkt), batch=self.batch_packets,
             max_lookahead_frames=int(self.lookahead_mib * 2**20 // self._frame_bytes()),
-            eager=self._sessions is not None)
-        self._parallel = par
-        run = par.run(self._passes(lambda: par.produced, lambda _at_start: par.produced > 0 or par.settle() > 0))
+            eager=asked, parallel_now=True)
+        par.append(p)
+        self._parallel = p
+        tune_switch_interval()  # the sessions decode in threads of their own
+        run = p.run(batches)
         try:
             for frames in run:
                 self._account(frames)

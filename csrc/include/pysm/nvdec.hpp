@@ -27,6 +27,8 @@ struct NvdecCaps {
 bool nvdec_built() noexcept;
 // The capability table of `device` (throws Error(Driver) when libnvcuvid is missing).
 std::vector<NvdecCaps> nvdec_capabilities(int device);
+// One row of the table, queried once per process and cached (throws Error(Driver) like the table).
+NvdecCaps nvdec_caps(int device, const std::string& codec, int bit_depth, const std::string& chroma);
 // Throws Error(Unsupported) naming codec, bit depth, chroma, size and GPU when the hardware cannot
 // decode this stream; Error(Driver) when NVDEC is unavailable. Sizes of 0 skip the size check.
 void nvdec_check_support(int device, const std::string& codec, int bit_depth, const std::string& chroma,
