@@ -113,11 +113,13 @@ def test_cpu_and_low_latency_readers_decode_serially_by_default(tmp_path):
 
 
 def test_auto_sessions():
-    # 7 NVDECs: one reader takes the most, 7 readers 3 each, more readers than engines one each.
+    # 7 NVDECs: one reader takes the most, 7 readers 3 each, up to 14 two each, more one each.
     assert auto_sessions(7, 1) == MAX_AUTO_SESSIONS
     assert auto_sessions(7, 4) == MAX_AUTO_SESSIONS
     assert auto_sessions(7, 7) == 3
-    assert auto_sessions(7, 8) == 1
+    assert auto_sessions(7, 8) == 2
+    assert auto_sessions(7, 14) == 2
+    assert auto_sessions(7, 15) == 1
     assert auto_sessions(7, 64) == 1
     assert auto_sessions(0, 1) == 1
     assert auto_sessions(1, 1) == 3
@@ -274,6 +276,16 @@ def test_automatic_mode_hands_over_to_sessions_when_the_consumer_keeps_up(tmp_pa
         assert reader.sessions_used >= 2
         assert reader.first_frame_latency is not None
     _same(serial, got)
+
+
+def test_automatic_mode_stays_serial_when_gops_outgrow_the_lookahead(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=240, width=640, height=360, gop=120,
+                     options={"x264-params": "scenecut=0"})  # an IDR every 120 frames, no more
+    with _auto_reader(clip, 3) as reader:
+        reader.lookahead_mib = 640 * 360 * 3 // 2 * 100 / 2**20  # 100 frames: less than a GOP
+        frames = list(reader)
+        assert len(frames) == 240
+        assert reader.sessions_used == 1 and reader._parallel is None  # noqa: SLF001
 
 
 def test_automatic_mode_stays_serial_for_a_slow_consumer(tmp_path):

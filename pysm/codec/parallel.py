@@ -49,12 +49,14 @@ WAIT_SHARE = 0.2
 def auto_sessions(engines: int, readers: int) -> int:
     """Sessions per reader when ``readers`` readers share a GPU with ``engines`` NVDECs.
 
-    More readers than engines keep every engine busy on one session each (H100: 95-99 % NVDEC
-    busy from 16 streams on), and more sessions there cost more than they give (16 HEVC streams on
-    2 sessions each: 80-87 % busy instead of 98 %)."""
+    Up to twice as many readers as engines still take two sessions each (8 H.264 streams on one
+    session each: 89-97 % NVDEC busy on an H100); beyond that every engine stays busy on one
+    session per stream (95-100 % from 16 streams on) and more sessions cost more than they give."""
     readers = max(1, readers)
-    if engines <= 0 or readers > engines:
+    if engines <= 0 or readers > 2 * engines:
         return 1
+    if readers > engines:
+        return 2
     return max(1, min(MAX_AUTO_SESSIONS, math.ceil(SESSIONS_PER_ENGINE * engines / readers)))
 
 

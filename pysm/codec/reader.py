@@ -227,6 +227,8 @@ class VideoReader:
         watch = sessions > 1
         handover = False
         t_decode = t_consumer = 0.0
+        packets = 0
+        restarts: list[int] = []  # packet numbers of the last two restart points seen
         for batch, extra in passes:
             if batch is None:  # the end of a pass: flush unless the next one follows seamlessly
                 frames = decoder.flush() if extra else None  # frames carry their packets' offset
@@ -243,6 +245,11 @@ class VideoReader:
                         del batch
                         yield from self._parallel_frames(rest, par, asked=False)
                         return
+                elif watch:
+                    for k, p in enumerate(batch):
+                        if _is_key(p) and decoder.starts_sequence(p):
+                            restarts = [restarts[-1], packets + k] if restarts else [packets + k]
+                    packets += len(batch)
                 t = time.perf_counter()
                 frames = decoder.decode_many(batch, extra)
                 t_decode += time.perf_counter() - t
@@ -253,17 +260,21 @@ class VideoReader:
                 yield from _hand_out(frames)
                 t_consumer += time.perf_counter() - t
                 # A consumer that takes less than half the decode's time per frame leaves this
-                # session's engine the bottleneck: more sessions pay (still allowed?).
-                if (watch and not handover and self.frames >= _WATCH_FRAMES
-                        and t_consumer < 0.5 * t_decode and self._sessions_now() > 1):
-                    handover = True
+                # session's engine the bottleneck: more sessions pay, if still allowed, and if the
+                # restart points come often enough for a segment or two to fit in the lookahead
+                # (16 HEVC streams with 246-frame GOPs, more than fit: NVDEC 80 % busy, not 98 %).
+                if (watch and not handover and self.frames >= _WATCH_FRAMES and len(restarts) == 2
+                        and t_consumer < 0.5 * t_decode):
+                    allowed = self._sessions_now()
+                    gop = restarts[1] - restarts[0]
+                    handover = allowed > 1 and gop * (min(allowed, 3) - 1) <= self._lookahead_frames()
 
     def _parallel_frames(self, batches: Iterator, par: list, asked: bool) -> Iterator[Any]:
         decoder = self._decoder
         p = ParallelDecode(
             decoder, self._new_session, self._sessions_now,
             lambda pkt: _is_key(pkt) and decoder.starts_sequence(pkt), batch=self.batch_packets,
-            max_lookahead_frames=int(self.lookahead_mib * 2**20 // self._frame_bytes()),
+            max_lookahead_frames=self._lookahead_frames(),
             eager=asked, parallel_now=True)
         par.append(p)
         self._parallel = p
@@ -275,6 +286,9 @@ class VideoReader:
                 yield from _hand_out(frames)
         finally:
             run.close()  # stops the sessions' threads now, not when the generator is collected
+
+    def _lookahead_frames(self) -> int:
+        return int(self.lookahead_mib * 2**20 // self._frame_bytes())
 
     def _frame_bytes(self) -> int:
         """About the bytes one output frame takes (pitch padding aside)."""
