@@ -7,8 +7,10 @@ HEVC IDR/BLA, key frames of VP8/VP9/AV1/MJPEG; :meth:`Decoder.starts_sequence`):
 every earlier picture before such a point and needs none of them after it, so each piece
 (*segment*) decodes on its own session into exactly the frames a serial decode gives there.
 :class:`ParallelDecode` hands consecutive segments to up to K sessions and gives their frames back
-in order. Measured on an H100 with the retail clip (GOP of 60): one stream 694 fps on one session,
-1,369 on two, 2,726 on four; seven streams 87-95 % NVDEC busy on one session each, 97-100 % on three.
+in order. Measured on an H100 with the retail clip (GOP of 60), raw sessions without the ordering:
+one stream 694 fps on one session, 1,369 on two, 2,726 on four; seven streams 87-95 % NVDEC busy on
+one session each, 97-100 % on three. Through ``VideoReader`` (benchmarks/RESULTS.md): one stream
+1,768 fps on 3 sessions, four 4,410 fps, seven 95-98 % busy.
 
 Frames of later segments wait for the consumer, so the lookahead costs device memory: at most
 ``max_lookahead_frames`` frames in the segments after the one being handed out (plus one call's
@@ -51,7 +53,8 @@ def auto_sessions(engines: int, readers: int) -> int:
 
     Up to twice as many readers as engines still take two sessions each (8 H.264 streams on one
     session each: 89-97 % NVDEC busy on an H100); beyond that every engine stays busy on one
-    session per stream (95-100 % from 16 streams on) and more sessions cost more than they give."""
+    session per stream (92-100 % from 16 streams on) and more sessions cost more than they give
+    (16 HEVC streams on 2 sessions each: 65-87 %)."""
     readers = max(1, readers)
     if engines <= 0 or readers > 2 * engines:
         return 1

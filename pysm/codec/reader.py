@@ -70,11 +70,13 @@ class VideoReader:
             is live.
         batch_packets: most packets decoded per native call for files.
         sessions: decoder sessions that may decode this file at once, one coded sequence (GOP
-            from an IDR) each, frames still in order (:mod:`pysm.codec.parallel`). ``None``:
-            automatic - on NVDEC, for files, while no more readers iterate on the GPU than it has
-            NVDEC engines: up to 4 (about 2.5 sessions per engine among the readers), more than
-            one only once the consumer spends a fair share of its time waiting for frames; else 1,
-            as on the CPU, for live sources and with ``low_latency``.
+            from an IDR) each, frames identical and in order (:mod:`pysm.codec.parallel`); they
+            start with the first frame. ``None``: automatic, on NVDEC and for files - the reader
+            decodes on its own decoder, and after 48 frames, if its consumer takes less than half
+            the decode's time and a GOP or two fit in ``lookahead_mib``, hands over at the next
+            IDR to up to 4 sessions while no more readers iterate on the GPU than it has NVDEC
+            engines, 2 while up to twice as many do. 1 on the CPU, for live sources and with
+            ``low_latency``.
         lookahead_mib: device memory the frames decoded ahead of the consumer may take when
             several sessions decode (MiB).
         output_format, output_size, open_timeout, read_timeout, options: passed on to
