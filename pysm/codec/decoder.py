@@ -197,7 +197,12 @@ class _CpuBackend:
 
     def starts_sequence(self, packet: Any) -> bool:
         if self._annexb is None:
-            self._annexb = _core.AnnexBConverter(self._info.codec, self._info.extradata or b"")
+            try:
+                self._annexb = _core.AnnexBConverter(self._info.codec, self._info.extradata or b"")
+            except errors.Error:
+                self._annexb = False  # malformed codec configuration: no restart point is known
+        if not self._annexb:
+            return False
         data, _ = _packet_fields(packet, None, self._tb)
         return self._annexb.starts_sequence(data, _is_key(packet))
 
