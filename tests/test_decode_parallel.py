@@ -206,6 +206,46 @@ def test_frames_come_in_order_whatever_the_timing(seed, sessions):
     assert all(d.closed for d in made[1:]) and not made[0].closed  # the caller owns the first
 
 
+class _TimedDecoder(_FakeDecoder):
+    """Takes a fixed time per packet and notes when each call ran."""
+
+    def __init__(self, spans: list, per_packet_s: float = 0.001) -> None:
+        super().__init__(random.Random(0))
+        self.spans, self.per_packet_s = spans, per_packet_s
+
+    def decode_many(self, packets, offset):
+        t = time.perf_counter()
+        time.sleep(self.per_packet_s * len(packets))
+        out = super().decode_many(packets, offset)
+        self.spans.append((t, time.perf_counter()))
+        return out
+
+
+def _busy_share(spans: list, at_least: int) -> float:
+    """Share of the time some session decoded during which ``at_least`` sessions decoded at once."""
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    busy = both = 0.0
+    level, last = 0, edges[0][0]
+    for t, d in edges:
+        busy += (t - last) if level >= 1 else 0.0
+        both += (t - last) if level >= at_least else 0.0
+        level, last = level + d, t
+    return both / busy
+
+
+@pytest.mark.parametrize("gop", [30, 150])
+def test_sessions_decode_at_once_on_long_gops(gop):
+    # The packets of the next segment are read while the ones before still decode, so a GOP
+    # longer than a few batches does not leave all but one session waiting for packets.
+    spans: list = []
+    par = ParallelDecode(_TimedDecoder(spans), lambda: _TimedDecoder(spans), lambda: 2, lambda p: p.key,
+                         batch=8, min_segment=24, max_lookahead_frames=1000, eager=True)
+    got = [f.n for frames in par.run(_batches(600, gop, 8)) for f in frames]
+    assert got == list(range(600))
+    assert par.sessions_used == 2
+    assert _busy_share(spans, 2) > 0.6  # one session's packets at a time gave about 0.1 at GOP 150
+
+
 def test_lookahead_stays_within_its_bound():
     rng = random.Random(7)
     made: list = []

@@ -3,6 +3,9 @@
 //
 //   pysm_decode_bench <file.h264|file.hevc> [--codec h264|hevc] [--streams 1,4,7,16,32,64]
 //                     [--seconds 5] [--warmup 1] [--chunk 65536] [--device 0]
+//                     [--delay D] [--extra S] [--outputs K]
+// --delay/--extra/--outputs set NvdecConfig's display_delay, extra_decode_surfaces and
+// output_surfaces (default: the library's), to measure how deep a queue one session needs.
 // Prints one line per stream count: streams, aggregate fps, fps per stream, frames.
 // The decoder cache is opened wide, so that the sessions of one point are reused by the next
 // (cuvidDestroyDecoder costs ~230 ms each; the parked sessions are left to the driver at exit).
@@ -56,7 +59,7 @@ int main(int argc, char** argv) {
   std::vector<int> streams = {1, 4, 7, 16, 32, 56, 64};
   double seconds = 5.0, warmup = 1.0;
   size_t chunk = 65536;
-  int device = 0;
+  int device = 0, delay = -1, extra = -1, outputs = -1;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--codec") codec = v;
@@ -65,6 +68,9 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") warmup = std::atof(v.c_str());
     else if (k == "--chunk") chunk = static_cast<size_t>(std::atol(v.c_str()));
     else if (k == "--device") device = std::atoi(v.c_str());
+    else if (k == "--delay") delay = std::atoi(v.c_str());
+    else if (k == "--extra") extra = std::atoi(v.c_str());
+    else if (k == "--outputs") outputs = std::atoi(v.c_str());
   }
   std::ifstream f(path, std::ios::binary);
   if (!f) {
@@ -72,8 +78,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<uint8_t> data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::printf("# %s (%s, %zu bytes), chunks of %zu bytes, %.1f s per point\n", path.c_str(), codec.c_str(),
-              data.size(), chunk, seconds);
+  std::printf("# %s (%s, %zu bytes), chunks of %zu bytes, %.1f s per point, delay %d extra %d outputs %d\n",
+              path.c_str(), codec.c_str(), data.size(), chunk, seconds, delay, extra, outputs);
   std::printf("%8s %12s %12s %10s\n", "streams", "fps", "fps/stream", "frames");
   pysm::codec::nvdec_cache_configure(true, 256, 256);
   for (int n : streams) {
@@ -89,6 +95,9 @@ int main(int argc, char** argv) {
           pysm::codec::NvdecConfig cfg;
           cfg.device = device;
           cfg.codec = codec;
+          if (delay >= 0) cfg.display_delay = delay;
+          if (extra >= 0) cfg.extra_decode_surfaces = extra;
+          if (outputs >= 0) cfg.output_surfaces = outputs;
           pysm::codec::NvdecDecoder dec(cfg);
           // As VideoReader does: a file starting at an IDR loops without draining the decoder.
           const bool seamless = pysm::codec::AnnexBConverter(codec, nullptr, 0)
