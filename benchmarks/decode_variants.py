@@ -1,0 +1,104 @@
+"""VideoReader settings side by side: N concurrent looping readers per variant, NVDEC busy and fps.
+
+    python benchmarks/decode_variants.py --clip hevc --streams 7 --reps 3 \\
+        --variant sessions=1 --variant sessions=1,batch_packets=16 --variant sessions=2
+
+Each variant is a set of ``VideoReader`` keyword arguments (``sessions``, ``batch_packets``,
+``lookahead_mib``; ``sessions=auto`` for the default). Variants run one after the other and the
+whole list is repeated ``--reps`` times, alternating, so that drift of the GPU between runs falls
+on every variant alike: with exactly one stream per NVDEC engine the busy share moves by several
+points from one run to the next (benchmarks/RESULTS.md), and one run per variant decides nothing.
+Measurement as in decode.py (one thread per reader, frames dropped, 1 s warm-up once every
+stream decodes, then the window); the medians per variant come last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import decode as bench  # noqa: E402  (the measurement helpers)
+
+CLIPS = {"h264": "retail_1080p30_h264.mp4", "hevc": "retail_1080p30_hevc.mp4"}
+
+
+def parse_variant(text: str) -> dict:
+    """``"sessions=2,batch_packets=16"`` -> VideoReader keyword arguments."""
+    out: dict = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key not in ("sessions", "batch_packets", "lookahead_mib"):
+            raise SystemExit(f"unknown VideoReader setting {key!r} in --variant {text!r}")
+        if key == "sessions" and value == "auto":
+            out[key] = None
+        else:
+            out[key] = float(value) if key == "lookahead_mib" else int(value)
+    return out
+
+
+def reader_worker(path: str, kwargs: dict, used: list):
+    from pysm.codec import VideoReader
+
+    def work(i, stop, counts):
+        with VideoReader(path, "cuda", loop=True, **kwargs) as reader:
+            try:
+                for _frame in reader:
+                    counts[i] += 1
+                    if stop.is_set():
+                        return
+            finally:
+                used.append(reader.sessions_used)
+
+    return work
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", default="h264", help="h264, hevc (the retail clips) or a file path")
+    ap.add_argument("--streams", type=int, default=7)
+    ap.add_argument("--variant", action="append", required=True, help="VideoReader settings, e.g. sessions=1")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--window", type=float, default=2.5)
+    ap.add_argument("--warmup", type=float, default=1.0)
+    args = ap.parse_args()
+
+    import pysm.codec
+    import pysm.cuda
+
+    if not pysm.cuda.is_available():
+        print(f"no GPU: {pysm.cuda.unavailable_reason()}")
+        return 1
+    path = str(bench.DATA / CLIPS[args.clip]) if args.clip in CLIPS else args.clip
+    variants = [(v, parse_variant(v)) for v in args.variant]
+    nvml = bench.Nvml(0)
+    # Sessions of one run are reused by the next (destroying one costs ~230 ms in the driver).
+    pysm.codec.configure_decoder_cache(enabled=True, max_per_key=4 * args.streams + 8,
+                                       max_total=8 * args.streams + 32)
+    print(f"# {pysm.cuda.device_info(0)['name']}, {path}, {args.streams} streams, "
+          f"{args.warmup} s warm-up + {args.window} s per run", flush=True)
+    results: dict[str, list] = {v: [] for v, _ in variants}
+    for rep in range(args.reps):
+        for name, kwargs in variants:
+            used: list = []
+            m = bench.measure(reader_worker(path, kwargs, used), args.streams, args.warmup, args.window, nvml, None)
+            results[name].append(m)
+            print(f"rep {rep}  {name:36s} {m['fps']:8.0f} fps  NVDEC {bench.fmt(m['nvdec_util'], '.1f')} %"
+                  f"  CPU/stream {m['cpu_per_stream_pct']:.1f} %  sessions {sorted(set(used))}"
+                  f"{'  errors ' + str(m['errors']) if m['errors'] else ''}", flush=True)
+    print("\n| variant | median fps | median NVDEC % | NVDEC % per run |\n|---|---|---|---|")
+    for name, runs in results.items():
+        utils = [m["nvdec_util"] for m in runs if m["nvdec_util"] is not None]
+        print(f"| {name} | {statistics.median(m['fps'] for m in runs):,.0f} | "
+              f"{bench.fmt(statistics.median(utils) if utils else None, '.1f')} | "
+              f"{', '.join(f'{u:.1f}' for u in utils)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
