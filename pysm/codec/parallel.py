@@ -48,15 +48,18 @@ SESSIONS_PER_ENGINE = 2.5
 WAIT_SHARE = 0.2
 
 
-def auto_sessions(engines: int, readers: int) -> int:
-    """Sessions per reader when ``readers`` readers share a GPU with ``engines`` NVDECs.
+def auto_sessions(engines: int, readers: int, codec: str = "h264") -> int:
+    """Sessions per reader when ``readers`` readers of ``codec`` share a GPU with ``engines`` NVDECs.
 
     Up to twice as many readers as engines still take two sessions each (8 H.264 streams on one
-    session each: 89-97 % NVDEC busy on an H100); beyond that every engine stays busy on one
-    session per stream (92-100 % from 16 streams on) and more sessions cost more than they give
-    (16 HEVC streams on 2 sessions each: 65-87 %)."""
+    session each: 89-97 % NVDEC busy on an H100, 96 % on 2-3); beyond that every engine stays busy on
+    one session per stream (92-100 % from 16 streams on) and more sessions cost more than they give.
+    HEVC pictures decode twice as fast as H.264 ones, so a session's thread must come back for its
+    next batch twice as often, and two sessions per HEVC stream lost as soon as there were more
+    readers than engines (10 streams: 74 / 99 % busy vs 91-94 % on one; 16 streams: 69-87 % vs
+    95-99 %): HEVC takes more than one session only while readers <= engines."""
     readers = max(1, readers)
-    if engines <= 0 or readers > 2 * engines:
+    if engines <= 0 or readers > 2 * engines or (readers > engines and codec == "hevc"):
         return 1
     if readers > engines:
         return 2

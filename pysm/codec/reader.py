@@ -75,8 +75,8 @@ class VideoReader:
             decodes on its own decoder, and after 48 frames, if its consumer takes less than half
             the decode's time and a GOP or two fit in ``lookahead_mib``, hands over at the next
             IDR to up to 4 sessions while no more readers iterate on the GPU than it has NVDEC
-            engines, 2 while up to twice as many do. 1 on the CPU, for live sources and with
-            ``low_latency``.
+            engines, 2 while up to twice as many do (HEVC: 1 once readers outnumber engines).
+            1 on the CPU, for live sources and with ``low_latency``.
         lookahead_mib: device memory the frames decoded ahead of the consumer may take when
             several sessions decode (MiB).
         output_format, output_size, open_timeout, read_timeout, options: passed on to
@@ -156,7 +156,7 @@ class VideoReader:
         engines = _nvdec_engines(self.info, device)
         with _iterating_lock:
             readers = max(1, _iterating.get(device, 0))
-        return auto_sessions(engines, readers)
+        return auto_sessions(engines, readers, self.info.codec)
 
     def _passes(self, count: Callable[[], int], made_frames: Callable[[int], bool]):
         """Packet batches ``(packets, pts offset ns)`` of every pass over the source, and
