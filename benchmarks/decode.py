@@ -445,11 +445,15 @@ def main() -> int:
             if args.fresh_sessions:
                 pysm.codec.clear_decoder_cache()
             used: list = []
+            pool0 = pysm.memory_stats().get("cuda:0", {})
             row["pysm"] = measure(pysm_worker(path, sessions=sessions, used=used), n, warmup, window, nvml, base)
             a = row["pysm"]
             a["sessions_used"] = used
+            # cudaFree calls of pysm's pool during the point (each waits for the whole GPU)
+            a["pool_frees"] = pysm.memory_stats().get("cuda:0", {}).get("system_frees", 0) - pool0.get("system_frees", 0)
             print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
-                  f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s, sessions {sorted(set(used))})",
+                  f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s, sessions {sorted(set(used))},"
+                  f" pool frees {a['pool_frees']})",
                   flush=True)
             if args.serial:
                 row["pysm_serial"] = c = measure(pysm_worker(path, sessions=1), n, warmup, window, nvml, base)

@@ -9,7 +9,10 @@ whole list is repeated ``--reps`` times, alternating, so that drift of the GPU b
 on every variant alike: with exactly one stream per NVDEC engine the busy share moves by several
 points from one run to the next (benchmarks/RESULTS.md), and one run per variant decides nothing.
 Measurement as in decode.py (one thread per reader, frames dropped, 1 s warm-up once every
-stream decodes, then the window); the medians per variant come last.
+stream decodes, then the window); the medians per variant come last. Each run also reports the
+device memory pool's real allocations and frees (``pysm.memory_stats()``): frees while streams run
+are ``cudaFree`` calls, each of which waits for the whole GPU (``--cache-limit-mib`` raises the
+pool's bound on cached blocks, see ``pysm.set_cache_limit``).
 """
 
 from __future__ import annotations
@@ -66,8 +69,10 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--window", type=float, default=2.5)
     ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--cache-limit-mib", type=float, help="bound on the device pool's cached blocks (default: pysm's)")
     args = ap.parse_args()
 
+    import pysm
     import pysm.codec
     import pysm.cuda
 
@@ -76,6 +81,8 @@ def main() -> int:
         return 1
     path = str(bench.DATA / CLIPS[args.clip]) if args.clip in CLIPS else args.clip
     variants = [(v, parse_variant(v)) for v in args.variant]
+    if args.cache_limit_mib is not None:
+        pysm.set_cache_limit(int(args.cache_limit_mib * 2**20), "cuda:0")
     nvml = bench.Nvml(0)
     # Sessions of one run are reused by the next (destroying one costs ~230 ms in the driver).
     pysm.codec.configure_decoder_cache(enabled=True, max_per_key=4 * args.streams + 8,
@@ -86,10 +93,14 @@ def main() -> int:
     for rep in range(args.reps):
         for name, kwargs in variants:
             used: list = []
+            pool0 = pysm.memory_stats().get("cuda:0", {})
             m = bench.measure(reader_worker(path, kwargs, used), args.streams, args.warmup, args.window, nvml, None)
+            pool1 = pysm.memory_stats().get("cuda:0", {})
+            allocs, frees = (pool1.get(k, 0) - pool0.get(k, 0) for k in ("system_allocs", "system_frees"))
             results[name].append(m)
             print(f"rep {rep}  {name:36s} {m['fps']:8.0f} fps  NVDEC {bench.fmt(m['nvdec_util'], '.1f')} %"
                   f"  CPU/stream {m['cpu_per_stream_pct']:.1f} %  sessions {sorted(set(used))}"
+                  f"  pool allocs/frees {allocs}/{frees}"
                   f"{'  errors ' + str(m['errors']) if m['errors'] else ''}", flush=True)
     print("\n| variant | median fps | median NVDEC % | NVDEC % per run |\n|---|---|---|---|")
     for name, runs in results.items():

@@ -76,8 +76,32 @@ def empty_cache() -> None:
     _core.empty_cache()
 
 
+def set_cache_limit(limit_bytes: int, device: str = "cuda:0") -> None:
+    """Bound the free blocks one memory pool keeps for reuse (``memory_stats()[...]["cache_limit_bytes"]``).
+
+    ``device`` is ``"cuda:N"`` (``"cuda"`` for device 0) or ``"host"``. Defaults: 8 GiB per GPU,
+    2 GiB on the host. A block returned while the cache is full is freed at once, and for device
+    memory that is a ``cudaFree``, which waits for all work on the GPU: when many streams hold
+    frames ahead (several decoder sessions per file, deep queues), a working set that swings by
+    more than the limit shows as a growing ``system_frees`` count and stalls every stream. Raise
+    the limit then; :func:`empty_cache` still returns everything on request.
+    """
+    from pysm.errors import InvalidArgument
+
+    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes < 0:
+        raise InvalidArgument(f"limit_bytes must be an int >= 0, got {limit_bytes!r}")
+    if device == "host":
+        index = -1
+    else:
+        kind, _, number = device.partition(":")
+        if kind != "cuda" or not (number or "0").isdigit():
+            raise InvalidArgument(f"device must be 'host', 'cuda' or 'cuda:N', got {device!r}")
+        index = int(number or 0)
+    _core.set_cache_limit(limit_bytes, index)
+
+
 __all__ = [
-    "__version__", "cuda", "errors", "memory_stats", "empty_cache",
+    "__version__", "cuda", "errors", "memory_stats", "empty_cache", "set_cache_limit",
     "Error", "ConfigError", "SourceError", "DecodeError", "InferenceError", "PipelineError", "CudaError",
     *_EXPORTS,
 ]

@@ -34,12 +34,15 @@ def test_host_pool_reuses_blocks_without_growth():
 def test_memory_stats_shape_and_empty_cache():
     t = Tensor.empty((1 << 20,), "uint8")
     stats = _host_stats()
-    assert set(stats) == {"in_use_bytes", "cached_bytes", "peak_bytes", "allocations", "reuses", "system_allocs"}
+    assert set(stats) == {"in_use_bytes", "cached_bytes", "peak_bytes", "allocations", "reuses", "system_allocs",
+                          "system_frees", "cache_limit_bytes"}
     assert stats["in_use_bytes"] >= 1 << 20
     del t
     assert _host_stats()["cached_bytes"] >= 1 << 20
+    frees = _host_stats()["system_frees"]
     pysm.empty_cache()
     assert _host_stats()["cached_bytes"] == 0
+    assert _host_stats()["system_frees"] >= frees + 1
     # After trimming, the next allocation goes to the system again.
     before = _host_stats()["system_allocs"]
     t = Tensor.empty((1 << 20,), "uint8")
@@ -56,3 +59,31 @@ def test_views_hold_blocks_in_use():
     assert _host_stats()["in_use_bytes"] >= base + n  # the NumPy view keeps the block
     del view
     assert _host_stats()["in_use_bytes"] == base
+
+
+def test_cache_limit_frees_what_does_not_fit():
+    key = "host_pinned" if "host_pinned" in pysm.memory_stats() else "host"
+    limit = _host_stats()["cache_limit_bytes"]
+    assert limit == 2 << 30  # the host pool's default
+    n = 4 << 20
+    try:
+        pysm.empty_cache()
+        pysm.set_cache_limit(3 * n, "host")
+        assert pysm.memory_stats()[key]["cache_limit_bytes"] == 3 * n
+        blocks = [Tensor.empty((n,), "uint8") for _ in range(5)]
+        before = _host_stats()
+        del blocks  # 5 blocks come back, 3 fit in the cache
+        after = _host_stats()
+        assert after["cached_bytes"] == 3 * n
+        assert after["system_frees"] - before["system_frees"] == 2
+    finally:
+        pysm.set_cache_limit(limit, "host")
+
+
+def test_cache_limit_arguments_are_checked():
+    import pytest
+
+    with pytest.raises(pysm.errors.InvalidArgument, match="limit_bytes"):
+        pysm.set_cache_limit(-1, "host")
+    with pytest.raises(pysm.errors.InvalidArgument, match="device"):
+        pysm.set_cache_limit(1 << 20, "gpu0")

@@ -225,6 +225,25 @@ def test_device_pool_reuse_without_growth():
     assert after["peak_bytes"] == before["peak_bytes"]
 
 
+def test_device_pool_cache_limit_frees_what_does_not_fit():
+    # Same logic as the host pool's (tests/test_memory.py), on device memory: blocks returned to a
+    # full cache are freed (cudaFree) and counted.
+    n = 4 << 20
+    limit = pysm.memory_stats()["cuda:0"]["cache_limit_bytes"]
+    assert limit == 8 << 30
+    try:
+        pysm.empty_cache()
+        pysm.set_cache_limit(3 * n, "cuda:0")
+        blocks = [Tensor.empty((n,), "uint8", device="cuda:0") for _ in range(5)]
+        before = pysm.memory_stats()["cuda:0"]
+        del blocks
+        after = pysm.memory_stats()["cuda:0"]
+        assert after["cached_bytes"] == 3 * n
+        assert after["system_frees"] - before["system_frees"] == 2
+    finally:
+        pysm.set_cache_limit(limit, "cuda")
+
+
 def test_doctor_lists_gpus_and_nvdec_caps():
     r = subprocess.run([sys.executable, "-m", "pysm", "doctor", "--json"], capture_output=True, text=True,
                        timeout=180)

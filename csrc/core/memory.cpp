@@ -212,6 +212,7 @@ void MemoryPool::release(Block* b) {
   std::unique_lock<std::mutex> lock(mu_);
   stats_.in_use_bytes -= b->size_;
   if (stats_.cached_bytes + b->size_ > cache_limit_) {
+    stats_.system_frees++;
     lock.unlock();
     if (last) last->synchronize();
     system_free(b->data_);
@@ -223,7 +224,9 @@ void MemoryPool::release(Block* b) {
 
 MemoryStats MemoryPool::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  MemoryStats s = stats_;
+  s.cache_limit = cache_limit_;
+  return s;
 }
 
 void MemoryPool::set_cache_limit(size_t bytes) {
@@ -237,6 +240,7 @@ void MemoryPool::trim() {
     std::lock_guard<std::mutex> lock(mu_);
     victims.swap(free_);
     stats_.cached_bytes = 0;
+    stats_.system_frees += victims.size();
   }
   for (auto& kv : victims) {
     if (kv.second.last_use) kv.second.last_use->synchronize();

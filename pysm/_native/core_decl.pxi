@@ -48,6 +48,8 @@ cdef extern from "pysm/memory.hpp" namespace "pysm" nogil:
         uint64_t allocations
         uint64_t reuses
         uint64_t system_allocs
+        uint64_t system_frees
+        size_t cache_limit
     cdef cppclass CMemoryPool "pysm::MemoryPool":
         @staticmethod
         CMemoryPool& host() except +raise_native
@@ -57,6 +59,7 @@ cdef extern from "pysm/memory.hpp" namespace "pysm" nogil:
         vector[CMemoryPool*] all()
         CMemoryStats stats()
         void trim() except +raise_native
+        void set_cache_limit(size_t bytes)
         CMemoryKind kind()
         int device_index()
 

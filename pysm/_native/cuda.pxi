@@ -60,8 +60,14 @@ def memory_stats():
             "in_use_bytes": st.in_use_bytes, "cached_bytes": st.cached_bytes,
             "peak_bytes": st.peak_bytes, "allocations": st.allocations,
             "reuses": st.reuses, "system_allocs": st.system_allocs,
+            "system_frees": st.system_frees, "cache_limit_bytes": st.cache_limit,
         }
     return out
+
+def set_cache_limit(size_t limit_bytes, int device=-1):
+    """Bound the cached bytes of the host pool (device -1) or of CUDA device ``device``'s pool."""
+    cdef CMemoryPool* p = &CMemoryPool.host() if device < 0 else &CMemoryPool.device(device)
+    p.set_cache_limit(limit_bytes)
 
 def empty_cache():
     """Return every cached pool block to the system."""

@@ -58,6 +58,11 @@ struct MemoryStats {
   uint64_t allocations = 0;  // allocate() calls
   uint64_t reuses = 0;       // served from the cache
   uint64_t system_allocs = 0;  // real cudaMalloc / cudaHostAlloc / aligned_alloc calls
+  // Blocks given back to the system: returned while the cache was full, or by trim(). For device
+  // memory each is a cudaFree, which waits for the whole device: a count that grows while streams
+  // run means the working set swings by more than the cache limit (see set_cache_limit).
+  uint64_t system_frees = 0;
+  size_t cache_limit = 0;      // the bound on cached_bytes
 };
 
 class MemoryPool {
@@ -73,7 +78,8 @@ class MemoryPool {
   void trim();  // release every cached block to the system
   MemoryKind kind() const { return kind_; }
   int device_index() const { return device_; }
-  // Upper bound on cached bytes; blocks returned beyond it are freed at once.
+  // Upper bound on cached bytes; blocks returned beyond it are freed at once (default 8 GiB for
+  // device pools, 2 GiB for the host pool).
   void set_cache_limit(size_t bytes);
 
   ~MemoryPool();
