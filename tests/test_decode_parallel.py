@@ -250,6 +250,22 @@ def test_sessions_decode_at_once_on_long_gops(gop):
     assert _busy_share(spans, 2) > 0.6  # one session's packets at a time gave about 0.1 at GOP 150
 
 
+def test_packets_read_ahead_stay_within_their_bound():
+    spans: list = []
+    par = ParallelDecode(_TimedDecoder(spans, 0.0005), lambda: _TimedDecoder(spans, 0.0005), lambda: 3,
+                         lambda p: p.key, batch=4, min_segment=8, max_lookahead_frames=24, eager=True)
+    seen: list[int] = []
+    got: list[int] = []
+    for frames in par.run(_batches(600, 40, 4)):
+        with par._cv:
+            assert par._queued == sum(seg.queued for seg in par._segments)
+            seen.append(par._queued)
+        got.extend(f.n for f in frames)
+    assert got == list(range(600))
+    assert max(seen) <= par._max_queued == 24 + 2 * 4
+    assert par._queued == 0
+
+
 def test_lookahead_stays_within_its_bound():
     rng = random.Random(7)
     made: list = []
