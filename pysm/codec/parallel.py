@@ -9,8 +9,11 @@ every earlier picture before such a point and needs none of them after it, so ea
 :class:`ParallelDecode` hands consecutive segments to up to K sessions and gives their frames back
 in order. Measured on an H100 with the retail clip (GOP of 60), raw sessions without the ordering:
 one stream 694 fps on one session, 1,369 on two, 2,726 on four; seven streams 87-95 % NVDEC busy on
-one session each, 97-100 % on three. Through ``VideoReader`` (benchmarks/RESULTS.md): one stream
-1,768 fps on 3 sessions, four 4,410 fps, seven 95-98 % busy.
+one session each, 97-100 % on three. Through ``VideoReader`` (benchmarks/RESULTS.md, H100): one
+stream 2,504 fps on 4 sessions (2,588 on an H200), four 4,361 fps, seven 97 % busy. Packets are read
+ahead of the sessions across segments, so the next segment's session starts while the one before
+still decodes, whatever the GOP length (bounded per segment instead, one stream on 3 sessions gave
+1,768 fps).
 
 Frames of later segments wait for the consumer, so the lookahead costs device memory: at most
 ``max_lookahead_frames`` frames in the segments after the one being handed out (plus one call's
