@@ -57,10 +57,9 @@ def auto_sessions(engines: int, readers: int, codec: str = "h264") -> int:
     Up to twice as many readers as engines still take two sessions each (8 H.264 streams on one
     session each: 89-97 % NVDEC busy on an H100, 96 % on 2-3); beyond that every engine stays busy on
     one session per stream (92-100 % from 16 streams on) and more sessions cost more than they give.
-    HEVC pictures decode twice as fast as H.264 ones, so a session's thread must come back for its
-    next batch twice as often, and two sessions per HEVC stream lost as soon as there were more
-    readers than engines (10 streams: 74 / 99 % busy vs 91-94 % on one; 16 streams: 69-87 % vs
-    95-99 %): HEVC takes more than one session only while readers <= engines."""
+    Two sessions per HEVC stream lost as soon as there were more readers than engines (10 streams:
+    74 / 99 % busy vs 91-94 % on one; 16 streams: 69-87 % vs 95-99 %; why is not known yet, see
+    benchmarks/RESULTS.md): HEVC takes more than one session only while readers <= engines."""
     readers = max(1, readers)
     if engines <= 0 or readers > 2 * engines or (readers > engines and codec == "hevc"):
         return 1
