@@ -22,6 +22,12 @@ Reported per configuration:
 pysm's readers lower Python's thread switch interval to 0.5 ms once two of them iterate at once
 (pysm.gil); PyNvVideoCodec runs under Python's default (5 ms) unless ``--pynvc-tuned``.
 
+With ``--repeat R`` every point runs R times, the libraries alternating (pysm's points, then
+PyNvVideoCodec's, R times over); the table gives medians and the range of NVDEC busy over the runs
+(memory per stream from the first run, while only that library's decoders exist). Use it when a
+threshold matters: at one stream per NVDEC engine the busy share moves by several points from one
+run to the next.
+
 Stream counts run in increasing order, one library at a time per clip, and both keep their
 decoders from one point to the next (pysm through its decoder cache, opened wide here; PyNvVideoCodec
 through a pool of decoder objects): destroying a decoder costs ~230 ms in the driver, which would
@@ -329,12 +335,44 @@ def fmt(v, spec=".0f", none="n/a"):
     return none if v is None else format(v, spec)
 
 
+def combine_runs(runs: list[dict]) -> dict:
+    """One point's repeated measurements as one: medians of the rates, the first run's memory per
+    stream (later runs share the GPU with the other library's kept decoders), every run's NVDEC
+    busy share in ``nvdec_runs``."""
+    if len(runs) == 1:
+        return dict(runs[0], nvdec_runs=[runs[0]["nvdec_util"]])
+    out = dict(runs[0])
+
+    def median(key):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    for key in ("fps", "nvdec_util", "cpu_per_stream_pct", "startup_s"):
+        out[key] = median(key)
+    out["nvdec_runs"] = [r["nvdec_util"] for r in runs]
+    out["failed_streams"] = max(r["failed_streams"] for r in runs)
+    out["errors"] = next((r["errors"] for r in runs if r["errors"]), [])
+    if "sessions_used" in runs[0]:
+        out["sessions_used"] = [u for r in runs for u in r["sessions_used"]]
+    if "pool_frees" in runs[0]:
+        out["pool_frees"] = sum(r["pool_frees"] for r in runs)
+    return out
+
+
+def busy_range(res: dict | None) -> str:
+    runs = [u for u in (res or {}).get("nvdec_runs", []) if u is not None]
+    return f"{min(runs):.0f}-{max(runs):.0f}" if runs else "n/a"
+
+
 def print_table(name: str, rows: list[dict], markdown: bool) -> None:
     serial = any("pysm_serial" in r for r in rows)
     head = ["streams", "pysm fps", "PyNvVC fps", "ratio", "pysm NVDEC%", "PyNvVC NVDEC%",
             "pysm MiB/stream", "PyNvVC MiB/stream", "pysm CPU%/str", "PyNvVC CPU%/str", "sessions/str"]
     if serial:
         head += ["pysm 1-session fps", "1-session NVDEC%"]
+    repeated = any(len(r["pysm"].get("nvdec_runs", [])) > 1 for r in rows)
+    if repeated:
+        head += ["pysm NVDEC% range", "PyNvVC NVDEC% range"]
     lines = []
     for r in rows:
         a, b = r["pysm"], r.get("pynvc")
@@ -348,6 +386,8 @@ def print_table(name: str, rows: list[dict], markdown: bool) -> None:
         if serial:
             c = r.get("pysm_serial")
             lines[-1] += [fmt(c and c["fps"]), fmt(c and c["nvdec_util"])]
+        if repeated:
+            lines[-1] += [busy_range(a), busy_range(b)]
         for lib, res in (("pysm", a), ("PyNvVideoCodec", b)):
             if res and res["failed_streams"]:
                 lines[-1].append(f"[{lib}: {res['failed_streams']} failed: {res['errors'][0]}]")
@@ -381,6 +421,8 @@ def main() -> int:
                     help="decoder sessions per pysm reader: 'auto' (VideoReader's default) or a number")
     ap.add_argument("--serial", action="store_true",
                     help="also run pysm with one session per stream (the decode before parallel sessions)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run every point this many times, the libraries alternating; medians in the table")
     ap.add_argument("--cpp-bench", help="path of the built pysm_decode_bench (default: look in build/bench)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="write all results to this JSON file")
@@ -441,37 +483,48 @@ def main() -> int:
         pysm.codec.clear_decoder_cache()
         pysm.empty_cache()
         base = nvml.used_memory()
-        for row, n in zip(rows, streams):
-            if args.fresh_sessions:
-                pysm.codec.clear_decoder_cache()
-            used: list = []
-            pool0 = pysm.memory_stats().get("cuda:0", {})
-            row["pysm"] = measure(pysm_worker(path, sessions=sessions, used=used), n, warmup, window, nvml, base)
-            a = row["pysm"]
-            a["sessions_used"] = used
-            # cudaFree calls of pysm's pool during the point (each waits for the whole GPU)
-            a["pool_frees"] = pysm.memory_stats().get("cuda:0", {}).get("system_frees", 0) - pool0.get("system_frees", 0)
-            print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
-                  f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s, sessions {sorted(set(used))},"
-                  f" pool frees {a['pool_frees']})",
-                  flush=True)
-            if args.serial:
-                row["pysm_serial"] = c = measure(pysm_worker(path, sessions=1), n, warmup, window, nvml, base)
-                print(f"  {name}: {n:3d} streams  pysm 1 session {c['fps']:8.0f} fps"
-                      f"  (NVDEC {fmt(c['nvdec_util'])} %)", flush=True)
-        if pynvc_missing is None:
-            # Concurrent pysm readers lower the switch interval (pysm.gil); PyNvVideoCodec runs under
-            # Python's own unless asked, as its users get it.
-            if not args.pynvc_tuned:
-                sys.setswitchinterval(python_interval)
-            pool: dict = {}
-            base = nvml.used_memory()
+        pynvc_base = None
+        pool: dict = {}
+        for rep in range(max(1, args.repeat)):
+            tag = f" (run {rep + 1})" if args.repeat > 1 else ""
+            sys.setswitchinterval(python_interval)  # pysm's readers lower it again as they start
             for row, n in zip(rows, streams):
-                row["pynvc"] = measure(pynvc_worker(path, pool), n, warmup, window, nvml, base)
-                b = row["pynvc"]
-                print(f"  {name}: {n:3d} streams  PyNvVideoCodec {b['fps']:8.0f} fps"
-                      f"  (NVDEC {fmt(b['nvdec_util'])} %, start {b['startup_s']:.1f} s)", flush=True)
+                if args.fresh_sessions:
+                    pysm.codec.clear_decoder_cache()
+                used: list = []
+                pool0 = pysm.memory_stats().get("cuda:0", {})
+                a = measure(pysm_worker(path, sessions=sessions, used=used), n, warmup, window, nvml, base)
+                a["sessions_used"] = used
+                # cudaFree calls of pysm's pool during the point (each waits for the whole GPU)
+                a["pool_frees"] = pysm.memory_stats().get("cuda:0", {}).get("system_frees", 0) - pool0.get("system_frees", 0)
+                row.setdefault("pysm_runs", []).append(a)
+                print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
+                      f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s, sessions {sorted(set(used))},"
+                      f" pool frees {a['pool_frees']}){tag}",
+                      flush=True)
+                if args.serial:
+                    c = measure(pysm_worker(path, sessions=1), n, warmup, window, nvml, base)
+                    row.setdefault("pysm_serial_runs", []).append(c)
+                    print(f"  {name}: {n:3d} streams  pysm 1 session {c['fps']:8.0f} fps"
+                          f"  (NVDEC {fmt(c['nvdec_util'])} %){tag}", flush=True)
+            if pynvc_missing is None:
+                # Concurrent pysm readers lower the switch interval (pysm.gil); PyNvVideoCodec runs under
+                # Python's own unless asked, as its users get it.
+                if not args.pynvc_tuned:
+                    sys.setswitchinterval(python_interval)
+                if pynvc_base is None:
+                    pynvc_base = nvml.used_memory()
+                for row, n in zip(rows, streams):
+                    b = measure(pynvc_worker(path, pool), n, warmup, window, nvml, pynvc_base)
+                    row.setdefault("pynvc_runs", []).append(b)
+                    print(f"  {name}: {n:3d} streams  PyNvVideoCodec {b['fps']:8.0f} fps"
+                          f"  (NVDEC {fmt(b['nvdec_util'])} %, start {b['startup_s']:.1f} s){tag}", flush=True)
+        if pool:
             results.setdefault("pynvc_pools", []).append(pool)  # kept alive until exit
+        for row in rows:
+            for key in ("pysm", "pysm_serial", "pynvc"):
+                if key + "_runs" in row:
+                    row[key] = combine_runs(row[key + "_runs"])
         results["clips"][name] = rows
         print_table(name, rows, args.markdown)
         sys.stdout.flush()
