@@ -4,6 +4,7 @@ report. Every device result is checked against host data (random, never zeros)."
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -232,6 +233,7 @@ def test_device_pool_cache_limit_frees_what_does_not_fit():
     limit = pysm.memory_stats()["cuda:0"]["cache_limit_bytes"]
     assert limit == 8 << 30
     try:
+        gc.collect()  # blocks of earlier tests must not come back to the cache meanwhile
         pysm.empty_cache()
         pysm.set_cache_limit(3 * n, "cuda:0")
         blocks = [Tensor.empty((n,), "uint8", device="cuda:0") for _ in range(5)]
