@@ -24,9 +24,11 @@ pysm's readers lower Python's thread switch interval to 0.5 ms once two of them 
 
 With ``--repeat R`` every point runs R times, the libraries alternating (pysm's points, then
 PyNvVideoCodec's, R times over); the table gives medians and the range of NVDEC busy over the runs
-(memory per stream from the first run, while only that library's decoders exist). Use it when a
-threshold matters: at one stream per NVDEC engine the busy share moves by several points from one
-run to the next.
+(memory per stream from the first run, while only that library's decoders exist; pysm's pool frees
+summed). PyNvVideoCodec keeps its decoders from run to run as from point to point, so from the
+second run on pysm decodes beside them idle (idle sessions did not move the figures: RESULTS.md,
+fifth session). Use it when a threshold matters: at one stream per NVDEC engine the busy share
+moves by several points from one run to the next.
 
 Stream counts run in increasing order, one library at a time per clip, and both keep their
 decoders from one point to the next (pysm through its decoder cache, opened wide here; PyNvVideoCodec

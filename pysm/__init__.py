@@ -79,17 +79,19 @@ def empty_cache() -> None:
 def set_cache_limit(limit_bytes: int, device: str = "cuda:0") -> None:
     """Bound the free blocks one memory pool keeps for reuse (``memory_stats()[...]["cache_limit_bytes"]``).
 
-    ``device`` is ``"cuda:N"`` (``"cuda"`` for device 0) or ``"host"``. Defaults: 8 GiB per GPU,
-    2 GiB on the host. A block returned while the cache is full is freed at once, and for device
-    memory that is a ``cudaFree``, which waits for all work on the GPU: when many streams hold
-    frames ahead (several decoder sessions per file, deep queues), a working set that swings by
-    more than the limit shows as a growing ``system_frees`` count and stalls every stream. Raise
-    the limit then; :func:`empty_cache` still returns everything on request.
+    ``device`` is ``"cuda:N"`` (``"cuda"`` for device 0) or ``"host"`` (the pool that
+    ``memory_stats()`` lists as ``host_pinned`` on a machine with CUDA, else ``host``). Defaults:
+    8 GiB per GPU, 2 GiB on the host. A block returned while the cache is full is freed at once,
+    and for device memory that is a ``cudaFree``, which waits for all work on the GPU: when many
+    streams hold frames ahead (several decoder sessions per file, deep queues), a working set that
+    swings by more than the limit shows as a growing ``system_frees`` count and stalls every
+    stream. Raise the limit then. The limit applies to blocks returned from now on; what is cached
+    already stays until reused or :func:`empty_cache` returns it.
     """
     from pysm.errors import InvalidArgument
 
-    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes < 0:
-        raise InvalidArgument(f"limit_bytes must be an int >= 0, got {limit_bytes!r}")
+    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or not 0 <= limit_bytes < 2**63:
+        raise InvalidArgument(f"limit_bytes must be an int from 0 to 2**63 - 1, got {limit_bytes!r}")
     if device == "host":
         index = -1
     else:

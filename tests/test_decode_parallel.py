@@ -293,6 +293,34 @@ def test_a_slow_consumer_keeps_one_session_and_little_lookahead():
     assert most <= 2 * 4 + 5  # two batches of the head and one call's frames
 
 
+class _PromptDecoder(_FakeDecoder):
+    """Holds no frame back: a segment's frames are all out before its flush."""
+
+    def decode_many(self, packets, offset):
+        time.sleep(self.rng.uniform(0, self.most_s))
+        return [_Frame(p.n + offset) for p in packets]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_session_held_back_by_the_lookahead_wakes_when_its_segment_becomes_the_head(seed):
+    # A session waiting on the lookahead bound must be woken when the head segment is retired and
+    # its own becomes the head; with the smallest bound and GOPs shorter than a batch this hung.
+    rng = random.Random(seed)
+    par = ParallelDecode(_PromptDecoder(rng, most_s=0.0005), lambda: _PromptDecoder(rng, most_s=0.0005),
+                         lambda: 3, lambda p: p.key, batch=8, min_segment=1, max_lookahead_frames=1)
+    got: list[int] = []
+
+    def consume():
+        for frames in par.run(_batches(400, 5, 8, passes=2)):
+            got.extend(f.n for f in frames)
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), f"stuck after {len(got)} frames"
+    assert got == list(range(400)) + [1000 + i for i in range(400)]
+
+
 def test_an_error_comes_after_the_frames_before_it():
     rng = random.Random(1)
     made: list = []

@@ -88,5 +88,7 @@ def test_cache_limit_arguments_are_checked():
 
     with pytest.raises(pysm.errors.InvalidArgument, match="limit_bytes"):
         pysm.set_cache_limit(-1, "host")
+    with pytest.raises(pysm.errors.InvalidArgument, match="limit_bytes"):
+        pysm.set_cache_limit(2**64, "host")
     with pytest.raises(pysm.errors.InvalidArgument, match="device"):
         pysm.set_cache_limit(1 << 20, "gpu0")

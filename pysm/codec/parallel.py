@@ -49,6 +49,9 @@ SESSIONS_PER_ENGINE = 2.5
 #: Share of its time (since the first frame) a consumer must spend waiting for frames before more
 #: sessions and more lookahead are spent on it.
 WAIT_SHARE = 0.2
+#: Most packets read ahead of the sessions (plus two batches), whatever the frame lookahead: two
+#: GOPs of 250.
+MAX_QUEUED_PACKETS = 512
 
 
 def auto_sessions(engines: int, readers: int, codec: str = "h264") -> int:
@@ -140,8 +143,10 @@ class ParallelDecode:
         self._buffered = 0          # frames decoded and not handed out
         self._queued = 0            # packets in segments, not yet taken by their sessions
         # Packets read ahead of the sessions, all segments together: enough for the next segment's
-        # session to start while the one before still decodes (see _feed); packets are small.
-        self._max_queued = max(4 * self._batch, self._max_frames + 2 * self._batch)
+        # session to start while the one before still decodes (see _feed). Capped apart from the
+        # frames: a small output size allows thousands of frames ahead, and packets of a 4K or
+        # intra-only stream are not small.
+        self._max_queued = max(4 * self._batch, min(self._max_frames, MAX_QUEUED_PACKETS) + 2 * self._batch)
         # Frames the sessions may hold ahead (grows, see the module doc), and whether sessions
         # beyond the first may decode (once the consumer waited for a frame).
         self._budget = self._max_frames if eager else self._batch
@@ -296,6 +301,9 @@ class ParallelDecode:
                         if not head.done:
                             break
                         self._segments.popleft()
+                        # The next segment is the head now: a session held back by the budget
+                        # may decode it, and nothing else would wake that session.
+                        cv.notify_all()
                         if head.error is not None:
                             error = head.error
                             break
