@@ -174,15 +174,16 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
 
 # ---- the two libraries ---------------------------------------------------------------------------
 
-def pysm_worker(path: str, device: str = "cuda", sessions: int | None = None, used: list | None = None):
+def pysm_worker(path: str, device: str = "cuda", sessions: int | None = None, used: list | None = None,
+                **reader_kwargs):
     """pysm, one looping VideoReader per thread on ``device``; frames dropped as they come.
 
     ``sessions``: the reader's decoder sessions (None: automatic); ``used`` collects each reader's
-    ``sessions_used``."""
+    ``sessions_used``; ``reader_kwargs`` go to VideoReader as they are."""
     from pysm.codec import VideoReader
 
     def work(i, stop, counts):
-        with VideoReader(path, device, loop=True, sessions=sessions) as reader:
+        with VideoReader(path, device, loop=True, sessions=sessions, **reader_kwargs) as reader:
             try:
                 for _frame in reader:  # frames stay on the device and are dropped
                     counts[i] += 1
@@ -193,6 +194,14 @@ def pysm_worker(path: str, device: str = "cuda", sessions: int | None = None, us
                     used.append(reader.sessions_used)
 
     return work
+
+
+def pool_counts() -> tuple[int, int]:
+    """(system allocations, system frees) of pysm's device pool on GPU 0 so far."""
+    import pysm
+
+    st = pysm.memory_stats().get("cuda:0", {})
+    return st.get("system_allocs", 0), st.get("system_frees", 0)
 
 
 def pynvc_worker(path: str, pool: dict):
@@ -494,11 +503,10 @@ def main() -> int:
                 if args.fresh_sessions:
                     pysm.codec.clear_decoder_cache()
                 used: list = []
-                pool0 = pysm.memory_stats().get("cuda:0", {})
+                frees0 = pool_counts()[1]
                 a = measure(pysm_worker(path, sessions=sessions, used=used), n, warmup, window, nvml, base)
                 a["sessions_used"] = used
-                # cudaFree calls of pysm's pool during the point (each waits for the whole GPU)
-                a["pool_frees"] = pysm.memory_stats().get("cuda:0", {}).get("system_frees", 0) - pool0.get("system_frees", 0)
+                a["pool_frees"] = pool_counts()[1] - frees0  # cudaFree calls: each waits for the whole GPU
                 row.setdefault("pysm_runs", []).append(a)
                 print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
                       f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s, sessions {sorted(set(used))},"

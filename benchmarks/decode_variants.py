@@ -45,22 +45,6 @@ def parse_variant(text: str) -> dict:
     return out
 
 
-def reader_worker(path: str, kwargs: dict, used: list):
-    from pysm.codec import VideoReader
-
-    def work(i, stop, counts):
-        with VideoReader(path, "cuda", loop=True, **kwargs) as reader:
-            try:
-                for _frame in reader:
-                    counts[i] += 1
-                    if stop.is_set():
-                        return
-            finally:
-                used.append(reader.sessions_used)
-
-    return work
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", default="h264", help="h264, hevc (the retail clips) or a file path")
@@ -93,10 +77,10 @@ def main() -> int:
     for rep in range(args.reps):
         for name, kwargs in variants:
             used: list = []
-            pool0 = pysm.memory_stats().get("cuda:0", {})
-            m = bench.measure(reader_worker(path, kwargs, used), args.streams, args.warmup, args.window, nvml, None)
-            pool1 = pysm.memory_stats().get("cuda:0", {})
-            allocs, frees = (pool1.get(k, 0) - pool0.get(k, 0) for k in ("system_allocs", "system_frees"))
+            before = bench.pool_counts()
+            m = bench.measure(bench.pysm_worker(path, used=used, **kwargs), args.streams, args.warmup, args.window,
+                              nvml, None)
+            allocs, frees = (b - a for a, b in zip(before, bench.pool_counts()))
             results[name].append(m)
             print(f"rep {rep}  {name:36s} {m['fps']:8.0f} fps  NVDEC {bench.fmt(m['nvdec_util'], '.1f')} %"
                   f"  CPU/stream {m['cpu_per_stream_pct']:.1f} %  sessions {sorted(set(used))}"

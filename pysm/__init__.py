@@ -95,10 +95,11 @@ def set_cache_limit(limit_bytes: int, device: str = "cuda:0") -> None:
     if device == "host":
         index = -1
     else:
-        kind, _, number = device.partition(":")
-        if kind != "cuda" or not (number or "0").isdigit():
+        from pysm.codec.decoder import parse_device
+
+        kind, index = parse_device(device)
+        if kind != "cuda":
             raise InvalidArgument(f"device must be 'host', 'cuda' or 'cuda:N', got {device!r}")
-        index = int(number or 0)
     _core.set_cache_limit(limit_bytes, index)
 
 
