@@ -4,7 +4,7 @@
         --variant sessions=1 --variant sessions=1,batch_packets=16 --variant sessions=2
 
 Each variant is a set of ``VideoReader`` keyword arguments (``sessions``, ``batch_packets``,
-``lookahead_mib``; ``sessions=auto`` for the default). Variants run one after the other and the
+``lookahead_mib``; ``sessions=auto`` / ``lookahead_mib=auto`` for the defaults). Variants run one after the other and the
 whole list is repeated ``--reps`` times, alternating, so that drift of the GPU between runs falls
 on every variant alike: with exactly one stream per NVDEC engine the busy share moves by several
 points from one run to the next (benchmarks/RESULTS.md), and one run per variant decides nothing.
@@ -38,7 +38,7 @@ def parse_variant(text: str) -> dict:
         key = key.strip()
         if key not in ("sessions", "batch_packets", "lookahead_mib"):
             raise SystemExit(f"unknown VideoReader setting {key!r} in --variant {text!r}")
-        if key == "sessions" and value == "auto":
+        if key in ("sessions", "lookahead_mib") and value == "auto":
             out[key] = None
         else:
             out[key] = float(value) if key == "lookahead_mib" else int(value)

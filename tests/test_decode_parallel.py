@@ -16,7 +16,8 @@ import pytest
 from codec_media import available, encoder_for, make_clip
 from pysm import errors
 from pysm.codec import VideoReader
-from pysm.codec.parallel import MAX_AUTO_SESSIONS, ParallelDecode, auto_sessions
+from pysm.codec.parallel import (LOOKAHEAD_MAX_MIB, LOOKAHEAD_MIB, MAX_AUTO_SESSIONS, ParallelDecode,
+                                 auto_lookahead_mib, auto_sessions)
 
 pytestmark = pytest.mark.skipif(not available("h264"), reason="PyAV without H.264")
 
@@ -348,11 +349,14 @@ def test_stopping_early_stops_every_session():
     assert all(d.closed for d in made[1:])
 
 
-def _auto_reader(path, sessions_allowed: int) -> VideoReader:
+def _auto_reader(path, sessions_allowed: int, **kw) -> VideoReader:
     """A CPU reader whose automatic mode behaves as on a GPU with engines to spare."""
-    reader = VideoReader(path, "cpu")
+    reader = VideoReader(path, "cpu", **kw)
     reader._sessions_now = lambda: sessions_allowed  # noqa: SLF001 - what NVDEC would allow
     return reader
+
+
+_MIB_360P = 640 * 360 * 3 // 2 / 2**20  # one 640x360 NV12 frame, in MiB
 
 
 def test_automatic_mode_hands_over_to_sessions_when_the_consumer_keeps_up(tmp_path):
@@ -369,11 +373,69 @@ def test_automatic_mode_hands_over_to_sessions_when_the_consumer_keeps_up(tmp_pa
 def test_automatic_mode_stays_serial_when_gops_outgrow_the_lookahead(tmp_path):
     clip = make_clip(tmp_path / "c.mp4", "h264", n=240, width=640, height=360, gop=120,
                      options={"x264-params": "scenecut=0"})  # an IDR every 120 frames, no more
-    with _auto_reader(clip, 3) as reader:
-        reader.lookahead_mib = 640 * 360 * 3 // 2 * 100 / 2**20  # 100 frames: less than a GOP
+    with _auto_reader(clip, 3, lookahead_mib=100 * _MIB_360P) as reader:  # 100 frames: less than a GOP
         frames = list(reader)
         assert len(frames) == 240
         assert reader.sessions_used == 1 and reader._parallel is None  # noqa: SLF001
+        assert reader.lookahead_mib == pytest.approx(100 * _MIB_360P)  # asked for: never grows
+
+
+def _long_gop_clip(tmp_path):
+    return make_clip(tmp_path / "c.mp4", "h264", n=720, width=640, height=360, gop=120,
+                     options={"x264-params": "scenecut=0"})
+
+
+def test_an_automatic_lookahead_grows_to_fit_long_gops_when_the_device_has_room(tmp_path):
+    clip = _long_gop_clip(tmp_path)
+    serial, _ = _read(clip, sessions=1)
+    with _auto_reader(clip, 3) as reader:
+        reader.lookahead_mib = 100 * _MIB_360P  # the floor, scaled down to less than a GOP
+        reader._lookahead_room_mib = lambda: 1000 * _MIB_360P  # noqa: SLF001 - what the GPU would allow
+        got = [(f.pts, f.error, f.numpy().copy()) for f in reader]
+        assert reader.sessions_used >= 2
+        # two GOPs for three sessions at once, and half a GOP to spare; within the room
+        assert 240 * _MIB_360P <= reader.lookahead_mib <= 1000 * _MIB_360P
+        assert reader.lookahead_mib == pytest.approx(300 * _MIB_360P)
+    _same(serial, got)
+
+
+def test_an_automatic_lookahead_settles_for_two_sessions_when_two_gops_do_not_fit(tmp_path):
+    clip = _long_gop_clip(tmp_path)
+    with _auto_reader(clip, 3) as reader:
+        reader.lookahead_mib = 100 * _MIB_360P
+        reader._lookahead_room_mib = lambda: 150 * _MIB_360P  # noqa: SLF001 - one GOP fits, two do not
+        assert len(list(reader)) == 720
+        assert reader._parallel is not None  # noqa: SLF001 - handed over
+        assert reader.lookahead_mib == pytest.approx(150 * _MIB_360P)
+
+
+def test_an_automatic_lookahead_stays_serial_when_not_even_one_gop_fits(tmp_path):
+    clip = _long_gop_clip(tmp_path)
+    with _auto_reader(clip, 3) as reader:
+        reader.lookahead_mib = 100 * _MIB_360P
+        reader._lookahead_room_mib = lambda: 100 * _MIB_360P  # noqa: SLF001 - no more memory to give
+        assert len(list(reader)) == 720
+        assert reader.sessions_used == 1 and reader._parallel is None  # noqa: SLF001
+        assert reader.lookahead_mib == pytest.approx(100 * _MIB_360P)
+
+
+def test_automatic_lookahead_room():
+    gib = 2**30
+    assert auto_lookahead_mib(80 * gib, readers=7, engines=7) == LOOKAHEAD_MIB  # no engine free
+    assert auto_lookahead_mib(80 * gib, readers=9, engines=7) == LOOKAHEAD_MIB
+    assert auto_lookahead_mib(80 * gib, readers=1, engines=7) == LOOKAHEAD_MAX_MIB
+    assert auto_lookahead_mib(80 * gib, readers=4, engines=7) == pytest.approx(80 * 1024 / 8 / 4)
+    assert auto_lookahead_mib(2 * gib, readers=1, engines=2) == LOOKAHEAD_MIB  # never below the default
+    assert auto_lookahead_mib(80 * gib, readers=0, engines=7) == LOOKAHEAD_MAX_MIB
+
+
+def test_lookahead_default_is_automatic(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=10)
+    with VideoReader(clip, "cpu") as reader:
+        assert reader.lookahead_mib == LOOKAHEAD_MIB and reader._auto_lookahead  # noqa: SLF001
+        assert reader._lookahead_room_mib() >= LOOKAHEAD_MIB  # noqa: SLF001 - host memory on the CPU
+    with VideoReader(clip, "cpu", lookahead_mib=64) as reader:
+        assert reader.lookahead_mib == 64.0 and not reader._auto_lookahead  # noqa: SLF001
 
 
 def test_automatic_mode_stays_serial_for_a_slow_consumer(tmp_path):

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 log = logging.getLogger("pysm.codec")
 
-__all__ = ["ParallelDecode", "auto_sessions", "MAX_AUTO_SESSIONS"]
+__all__ = ["ParallelDecode", "auto_sessions", "auto_lookahead_mib", "MAX_AUTO_SESSIONS", "LOOKAHEAD_MIB"]
 
 #: Most sessions one reader takes on its own accord (four gave 3.9x one session on an H100).
 MAX_AUTO_SESSIONS = 4
@@ -52,6 +52,14 @@ WAIT_SHARE = 0.2
 #: Most packets read ahead of the sessions (plus two batches), whatever the frame lookahead: two
 #: GOPs of 250.
 MAX_QUEUED_PACKETS = 512
+#: Device memory (MiB) a reader's frames decoded ahead of its consumer may take by default.
+LOOKAHEAD_MIB = 512.0
+#: An automatic reader whose GOPs are too long for LOOKAHEAD_MIB may take up to this share of the
+#: device's memory, split among the readers iterating on it, and at most LOOKAHEAD_MAX_MIB: one
+#: HEVC stream with 246-frame GOPs (730 MiB of 1080p frames each) decoded at 1,385 fps on one
+#: session and 3,609 on three with 2 GiB ahead; four streams 5,259 / 7,167 fps (H100).
+LOOKAHEAD_DEVICE_SHARE = 0.125
+LOOKAHEAD_MAX_MIB = 4096.0
 
 
 def auto_sessions(engines: int, readers: int, codec: str = "h264") -> int:
@@ -60,15 +68,31 @@ def auto_sessions(engines: int, readers: int, codec: str = "h264") -> int:
     Up to twice as many readers as engines still take two sessions each (8 H.264 streams on one
     session each: 89-97 % NVDEC busy on an H100, 96 % on 2-3); beyond that every engine stays busy on
     one session per stream (92-100 % from 16 streams on) and more sessions cost more than they give.
-    Two sessions per HEVC stream lost as soon as there were more readers than engines (10 streams:
-    74 / 99 % busy vs 91-94 % on one; 16 streams: 69-87 % vs 95-99 %; why is not known yet, see
-    benchmarks/RESULTS.md): HEVC takes more than one session only while readers <= engines."""
+    HEVC takes more than one session only while readers <= engines: two sessions per HEVC stream
+    never did better beyond that and lost on a first run (16 streams, H100: 74 / 77.5 % busy on the
+    first run with new sessions, 97-98 % on a repeat with parked ones, one session 98-99.5 %; 10
+    streams 74 / 99 % vs 91-94 %). Not the device pool (no frees to the system in those runs) nor
+    sessions created meanwhile (8 new sessions during a 7-stream run did not lower its fps)."""
     readers = max(1, readers)
     if engines <= 0 or readers > 2 * engines or (readers > engines and codec == "hevc"):
         return 1
     if readers > engines:
         return 2
     return max(1, min(MAX_AUTO_SESSIONS, math.ceil(SESSIONS_PER_ENGINE * engines / readers)))
+
+
+def auto_lookahead_mib(memory_bytes: int, readers: int, engines: int) -> float:
+    """Most memory (MiB) an automatic reader's frames ahead may take, on a device of
+    ``memory_bytes`` where ``readers`` readers iterate and ``engines`` NVDECs decode.
+
+    More than LOOKAHEAD_MIB only while readers leave engines free: at 7 HEVC streams on 7 engines,
+    two sessions each with the GOPs ahead gave fewer frames than one (8,375 vs 8,940 fps, H100,
+    twice the host CPU per stream): there the sessions cost more than the engines they would fill."""
+    readers = max(1, readers)
+    if readers >= engines:
+        return LOOKAHEAD_MIB
+    share = memory_bytes / 2**20 * LOOKAHEAD_DEVICE_SHARE / readers
+    return max(LOOKAHEAD_MIB, min(LOOKAHEAD_MAX_MIB, share))
 
 
 class _Segment:

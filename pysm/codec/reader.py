@@ -14,6 +14,7 @@ single stream, or a few, would otherwise leave most of a GPU's engines idle.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterator
 from pysm import errors
 from pysm.codec.decoder import Decoder, _is_key, parse_device
 from pysm.codec.demux import Demuxer, StreamInfo
-from pysm.codec.parallel import ParallelDecode, auto_sessions
+from pysm.codec.parallel import LOOKAHEAD_MIB, ParallelDecode, auto_lookahead_mib, auto_sessions
 from pysm.gil import tune_switch_interval
 
 __all__ = ["VideoReader"]
@@ -44,6 +45,17 @@ def _nvdec_engines(info: StreamInfo, device: str) -> int:
     except errors.Error:
         return 1
     return max(1, int(row["num_engines"])) if row["supported"] else 1
+
+
+@functools.lru_cache(maxsize=None)
+def _memory_bytes(device: str) -> int:
+    """Memory of the device frames are decoded into: the GPU's, or the host's for "cpu"."""
+    kind, index = parse_device(device)
+    if kind == "cuda":
+        from pysm import cuda
+
+        return int(cuda.device_info(index)["total_memory"])
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _hand_out(frames: list):
@@ -78,7 +90,10 @@ class VideoReader:
             engines, 2 while up to twice as many do (HEVC: 1 once readers outnumber engines).
             1 on the CPU, for live sources and with ``low_latency``.
         lookahead_mib: device memory the frames decoded ahead of the consumer may take when
-            several sessions decode (MiB).
+            several sessions decode (MiB). ``None``: 512, and for automatic sessions on a file
+            whose GOPs need more, enough for them at the hand-over while fewer readers iterate
+            on the GPU than it has NVDEC engines, up to an eighth of its memory shared among
+            them and at most 4 GiB (the frames are only held while the consumer keeps up).
         output_format, output_size, open_timeout, read_timeout, options: passed on to
             :class:`Decoder` and :class:`Demuxer`.
 
@@ -91,11 +106,11 @@ class VideoReader:
                  low_latency: bool | None = False, output_format: str = "NV12",
                  output_size: tuple[int, int] | None = None, open_timeout: float = 10.0,
                  read_timeout: float = 10.0, options: dict[str, str] | None = None,
-                 batch_packets: int = 8, sessions: int | None = None, lookahead_mib: float = 512.0) -> None:
+                 batch_packets: int = 8, sessions: int | None = None, lookahead_mib: float | None = None) -> None:
         self._t0 = time.perf_counter()
         if sessions is not None and (isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1):
             raise errors.InvalidArgument(f"sessions must be None (automatic) or an int >= 1, got {sessions!r}")
-        if not lookahead_mib > 0:
+        if lookahead_mib is not None and not lookahead_mib > 0:
             raise errors.InvalidArgument(f"lookahead_mib must be > 0, got {lookahead_mib!r}")
         self._demuxer = Demuxer(uri, open_timeout=open_timeout, read_timeout=read_timeout, options=options)
         try:
@@ -110,7 +125,9 @@ class VideoReader:
         self._sessions = sessions
         self._output_size = output_size
         self._parallel: ParallelDecode | None = None
-        self.lookahead_mib = float(lookahead_mib)
+        self._auto_lookahead = lookahead_mib is None
+        #: the bound in force (MiB); an automatic one may grow at the hand-over to sessions
+        self.lookahead_mib = LOOKAHEAD_MIB if lookahead_mib is None else float(lookahead_mib)
         self.loop = loop
         self.low_latency = low_latency
         self.batch_packets = 1 if (low_latency or self.info.is_live) else max(1, int(batch_packets))
@@ -153,10 +170,30 @@ class VideoReader:
         if self._decoder.device == "cpu":
             return 1  # FFmpeg already spreads one stream over the cores
         device = self._decoder.device
-        engines = _nvdec_engines(self.info, device)
+        return auto_sessions(_nvdec_engines(self.info, device), self._readers_now(), self.info.codec)
+
+    def _readers_now(self) -> int:
+        """Readers iterating on this reader's device right now (at least 1)."""
         with _iterating_lock:
-            readers = max(1, _iterating.get(device, 0))
-        return auto_sessions(engines, readers, self.info.codec)
+            return max(1, _iterating.get(self._decoder.device, 0))
+
+    def _lookahead_room_mib(self) -> float:
+        """Most an automatic lookahead may grow to now (see ``lookahead_mib``)."""
+        device = self._decoder.device
+        return auto_lookahead_mib(_memory_bytes(device), self._readers_now(), _nvdec_engines(self.info, device))
+
+    def _lookahead_fits(self, gop: int, allowed: int) -> bool:
+        """Whether segments of ``gop`` frames let ``allowed`` sessions (3 at most, else 2) decode at
+        once within the lookahead; an automatic one grows to fit, with half a GOP to spare."""
+        frame_mib = self._frame_bytes() / 2**20
+        room = self._lookahead_room_mib() if self._auto_lookahead else self.lookahead_mib
+        for want in range(min(allowed, 3), 1, -1):
+            need = gop * (want - 1) * frame_mib
+            if need <= max(room, self.lookahead_mib):
+                if self._auto_lookahead:
+                    self.lookahead_mib = max(self.lookahead_mib, min(room, need + gop * frame_mib / 2))
+                return True
+        return False
 
     def _passes(self, count: Callable[[], int], made_frames: Callable[[int], bool]):
         """Packet batches ``(packets, pts offset ns)`` of every pass over the source, and
@@ -263,13 +300,11 @@ class VideoReader:
                 t_consumer += time.perf_counter() - t
                 # A consumer that takes less than half the decode's time per frame leaves this
                 # session's engine the bottleneck: more sessions pay, if still allowed, and if the
-                # restart points come often enough for a segment or two to fit in the lookahead
-                # (16 HEVC streams with 246-frame GOPs, more than fit: NVDEC 80 % busy, not 98 %).
+                # restart points come often enough for a segment or two to fit in the lookahead.
                 if (watch and not handover and self.frames >= _WATCH_FRAMES and len(restarts) == 2
                         and t_consumer < 0.5 * t_decode):
                     allowed = self._sessions_now()
-                    gop = restarts[1] - restarts[0]
-                    handover = allowed > 1 and gop * (min(allowed, 3) - 1) <= self._lookahead_frames()
+                    handover = allowed > 1 and self._lookahead_fits(restarts[1] - restarts[0], allowed)
 
     def _parallel_frames(self, batches: Iterator, par: list, asked: bool) -> Iterator[Any]:
         decoder = self._decoder
