@@ -231,7 +231,8 @@ def test_device_pool_cache_limit_frees_what_does_not_fit():
     # full cache are freed (cudaFree) and counted.
     n = 4 << 20
     limit = pysm.memory_stats()["cuda:0"]["cache_limit_bytes"]
-    assert limit == 8 << 30
+    total = pysm.cuda.device_info(0)["total_memory"]
+    assert limit == max(8 << 30, total // 4)
     try:
         gc.collect()  # blocks of earlier tests must not come back to the cache meanwhile
         pysm.empty_cache()

@@ -78,8 +78,8 @@ class MemoryPool {
   void trim();  // release every cached block to the system
   MemoryKind kind() const { return kind_; }
   int device_index() const { return device_; }
-  // Upper bound on cached bytes; blocks returned beyond it are freed at once (default 8 GiB for
-  // device pools, 2 GiB for the host pool).
+  // Upper bound on cached bytes; blocks returned beyond it are freed at once (default: a quarter
+  // of the GPU's memory and at least 8 GiB for device pools, 2 GiB for the host pool).
   void set_cache_limit(size_t bytes);
 
   ~MemoryPool();
