@@ -4,15 +4,15 @@
         --variant sessions=1 --variant sessions=1,batch_packets=16 --variant sessions=2
 
 Each variant is a set of ``VideoReader`` keyword arguments (``sessions``, ``batch_packets``,
-``lookahead_mib``; ``sessions=auto`` / ``lookahead_mib=auto`` for the defaults). Variants run one after the other and the
-whole list is repeated ``--reps`` times, alternating, so that drift of the GPU between runs falls
-on every variant alike: with exactly one stream per NVDEC engine the busy share moves by several
-points from one run to the next (benchmarks/RESULTS.md), and one run per variant decides nothing.
-Measurement as in decode.py (one thread per reader, frames dropped, 1 s warm-up once every
-stream decodes, then the window); the medians per variant come last. Each run also reports the
-device memory pool's real allocations and frees (``pysm.memory_stats()``): frees while streams run
-are ``cudaFree`` calls, each of which waits for the whole GPU (``--cache-limit-mib`` raises the
-pool's bound on cached blocks, see ``pysm.set_cache_limit``).
+``lookahead_mib``; ``sessions=auto`` / ``lookahead_mib=auto`` for the defaults). Variants run one
+after the other and the whole list is repeated ``--reps`` times, alternating, so that drift of the
+GPU between runs falls on every variant alike: with exactly one stream per NVDEC engine the busy
+share moves by several points from one run to the next (benchmarks/RESULTS.md), and one run per
+variant decides nothing. Measurement as in decode.py (one thread per reader, frames dropped, 1 s
+warm-up once every stream decodes, then the window); the medians per variant come last. Each run
+also reports the device memory pool's real allocations and frees (``pysm.memory_stats()``): frees
+while streams run are ``cudaFree`` calls, each of which waits for the whole GPU
+(``--cache-limit-mib`` raises the pool's bound on cached blocks, see ``pysm.set_cache_limit``).
 """
 
 from __future__ import annotations

@@ -17,58 +17,27 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import pysm.codec.parallel as parallel
 
-
-class _Packet:
-    __slots__ = ("n", "key")
-
-    def __init__(self, n: int, key: bool) -> None:
-        self.n, self.key = n, key
-
-
-class _Frame:
-    height = pitch = 1
-    format = "NV12"
-
-
-class _Session:
-    """A decoder that takes a fixed time per packet outside the GIL and holds one frame back."""
-
-    def __init__(self, seconds_per_packet: float) -> None:
-        self.per, self.held = seconds_per_packet, []
-
-    def decode_many(self, packets, offset):
-        time.sleep(self.per * len(packets))
-        out, self.held = self.held, []
-        out.extend(_Frame() for _ in packets)
-        if out:
-            self.held = [out.pop()]
-        return out
-
-    def flush(self):
-        out, self.held = self.held, []
-        return out
-
-    def close(self) -> None:
-        pass
-
-
-def _batches(frames: int, gop: int, batch: int):
-    packets = [_Packet(i, i % gop == 0) for i in range(frames)]
-    for i in range(0, frames, batch):
-        yield packets[i:i + batch], 0
-    yield None, True
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from parallel_fakes import TimedDecoder, batches  # noqa: E402  (the tests' fake sessions)
 
 
 def run_once(per: float, sessions: int, gop: int, lookahead: int, frames: int, batch: int) -> tuple[float, float, int]:
     """(fps, CPU seconds per frame, most sessions at once) of one run."""
-    par = parallel.ParallelDecode(_Session(per), lambda: _Session(per), lambda: sessions, lambda p: p.key,
+    spans: list = []
+
+    def session() -> TimedDecoder:
+        return TimedDecoder(spans, per, most_s=0.0)
+
+    par = parallel.ParallelDecode(session(), session, lambda: sessions, lambda p: p.key,
                                   batch=batch, max_lookahead_frames=lookahead, eager=True, parallel_now=True)
     t, c = time.perf_counter(), time.process_time()
-    count = sum(len(out) for out in par.run(_batches(frames, gop, batch)))
+    count = sum(len(out) for out in par.run(batches(frames, gop, batch, cut_between_passes=True)))
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     return count / wall, cpu / max(1, count), par.sessions_used
 

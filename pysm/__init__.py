@@ -80,13 +80,14 @@ def set_cache_limit(limit_bytes: int, device: str = "cuda:0") -> None:
     """Bound the free blocks one memory pool keeps for reuse (``memory_stats()[...]["cache_limit_bytes"]``).
 
     ``device`` is ``"cuda:N"`` (``"cuda"`` for device 0) or ``"host"`` (the pool that
-    ``memory_stats()`` lists as ``host_pinned`` on a machine with CUDA, else ``host``). Defaults:
-    a quarter of the GPU's memory and at least 8 GiB per GPU, 2 GiB on the host. A block returned while the cache is full is freed at once,
-    and for device memory that is a ``cudaFree``, which waits for all work on the GPU: when many
-    streams hold frames ahead (several decoder sessions per file, deep queues), a working set that
-    swings by more than the limit shows as a growing ``system_frees`` count and stalls every
-    stream. Raise the limit then. The limit applies to blocks returned from now on; what is cached
-    already stays until reused or :func:`empty_cache` returns it.
+    ``memory_stats()`` lists as ``host_pinned`` on a machine with CUDA, else ``host``). Defaults: a
+    quarter of the GPU's memory and at least 8 GiB per GPU, 2 GiB on the host. A block returned
+    while the cache is full is freed at once, and for device memory that is a ``cudaFree``, which
+    waits for all work on the GPU: when many streams hold frames ahead (several decoder sessions per
+    file, deep queues), a working set that swings by more than the limit shows as a growing
+    ``system_frees`` count and stalls every stream. Raise the limit then. The limit applies to
+    blocks returned from now on; what is cached already stays until reused or :func:`empty_cache`
+    returns it.
     """
     from pysm.errors import InvalidArgument
 

@@ -14,6 +14,10 @@ import numpy as np
 import pytest
 
 from codec_media import available, encoder_for, make_clip
+from parallel_fakes import FakeDecoder as _FakeDecoder
+from parallel_fakes import Frame as _Frame
+from parallel_fakes import TimedDecoder as _TimedDecoder
+from parallel_fakes import batches as _batches
 from pysm import errors
 from pysm.codec import VideoReader
 from pysm.codec.parallel import (LOOKAHEAD_MAX_MIB, LOOKAHEAD_MIB, MAX_AUTO_SESSIONS, ParallelDecode,
@@ -132,60 +136,6 @@ def test_auto_sessions():
 
 # ---- the machinery with a fake decoder --------------------------------------------------------
 
-class _Pkt:
-    __slots__ = ("n", "key")
-
-    def __init__(self, n: int, key: bool) -> None:
-        self.n, self.key = n, key
-
-
-class _Frame:
-    height = pitch = 1
-    format = "NV12"
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-
-class _FakeDecoder:
-    """Holds one frame back (as reordering does) and takes a random time per call."""
-
-    def __init__(self, rng: random.Random, fail_at: int | None = None, log: list | None = None,
-                 most_s: float = 0.002) -> None:
-        self.rng, self.fail_at, self.log, self.most_s = rng, fail_at, log, most_s
-        self.held: list = []
-        self.closed = False
-
-    def decode_many(self, packets, offset):
-        time.sleep(self.rng.uniform(0, self.most_s))
-        if self.log is not None:
-            self.log.append(None)
-        out = self.held
-        self.held = []
-        for p in packets:
-            if p.n == self.fail_at:
-                raise errors.DecodeError(f"packet {p.n} is broken")
-            out.append(_Frame(p.n + offset))
-        if out:
-            self.held = [out.pop()]
-        return out
-
-    def flush(self):
-        out, self.held = self.held, []
-        return out
-
-    def close(self):
-        self.closed = True
-
-
-def _batches(n: int, gop: int, batch: int, passes: int = 1, cut_between_passes: bool = False):
-    for k in range(passes):
-        pkts = [_Pkt(i, i % gop == 0) for i in range(n)]
-        for i in range(0, n, batch):
-            yield pkts[i:i + batch], k * 1000
-        yield None, cut_between_passes
-
-
 def _fake(sessions: int, rng: random.Random, made: list, fail_at=None, most_s=0.002, **kw) -> ParallelDecode:
     def make():
         d = _FakeDecoder(rng, fail_at, most_s=most_s)
@@ -209,21 +159,6 @@ def test_frames_come_in_order_whatever_the_timing(seed, sessions):
     assert par.produced == 400
     assert par.sessions_used <= sessions
     assert all(d.closed for d in made[1:]) and not made[0].closed  # the caller owns the first
-
-
-class _TimedDecoder(_FakeDecoder):
-    """Takes a fixed time per packet and notes when each call ran."""
-
-    def __init__(self, spans: list, per_packet_s: float = 0.001) -> None:
-        super().__init__(random.Random(0))
-        self.spans, self.per_packet_s = spans, per_packet_s
-
-    def decode_many(self, packets, offset):
-        t = time.perf_counter()
-        time.sleep(self.per_packet_s * len(packets))
-        out = super().decode_many(packets, offset)
-        self.spans.append((t, time.perf_counter()))
-        return out
 
 
 def _busy_share(spans: list, at_least: int) -> float:
