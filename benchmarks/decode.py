@@ -175,11 +175,12 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
 # ---- the two libraries ---------------------------------------------------------------------------
 
 def pysm_worker(path: str, device: str = "cuda", sessions: int | None = None, used: list | None = None,
-                **reader_kwargs):
+                stats: list | None = None, **reader_kwargs):
     """pysm, one looping VideoReader per thread on ``device``; frames dropped as they come.
 
     ``sessions``: the reader's decoder sessions (None: automatic); ``used`` collects each reader's
-    ``sessions_used``; ``reader_kwargs`` go to VideoReader as they are."""
+    ``sessions_used`` and ``stats`` its ``parallel_stats``; ``reader_kwargs`` go to VideoReader as
+    they are."""
     from pysm.codec import VideoReader
 
     def work(i, stop, counts):
@@ -192,6 +193,8 @@ def pysm_worker(path: str, device: str = "cuda", sessions: int | None = None, us
             finally:
                 if used is not None:
                     used.append(reader.sessions_used)
+                if stats is not None:
+                    stats.append(reader.parallel_stats)
 
     return work
 

@@ -45,6 +45,22 @@ def parse_variant(text: str) -> dict:
     return out
 
 
+def print_stats(stats: list) -> None:
+    """Per session slot, the seconds summed over the readers that decoded in parallel."""
+    stats = [s for s in stats if s]
+    if not stats:
+        print("    (every reader decoded on one session)")
+        return
+    slots = max(len(s["sessions"]) for s in stats)
+    for k in range(slots):
+        rows = [s["sessions"][k] for s in stats if k < len(s["sessions"])]
+        tot = {key: sum(r[key] for r in rows) for key in rows[0]}
+        print(f"    session {k}: decode {tot['decode_s']:6.2f} s  starved {tot['starved_s']:6.2f} s  "
+              f"held {tot['held_s']:6.2f} s  idle {tot['idle_s']:6.2f} s  segments {tot['segments']}")
+    print(f"    consumer: reading {sum(s['read_s'] for s in stats):6.2f} s  "
+          f"waiting for frames {sum(s['consumer_wait_s'] for s in stats):6.2f} s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", default="h264", help="h264, hevc (the retail clips) or a file path")
@@ -54,10 +70,15 @@ def main() -> int:
     ap.add_argument("--window", type=float, default=2.5)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--cache-limit-mib", type=float, help="bound on the device pool's cached blocks (default: pysm's)")
+    ap.add_argument("--max-queued-packets", type=int,
+                    help="packets read ahead of parallel sessions (default: pysm.codec.parallel.MAX_QUEUED_PACKETS)")
+    ap.add_argument("--stats", action="store_true",
+                    help="print where each parallel session's time went (VideoReader.parallel_stats), summed over readers")
     args = ap.parse_args()
 
     import pysm
     import pysm.codec
+    import pysm.codec.parallel
     import pysm.cuda
 
     if not pysm.cuda.is_available():
@@ -65,6 +86,8 @@ def main() -> int:
         return 1
     path = str(bench.DATA / CLIPS[args.clip]) if args.clip in CLIPS else args.clip
     variants = [(v, parse_variant(v)) for v in args.variant]
+    if args.max_queued_packets is not None:
+        pysm.codec.parallel.MAX_QUEUED_PACKETS = args.max_queued_packets
     if args.cache_limit_mib is not None:
         pysm.set_cache_limit(int(args.cache_limit_mib * 2**20), "cuda:0")
     nvml = bench.Nvml(0)
@@ -77,15 +100,18 @@ def main() -> int:
     for rep in range(args.reps):
         for name, kwargs in variants:
             used: list = []
+            stats: list = []
             before = bench.pool_counts()
-            m = bench.measure(bench.pysm_worker(path, used=used, **kwargs), args.streams, args.warmup, args.window,
-                              nvml, None)
+            m = bench.measure(bench.pysm_worker(path, used=used, stats=stats, **kwargs), args.streams, args.warmup,
+                              args.window, nvml, None)
             allocs, frees = (b - a for a, b in zip(before, bench.pool_counts()))
             results[name].append(m)
             print(f"rep {rep}  {name:36s} {m['fps']:8.0f} fps  NVDEC {bench.fmt(m['nvdec_util'], '.1f')} %"
                   f"  CPU/stream {m['cpu_per_stream_pct']:.1f} %  sessions {sorted(set(used))}"
                   f"  pool allocs/frees {allocs}/{frees}"
                   f"{'  errors ' + str(m['errors']) if m['errors'] else ''}", flush=True)
+            if args.stats:
+                print_stats(stats)
     print("\n| variant | median fps | median NVDEC % | NVDEC % per run |\n|---|---|---|---|")
     for name, runs in results.items():
         utils = [m["nvdec_util"] for m in runs if m["nvdec_util"] is not None]

@@ -125,13 +125,22 @@ class _Feed:
 class _Worker:
     """One session: a decoder and the thread that runs it over its segments, in order."""
 
-    __slots__ = ("index", "thread", "segments", "decoder")
+    __slots__ = ("index", "thread", "segments", "decoder", "decode_s", "starved_s", "held_s", "idle_s",
+                 "taken")
 
     def __init__(self, index: int, decoder: Any) -> None:
         self.index = index
         self.thread: threading.Thread | None = None
         self.segments: deque[_Segment] = deque()  # [0] is being decoded; at most one waits behind it
         self.decoder = decoder
+        # Where the session's thread spent its time (seconds): in native decode calls, waiting for
+        # packets of its segment, held back by the lookahead, waiting for a segment at all.
+        self.decode_s = self.starved_s = self.held_s = self.idle_s = 0.0
+        self.taken = 0  # segments decoded
+
+    def stats(self) -> dict:
+        return {"decode_s": self.decode_s, "starved_s": self.starved_s, "held_s": self.held_s,
+                "idle_s": self.idle_s, "segments": self.taken}
 
 
 class ParallelDecode:
@@ -178,8 +187,21 @@ class ParallelDecode:
         self._parallel = eager or parallel_now
         self._held_back = False     # a session waited on the budget since the consumer last waited
         self._stop = False
+        self._read_s = 0.0          # consumer: seconds reading packets from the source
+        self._wait_s = 0.0          # consumer: seconds waiting for frames
         self.produced = 0           # frames decoded so far
         self.sessions_used = 1      # most sessions that decoded at once
+
+    @property
+    def stats(self) -> dict:
+        """Where the time went, for tuning: per session (``sessions``, in order) seconds in native
+        decode calls (``decode_s``), waiting for packets (``starved_s``: the reading falls behind),
+        held back by the lookahead bound (``held_s``: the consumer falls behind), waiting for a
+        segment (``idle_s``), and segments decoded; the consumer's seconds reading packets
+        (``read_s``) and waiting for frames (``consumer_wait_s``)."""
+        with self._cv:
+            return {"sessions": [w.stats() for w in self._workers], "read_s": self._read_s,
+                    "consumer_wait_s": self._wait_s}
 
     # ---- worker side -------------------------------------------------------------------------
 
@@ -199,15 +221,17 @@ class ParallelDecode:
         try:
             while True:
                 with cv:
+                    t = time.perf_counter()
                     while not w.segments and not self._stop:
                         cv.wait()
+                    w.idle_s += time.perf_counter() - t
                     if self._stop:
                         return
                     seg = w.segments[0]
                 try:
                     if w.decoder is None:
                         w.decoder = self._make()
-                    self._decode_segment(w.decoder, seg)
+                    self._decode_segment(w, seg)
                 except BaseException as exc:  # noqa: BLE001 - handed to the consumer in order
                     with cv:
                         seg.error = exc
@@ -217,6 +241,7 @@ class ParallelDecode:
                 with cv:
                     seg.done = True
                     w.segments.popleft()
+                    w.taken += 1
                     cv.notify_all()
         finally:
             if w.index and w.decoder is not None:
@@ -225,8 +250,9 @@ class ParallelDecode:
                 except Exception:  # noqa: BLE001 - closing must not mask the run's own outcome
                     log.debug("closing parallel decoder session %d failed", w.index, exc_info=True)
 
-    def _decode_segment(self, decoder: Any, seg: _Segment) -> None:
+    def _decode_segment(self, w: _Worker, seg: _Segment) -> None:
         cv = self._cv
+        decoder = w.decoder
         while True:
             with cv:
                 while not self._stop:
@@ -235,7 +261,15 @@ class ParallelDecode:
                             break
                         if not (self._segments and self._segments[0] is seg):
                             self._held_back = True
+                        starved = False
+                    else:
+                        starved = True
+                    t = time.perf_counter()
                     cv.wait()
+                    if starved:
+                        w.starved_s += time.perf_counter() - t
+                    else:
+                        w.held_s += time.perf_counter() - t
                 if self._stop:
                     return
                 if not seg.chunks:  # sealed and empty
@@ -250,8 +284,14 @@ class ParallelDecode:
                 seg.queued -= len(take)
                 self._queued -= len(take)
                 cv.notify_all()  # room for the feeder
-            self._deliver(seg, decoder.decode_many(take, offset))
-        self._deliver(seg, decoder.flush())
+            t = time.perf_counter()
+            frames = decoder.decode_many(take, offset)
+            w.decode_s += time.perf_counter() - t
+            self._deliver(seg, frames)
+        t = time.perf_counter()
+        frames = decoder.flush()
+        w.decode_s += time.perf_counter() - t
+        self._deliver(seg, frames)
 
     def _deliver(self, seg: _Segment, frames: list) -> None:
         if not frames:
@@ -336,6 +376,7 @@ class ParallelDecode:
                             return
                         t = time.perf_counter()
                         cv.wait(0.5)
+                        self._wait_s += time.perf_counter() - t
                         if first_since is not None:
                             waited += time.perf_counter() - t
                             self._consumer_waited(waited, time.perf_counter() - first_since)
@@ -396,10 +437,12 @@ class ParallelDecode:
                 if feed.eof:
                     break
                 self._cv.release()
+                t = time.perf_counter()
                 try:
                     item = next(source, None)
                 finally:
                     self._cv.acquire()
+                    self._read_s += time.perf_counter() - t
                 fed = True
                 if item is None:
                     feed.eof = True

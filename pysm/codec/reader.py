@@ -348,6 +348,12 @@ class VideoReader:
         """Most decoder sessions that decoded this reader's stream at once (1: serial decode)."""
         return self._parallel.sessions_used if self._parallel is not None else 1
 
+    @property
+    def parallel_stats(self) -> dict | None:
+        """Where the parallel sessions' time went (:attr:`ParallelDecode.stats`), or None while
+        the reader decodes on one session."""
+        return self._parallel.stats if self._parallel is not None else None
+
     def _account(self, frames: list) -> None:
         """Count frames and note the first-frame latency."""
         if self.first_frame_latency is None:
