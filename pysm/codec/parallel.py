@@ -123,15 +123,15 @@ class _Feed:
 
 
 class _Worker:
-    """One session: a decoder and the thread that runs it over its segments, in order."""
+    """One session: a decoder and the thread that runs it over the segments it takes, one at a time."""
 
-    __slots__ = ("index", "thread", "segments", "decoder", "decode_s", "starved_s", "held_s", "idle_s",
+    __slots__ = ("index", "thread", "segment", "decoder", "decode_s", "starved_s", "held_s", "idle_s",
                  "taken")
 
     def __init__(self, index: int, decoder: Any) -> None:
         self.index = index
         self.thread: threading.Thread | None = None
-        self.segments: deque[_Segment] = deque()  # [0] is being decoded; at most one waits behind it
+        self.segment: _Segment | None = None  # the one it decodes
         self.decoder = decoder
         # Where the session's thread spent its time (seconds): in native decode calls, waiting for
         # packets of its segment, held back by the lookahead, waiting for a segment at all.
@@ -173,6 +173,12 @@ class ParallelDecode:
         self._cv = threading.Condition()
         self._workers: list[_Worker] = [_Worker(0, first)]
         self._segments: deque[_Segment] = deque()  # open, in order; [0] is the head
+        # Open segments no session has taken yet, in order: the first session to be free takes the
+        # earliest. (Tying a segment to a session when it opened, behind the one that session was
+        # decoding, left it waiting on a slow session while others ran out of work and filled the
+        # lookahead with later segments, until it became the head and decoded alone.)
+        self._unstarted: deque[_Segment] = deque()
+        self._allowed = 1           # sessions that may take segments now
         self._buffered = 0          # frames decoded and not handed out
         self._queued = 0            # packets in segments, not yet taken by their sessions
         # Packets read ahead of the sessions, all segments together: enough for the next segment's
@@ -222,12 +228,14 @@ class ParallelDecode:
             while True:
                 with cv:
                     t = time.perf_counter()
-                    while not w.segments and not self._stop:
+                    while not self._stop and not (self._unstarted and w.index < self._allowed):
                         cv.wait()
                     w.idle_s += time.perf_counter() - t
                     if self._stop:
                         return
-                    seg = w.segments[0]
+                    seg = w.segment = self._unstarted.popleft()
+                    self.sessions_used = max(self.sessions_used,
+                                             sum(1 for x in self._workers if x.segment is not None))
                 try:
                     if w.decoder is None:
                         w.decoder = self._make()
@@ -240,7 +248,7 @@ class ParallelDecode:
                         seg.queued = 0
                 with cv:
                     seg.done = True
-                    w.segments.popleft()
+                    w.segment = None
                     w.taken += 1
                     cv.notify_all()
         finally:
@@ -304,35 +312,33 @@ class ParallelDecode:
 
     # ---- consumer side ----------------------------------------------------------------------
 
-    def _worker_for_new_segment(self) -> _Worker | None:
-        """The session to take the next segment, starting its thread if new; None when every
-        session allowed now has one segment waiting already.
+    def _may_open(self) -> bool:
+        """Whether a new segment may open now, starting the threads of sessions allowed anew.
 
-        A session may hold one segment behind the one it decodes, so that it goes on without a
-        gap when that one ends. Sessions beyond the first are allowed once the consumer waited."""
+        At most one segment per session allowed waits untaken, so that a session goes on without a
+        gap when its segment ends. Sessions beyond the first are allowed once the consumer waited."""
         allowed = max(1, int(self._sessions())) if self._parallel else 1
+        if allowed != self._allowed:
+            self._allowed = allowed
+            self._cv.notify_all()
         while len(self._workers) < allowed:
             self._workers.append(_Worker(len(self._workers), None))
-        w = min(self._workers[:allowed], key=lambda x: len(x.segments))
-        if len(w.segments) >= 2:
-            return None
-        if w.thread is None:
-            w.thread = threading.Thread(target=self._run_worker, args=(w,), daemon=True,
-                                        name=f"pysm-decode-session-{w.index}")
-            w.thread.start()
-        return w
+        for w in self._workers[:allowed]:
+            if w.thread is None:
+                w.thread = threading.Thread(target=self._run_worker, args=(w,), daemon=True,
+                                            name=f"pysm-decode-session-{w.index}")
+                w.thread.start()
+        return len(self._unstarted) < allowed
 
     def _open(self) -> _Segment | None:
-        """A new segment on a session, or None when none may take one now."""
+        """A new segment for the next free session, or None when none may open now."""
         if self._segments and self._ahead() >= self._budget:
             return None  # its session could not decode yet: do not take another one
-        w = self._worker_for_new_segment()
-        if w is None:
+        if not self._may_open():
             return None
         seg = _Segment()
         self._segments.append(seg)
-        w.segments.append(seg)
-        self.sessions_used = max(self.sessions_used, sum(1 for x in self._workers if x.segments))
+        self._unstarted.append(seg)
         self._cv.notify_all()
         return seg
 
