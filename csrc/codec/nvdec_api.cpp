@@ -101,8 +101,9 @@ void cu_check(CUresult r, const char* what, const std::string& context) {
 PrimaryContext::PrimaryContext(int device) : device_(device) {
   const CuvidApi& a = cuvid_api();
   // The runtime binds (and thereby initialises) the primary context; retaining it keeps it alive
-  // for as long as the decoder needs it, even if every runtime user resets.
-  cuda::set_device(device);
+  // for as long as the decoder needs it, even if every runtime user resets. The calling thread's
+  // current device is left as it was (a decoder on GPU 1 must not move torch's tensors there).
+  cuda::DeviceScope scope(device);
   cu_check(a.cuDeviceGet(&cudev_, device), "cuDeviceGet", "device " + std::to_string(device));
   cu_check(a.cuDevicePrimaryCtxRetain(&ctx_, cudev_), "cuDevicePrimaryCtxRetain");
   char buf[256] = {0};

@@ -102,15 +102,16 @@ NvdecCaps nvdec_caps(int device, const std::string& codec, int bit_depth, const 
 }
 
 void nvdec_check_support(int device, const std::string& codec, int bit_depth, const std::string& chroma,
-                         int width, int height) {
+                         int width, int height, const std::string& profile) {
   cudaVideoCodec cc;
   if (!cuvid_codec(codec, &cc))
-    raise(ErrorKind::Unsupported, "NVDEC has no decoder for codec '" + codec +
-                                      "'; decode it on the CPU (device='cpu')");
+    raise(ErrorKind::Unsupported, "NVDEC has no decoder for codec '" + codec + "' on any GPU (device " +
+                                      std::to_string(device) + "); decode it on the CPU (device='cpu')");
   const cudaVideoChromaFormat cf = parse_chroma(chroma);
   const NvdecCaps row = nvdec_caps(device, codec, bit_depth, chroma);
   auto gpu_name = [&] { return PrimaryContext(device).gpu_name(); };
-  const std::string what = codec + " " + std::to_string(bit_depth) + "-bit " + chroma_name(cf);
+  const std::string what = codec + (profile.empty() ? "" : " (" + profile + " profile)") + " " +
+                           std::to_string(bit_depth) + "-bit " + chroma_name(cf);
   if (!row.supported)
     raise(ErrorKind::Unsupported, "NVDEC on " + gpu_name() + " (device " + std::to_string(device) +
                                       ") does not support " + what + "; decode it on the CPU (device='cpu')");
@@ -139,7 +140,7 @@ NvdecCaps nvdec_caps(int, const std::string&, int, const std::string&) {
   return {};
 }
 
-void nvdec_check_support(int, const std::string&, int, const std::string&, int, int) {
+void nvdec_check_support(int, const std::string&, int, const std::string&, int, int, const std::string&) {
   nvdec_capabilities(0);
 }
 

@@ -173,7 +173,7 @@ struct NvdecDecoder::Impl {
     p.CodecType = codec;
     p.ulMaxNumDecodeSurfaces = 1;  // the sequence callback returns the real number
     p.ulClockRate = 1000000000u;   // timestamps are nanoseconds
-    p.ulErrorThreshold = 0;        // skip pictures whose bitstream is entirely corrupt
+    p.ulErrorThreshold = static_cast<unsigned>(std::clamp(cfg.error_threshold, 0, 100));
     p.ulMaxDisplayDelay = cfg.low_latency ? 0 : static_cast<unsigned>(std::clamp(cfg.display_delay, 0, 16));  // 0: decode order, no delay
     p.pUserData = this;
     p.pfnSequenceCallback = &Impl::sequence_cb;
@@ -231,7 +231,7 @@ struct NvdecDecoder::Impl {
       raise(ErrorKind::Unsupported, "pysm's NVDEC path outputs 4:2:0 surfaces only; " + describe_format(f) +
                                         " is 4:" + std::string(chroma + 1) + ": decode it on the CPU (device='cpu')");
     nvdec_check_support(cfg.device, cfg.codec, bit_depth, chroma, static_cast<int>(f->coded_width),
-                        static_cast<int>(f->coded_height));
+                        static_cast<int>(f->coded_height), cfg.profile);
 
     const unsigned want = static_cast<unsigned>(
         std::min(kMaxDecodeSurfaces, std::max<int>(f->min_num_decode_surfaces, 1) + cfg.extra_decode_surfaces));
@@ -313,7 +313,8 @@ struct NvdecDecoder::Impl {
   }
 
   std::string describe_format(const CUVIDEOFORMAT* f) const {
-    return cfg.codec + " " + std::to_string(f->coded_width) + "x" + std::to_string(f->coded_height) + " " +
+    return cfg.codec + (cfg.profile.empty() ? "" : " (" + cfg.profile + " profile)") + " " +
+           std::to_string(f->coded_width) + "x" + std::to_string(f->coded_height) + " " +
            std::to_string(f->bit_depth_luma_minus8 + 8) + "-bit on " + pctx->gpu_name() +
            (cfg.source.empty() ? "" : " from " + cfg.source);
   }

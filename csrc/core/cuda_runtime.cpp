@@ -141,31 +141,19 @@ DeviceInfo device_info(int device) {
   return info;
 }
 
-namespace {
-// Switches the calling thread to `device` for one scope and restores the previous device, so that
-// creating pysm streams/events never changes what torch or CuPy see as the current device.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    cudaGetDevice(&prev_);
-    if (prev_ != device) {
-      set_device(device);
-      switched_ = true;
-    }
-  }
-  ~DeviceGuard() {
-    if (switched_) cudaSetDevice(prev_);
-  }
+DeviceScope::DeviceScope(int device) {
+  cudaGetDevice(&prev_);
+  set_device(device);  // also when already current: binds the primary context on a fresh thread
+  switched_ = prev_ != device;
+}
 
- private:
-  int prev_ = 0;
-  bool switched_ = false;
-};
-}  // namespace
+DeviceScope::~DeviceScope() {
+  if (switched_) cudaSetDevice(prev_);
+}
 
 Stream::Stream(int device) : device_(device) {
   require_device(device);
-  DeviceGuard guard(device);
+  DeviceScope guard(device);
   cudaStream_t s = nullptr;
   check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
   stream_ = s;
@@ -207,7 +195,7 @@ bool blocking_waits() {
 
 Event::Event(int device) : device_(device) {
   require_device(device);
-  DeviceGuard guard(device);
+  DeviceScope guard(device);
   cudaEvent_t e = nullptr;
   const unsigned flags = cudaEventDisableTiming | (blocking_waits() ? cudaEventBlockingSync : 0u);
   check(cudaEventCreateWithFlags(&e, flags), "cudaEventCreateWithFlags");
@@ -266,6 +254,8 @@ void check(int code, const char* what) {
 }
 void set_device(int) { no_cuda(); }
 int current_device() { no_cuda(); return 0; }
+DeviceScope::DeviceScope(int) { no_cuda(); }
+DeviceScope::~DeviceScope() = default;
 DeviceInfo device_info(int) { no_cuda(); return {}; }
 Stream::Stream(int device) : device_(device) { no_cuda(); }
 Stream::~Stream() = default;

@@ -39,9 +39,11 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
         int extra_decode_surfaces
         int output_surfaces
         int display_delay
+        int error_threshold
         int matrix
         int range
         string source
+        string profile
     cdef cppclass CNvdecPacket "pysm::codec::NvdecPacket":
         const uint8_t* data
         size_t size
@@ -289,8 +291,8 @@ cdef class NvdecDecoder:
 
     def __cinit__(self, str codec, extradata=b"", *, int device=0, bint low_latency=False,
                   int max_width=0, int max_height=0, int target_width=0, int target_height=0,
-                  int extra_decode_surfaces=-1, int output_surfaces=-1, int display_delay=-1, int matrix=-1, int range=-1,
-                  str source=""):
+                  int extra_decode_surfaces=-1, int output_surfaces=-1, int display_delay=-1, int error_threshold=-1, int matrix=-1, int range=-1,
+                  str source="", str profile=""):
         cdef CNvdecConfig cfg
         cdef const uint8_t[::1] ed = memoryview(extradata or b"").cast("B")
         cfg.device = device
@@ -309,9 +311,12 @@ cdef class NvdecDecoder:
             cfg.output_surfaces = output_surfaces
         if display_delay >= 0:
             cfg.display_delay = display_delay
+        if error_threshold >= 0:
+            cfg.error_threshold = error_threshold
         cfg.matrix = matrix
         cfg.range = range
         cfg.source = source.encode()
+        cfg.profile = profile.encode()
         self.codec = codec
         with nogil:
             self.c.reset(new CNvdecDecoder(cfg))

@@ -39,6 +39,20 @@ void check(int code, const char* what);
 void set_device(int device);
 int current_device();
 
+// Makes `device` current on this thread for one scope and restores the thread's previous device,
+// so that pysm never changes what torch or CuPy see as the current device.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = 0;
+  bool switched_ = false;
+};
+
 // Owned non-blocking stream on a device.
 class Stream {
  public:

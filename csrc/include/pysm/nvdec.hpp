@@ -29,10 +29,11 @@ bool nvdec_built() noexcept;
 std::vector<NvdecCaps> nvdec_capabilities(int device);
 // One row of the table, queried once per process and cached (throws Error(Driver) like the table).
 NvdecCaps nvdec_caps(int device, const std::string& codec, int bit_depth, const std::string& chroma);
-// Throws Error(Unsupported) naming codec, bit depth, chroma, size and GPU when the hardware cannot
-// decode this stream; Error(Driver) when NVDEC is unavailable. Sizes of 0 skip the size check.
+// Throws Error(Unsupported) naming codec, profile (when given), bit depth, chroma, size and GPU
+// when the hardware cannot decode this stream; Error(Driver) when NVDEC is unavailable. Sizes of 0
+// skip the size check.
 void nvdec_check_support(int device, const std::string& codec, int bit_depth, const std::string& chroma,
-                         int width, int height);
+                         int width, int height, const std::string& profile = "");
 
 struct NvdecConfig {
   int device = 0;
@@ -46,11 +47,16 @@ struct NvdecConfig {
   // in the decode benchmark at 7 H.264 streams, 33 MiB more per decoder (the stall there is the
   // reader waiting for the GIL; see pysm/gil.py).
   int display_delay = 4;
+  // The cuvid parser's ulErrorThreshold: how much of a picture's bitstream (%) may be corrupt for
+  // the parser still to hand it to NVDEC (100: always). 0, 50 and 100 gave the same frames on
+  // bit-flipped 1080p H.264 (H100, driver 580): every picture decoded, the damaged ones flagged.
+  int error_threshold = 0;
   int extra_decode_surfaces = 4;
   int output_surfaces = 4;         // NVDEC frames mapped at once (copy-out pipelining)
   int matrix = -1;                 // ColorMatrix override; -1 = from the bitstream
   int range = -1;                  // ColorRange override; -1 = from the bitstream
   std::string source;              // names the stream in error messages
+  std::string profile;             // the container's profile name, for error messages
 };
 
 struct NvdecStats {
