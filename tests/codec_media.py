@@ -98,6 +98,18 @@ def make_clip(path: Path | str, codec: str = "h264", *, n: int = 24, width: int 
     return path
 
 
+def annexb_file(src: Path | str, dst: Path | str) -> Path:
+    """The H.264 stream of ``src`` as a raw Annex-B elementary stream (no timestamps, no index)."""
+    import av
+
+    with av.open(str(src)) as c, open(dst, "wb") as out:
+        bsf = av.BitStreamFilterContext("h264_mp4toannexb", c.streams.video[0])
+        for p in c.demux(c.streams.video[0]):
+            for q in bsf.filter(p):
+                out.write(bytes(q))
+    return Path(dst)
+
+
 def reference_planes(path: Path | str) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """PyAV's own decode: (pts_ns, Y, U, V) per frame, planes cropped to the picture, in display order."""
     import av

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from codec_media import (encoder_for, make_clip, random_nv12, reference_planes, split_nv12,
+from codec_media import (annexb_file, encoder_for, make_clip, random_nv12, reference_planes, split_nv12,
                          yuv_to_rgb_reference)
 
 import pysm
@@ -524,3 +524,32 @@ def test_decode_many_packet_views(clips):
     assert _core._packet_views_info([pkt], 1, 90000)[0][1] == -1
     with pytest.raises(TypeError):
         _core._packet_views_info([b"ok", object()])
+
+
+def test_raw_stream_frames_get_timestamps_and_loop(tmp_path):
+    # A raw elementary stream carries no timestamps and FFmpeg cannot seek in it: frames are timed
+    # at the frame rate, and a looping reader opens it again for each pass.
+    raw = annexb_file(make_clip(tmp_path / "c.mp4", "h264", n=30, gop=10), tmp_path / "c.h264")
+    with VideoReader(raw, "cpu", loop=True) as r:
+        pts = [f.pts for f, _ in zip(r, range(75))]
+    step = 1_000_000_000 // 25
+    assert pts[:30] == [k * step for k in range(30)]
+    assert len(pts) == 75 and all(b > a for a, b in zip(pts, pts[1:]))
+
+
+def test_ts_seek_lands_on_a_keyframe_at_or_before_the_target(tmp_path):
+    clip = make_clip(tmp_path / "c.ts", "h264", n=60, gop=10, bframes=0)
+    d = Demuxer(clip)
+    o, frame = d.info.start_time, 1_000_000_000 // 30
+    for target in (15, 20, 37, 59):
+        d.seek(o + target * frame)
+        first = next(iter(d))
+        assert first.key and first.pts - o <= target * frame
+    d.close()
+
+
+@pytest.mark.parametrize("ext", ["mkv", "ts"])
+def test_frame_count_without_a_container_index(tmp_path, ext):
+    # mkv and ts carry no frame count: duration x frame rate stands in for it.
+    clip = make_clip(tmp_path / f"c.{ext}", "h264", n=30)
+    assert Demuxer(clip).info.frame_count == 30

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from codec_media import make_clip, reference_planes, split_nv12
+from codec_media import annexb_file, make_clip, reference_planes, split_nv12
 
 from pysm.utils import MediaChunk, MediaExtractor, VideoFrame
 
@@ -113,3 +113,58 @@ def test_non_blocking_drops_instead_of_waiting(clip):
 def test_chunk_properties():
     c = MediaChunk("x.mp4", 1, 2, 3)
     assert (c.source, c.start_pts, c.duration, c.interval) == ("x.mp4", 1, 2, 3)
+
+
+def _offset_ts(path, start_frames: int, n: int = 60, gop: int = 10):
+    """An MPEG-TS whose clock starts at ``start_frames`` / 30 s, as a camera recording's does."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
+        s.options = {"bf": "0", "g": str(gop), "preset": "ultrafast"}
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((96, 128, 3), i * 4, np.uint8), format="rgb24")
+            f = f.reformat(format="yuv420p")
+            f.pts = start_frames + i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def test_chunks_count_from_the_sources_start(tmp_path):
+    # A TS whose clock starts at 100 s: start_pts, duration and timestamps count from its first
+    # frame (as GStreamer's stream time does); the frame keeps the container's own pts. Seeking
+    # in a TS lands on any packet: frames 15..19 before the keyframe at 20 must not be lost.
+    path = _offset_ts(tmp_path / "cam.ts", 3000)
+    S = 1_000_000_000
+    with MediaExtractor([MediaChunk(str(path)), MediaChunk(str(path), start_pts=S // 2, duration=S // 2)],
+                        q_size=128, blocking=True, device="cpu") as ex:
+        whole, part = (drain(q) for q in ex())
+    assert not ex.errors
+    assert [round(f.timestamp / FRAME) for f in whole] == list(range(60))
+    assert [round(f.timestamp / FRAME) for f in part] == list(range(15, 30))
+    assert round(part[0].frame.pts / FRAME) == 3015
+
+
+def test_chunks_laid_end_to_end_share_no_frame(clip):
+    third = 1_000_000_000 // 3  # exactly frame 10's timestamp (mp4 time base 1/15360)
+    chunks = [MediaChunk(str(clip), start_pts=k * third, duration=third) for k in range(3)]
+    with MediaExtractor(chunks, q_size=32, blocking=True, device="cpu") as ex:
+        ids = [[round(f.timestamp / FRAME) for f in drain(q)] for q in ex()]
+    assert ids == [list(range(0, 10)), list(range(10, 20)), list(range(20, 30))]
+
+
+def test_raw_elementary_stream_is_timed_at_its_frame_rate(tmp_path):
+    # No timestamps and no seeking in a raw .h264: frames are timed at the frame rate, and a
+    # chunk's start is reached by decoding from the beginning.
+    raw = annexb_file(make_clip(tmp_path / "c.mp4", "h264", n=30, gop=10), tmp_path / "c.h264")
+    step = 1_000_000_000 // 25  # FFmpeg's rate for a raw H.264 stream without timing info
+    with MediaExtractor([MediaChunk(str(raw), start_pts=10 * step, duration=5 * step)], q_size=32,
+                        blocking=True, device="cpu") as ex:
+        (q,) = ex()
+        got = [f.timestamp for f in drain(q)]
+    assert not ex.errors
+    assert got == [k * step for k in range(10, 15)]

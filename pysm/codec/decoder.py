@@ -138,7 +138,7 @@ class _NvdecBackend:
             # The bitstream's VUI is authoritative; the container's description only fills in
             # what the bitstream leaves unspecified.
             matrix=-1 if not info.color_specified else _MATRIX_CODE.get(info.color_matrix, -1),
-            range=1 if info.color_range == "full" else -1, source=info.uri)
+            range=1 if info.color_range == "full" else -1, source=info.uri, profile=info.profile or "")
 
     def decode(self, packet: Any, pts: int | None) -> list:
         data, p = _packet_fields(packet, pts, self._tb)
@@ -335,6 +335,28 @@ def _code(value: Any) -> int:
         return 0
 
 
+class FrameClock:
+    """Timestamps for frames that carry none, as those of a raw H.264/HEVC elementary stream do:
+    one frame duration (at the stream's frame rate) after the frame before, in display order, the
+    first at 0. Frames that have a timestamp keep it and set the clock."""
+
+    __slots__ = ("step", "last")
+
+    def __init__(self, fps: Fraction | float | int) -> None:
+        self.step = int(Fraction(_NS) / Fraction(fps)) if fps else 0  # ns per frame; 0: rate unknown
+        self.last: int | None = None
+
+    def stamp(self, frames: list) -> None:
+        step = self.step
+        for f in frames:
+            pts = f.pts
+            if pts < 0:
+                if not step:
+                    continue
+                pts = f.pts = self.last + step if self.last is not None else 0
+            self.last = pts
+
+
 class Decoder:
     """Decodes the packets of one video stream.
 
@@ -348,6 +370,13 @@ class Decoder:
         max_size: largest ``(width, height)`` the stream may switch to, so that NVDEC reconfigures
             in place instead of recreating the decoder.
         threads: CPU decoder threads (0 = FFmpeg's choice).
+
+    Attributes:
+        synthesize_pts: time frames that carry no timestamp (raw elementary streams) at the frame
+            rate, in display order (:class:`FrameClock` ``clock``); True by default.
+        report_empty: :meth:`flush` raises DecodeError when packets went in and no frame ever came
+            out (a stream that is not what its container says, or corrupt throughout); True by
+            default.
 
     Raises:
         UnsupportedError: the codec/profile/size cannot be decoded on the requested device.
@@ -364,6 +393,12 @@ class Decoder:
         self.info = info
         self.output_format = fmt
         self.low_latency = low_latency
+        # The decoders of a reader's further sessions leave both to the reader (VideoReader).
+        self.synthesize_pts = True
+        self.report_empty = True
+        self.clock = FrameClock(info.fps)
+        self._packets_in = 0
+        self._frames_out = 0
         self.fallback_reason: str | None = None
         self._closed = False
         if kind == "auto":
@@ -387,6 +422,9 @@ class Decoder:
             self.device = "cpu"
 
     def _post(self, frames: list) -> list:
+        self._frames_out += len(frames)
+        if self.synthesize_pts:
+            self.clock.stamp(frames)
         if self.output_format in _RGB_FORMATS and frames:
             return [f.to(self.output_format) for f in frames]
         return frames
@@ -399,6 +437,7 @@ class Decoder:
         """
         if self._closed:
             raise errors.StateError(f"the decoder of {self.info.uri} is closed")
+        self._packets_in += 1
         return self._post(self._impl.decode(packet, pts))
 
     def decode_many(self, packets: Any, pts_offset: int = 0) -> list:
@@ -413,13 +452,30 @@ class Decoder:
         """
         if self._closed:
             raise errors.StateError(f"the decoder of {self.info.uri} is closed")
+        if not hasattr(packets, "__len__"):
+            packets = list(packets)
+        self._packets_in += len(packets)
         return self._post(self._impl.decode_many(packets, pts_offset))
 
     def flush(self) -> list:
-        """End of stream: return the frames held back for reordering. Decoding may then restart."""
+        """End of stream: return the frames held back for reordering. Decoding may then restart.
+
+        Raises:
+            DecodeError: packets went in and not one frame came out since the decoder was made
+                (see ``report_empty``): a per-frame error flag cannot tell that.
+        """
         if self._closed:
             return []
-        return self._post(self._impl.flush())
+        frames = self._post(self._impl.flush())
+        if not self._frames_out and self._packets_in and self.report_empty:
+            st = self.stats
+            last = st.get("last_error") or ""
+            raise errors.DecodeError(
+                f"no frame could be decoded from {self.info.uri}: {self._packets_in} packets of "
+                f"{self.info.codec} went in ({st.get('errors', 0)} rejected"
+                f"{', last error: ' + last if last else ''}); the stream is corrupt or not "
+                f"{self.info.codec} as its container says")
+        return frames
 
     def starts_sequence(self, packet: Any) -> bool:
         """Whether decoding can start at ``packet`` without the packets before it, and give from

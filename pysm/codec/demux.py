@@ -15,6 +15,7 @@ depth and chroma come from the profile instead (Baseline/Main/High: 8-bit 4:2:0;
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -29,6 +30,9 @@ __all__ = ["Demuxer", "Packet", "StreamInfo", "LIVE_SCHEMES"]
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt", "tcp"})
 
 _NS = 1_000_000_000
+_SEEK_TRIES = 12  # an approximate seek backs off 1, 2, 4, ... s before the target; then the start
+
+log = logging.getLogger("pysm.codec")
 
 # FFmpeg AVColorSpace / AVColorRange / AVColorPrimaries / AVColorTransferCharacteristic codes.
 _MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
@@ -71,7 +75,10 @@ class StreamInfo:
     color_transfer: str = "unknown"
     color_specified: bool = False   #: False when the stream leaves the matrix unspecified (guessed by size)
     duration: int = -1              #: ns, -1 when unknown (live)
-    frame_count: int = -1           #: -1 when unknown
+    #: from the container's index; where it has none (mkv, ts) duration x frame rate, rounded;
+    #: -1 when unknown (live)
+    frame_count: int = -1
+    start_time: int = 0             #: ns, the stream's first timestamp (0 when it has none)
     is_live: bool = False
     container: str = ""
     extradata: bytes = field(default=b"", repr=False)
@@ -184,10 +191,12 @@ class Demuxer:
         self._closed = False
         self._container = None
         self._batch_iter: Any = None
+        self._skip_to_key = False  # after an approximate seek: drop packets up to a keyframe
         self._fast_profile: tuple[int, str, str] | None = None
         # A regular local file never blocks like a socket: no interrupt callback (see module doc).
         local = scheme == "file" and os.path.isfile(target)
         timeout = None if local else (open_timeout, read_timeout)
+        self._reopen_args = (target, opts, timeout, open_timeout)  # for a source that cannot seek
         if local and fast_open:
             self._container = self._open(target, opts, timeout, open_timeout, fast=True)
             if self._container is not None and not self._fast_open_is_complete():
@@ -279,6 +288,13 @@ class Demuxer:
             duration = int(self._container.duration) * _NS // 1_000_000  # AV_TIME_BASE is microseconds
         frames = int(st.frames or 0)  # from the container index; 0 when it has none
         live = scheme in LIVE_SCHEMES or (duration <= 0 and scheme not in ("file", ""))
+        if frames <= 0 and duration > 0 and fps > 0 and not live:
+            frames = round(Fraction(duration, _NS) * fps)
+        start = st.start_time if st.start_time is not None else None
+        if start is None and self._container.start_time is not None:
+            start_ns = int(self._container.start_time) * _NS // 1_000_000
+        else:
+            start_ns = _ns(start, tb) if start is not None else 0
         return StreamInfo(
             uri=self.uri, codec=codec, width=width, height=height, fps=fps, time_base=tb,
             bit_depth=bit_depth, pix_fmt=pix_fmt, chroma=_chroma(pix_fmt), profile=str(st.profile or cc.profile or ""),
@@ -286,7 +302,7 @@ class Demuxer:
             color_primaries=_PRIMARIES.get(_code(getattr(cc, "color_primaries", 0)), "unknown"),
             color_transfer=_TRANSFER.get(_code(getattr(cc, "color_trc", 0)), "unknown"),
             color_specified=specified, duration=duration if not live else -1,
-            frame_count=frames if frames > 0 else -1, is_live=live,
+            frame_count=frames if frames > 0 else -1, start_time=start_ns, is_live=live,
             container=self._container.format.name if self._container.format else "",
             extradata=bytes(cc.extradata or b""))
 
@@ -306,6 +322,9 @@ class Demuxer:
             raise SourceError(f"the demuxer of '{self.uri}' is closed")
         tb_num, tb_den = self._tb.numerator * _NS, self._tb.denominator
         demux = self._container.demux(self._stream)
+        if self._skip_to_key:
+            self._skip_to_key = False
+            demux = self._from_keyframe(demux)
         while True:
             try:
                 pkt = next(demux)
@@ -345,7 +364,11 @@ class Demuxer:
             raise SourceError(f"the demuxer of '{self.uri}' is closed")
         it = self._batch_iter
         if it is None:
-            it = self._batch_iter = self._container.demux(self._stream)
+            it = self._container.demux(self._stream)
+            if self._skip_to_key:
+                self._skip_to_key = False
+                it = self._from_keyframe(it)
+            self._batch_iter = it
         out: list = []
         append = out.append
         try:
@@ -376,17 +399,91 @@ class Demuxer:
                 pass
 
     def seek(self, pts_ns: int = 0) -> None:
-        """Seek to the keyframe at or before ``pts_ns`` (files only)."""
-        import av
+        """Seek to the keyframe at or before ``pts_ns`` (files only; the container's timeline, see
+        ``info.start_time``): the next packet read is that keyframe.
 
+        Some formats seek approximately (MPEG-TS searches the file for a timestamp and lands on
+        whatever packet is there): from where it lands the packets are checked for a keyframe at or
+        before ``pts_ns``, the seek goes back further until one is found, and the packets before
+        that keyframe are skipped. A source FFmpeg cannot seek in at all (a raw H.264/HEVC
+        elementary stream) is opened again and read from its start.
+        """
         if self.info.is_live:
             raise SourceError(f"'{self.uri}' is live and cannot seek")
         self._drop_batch_iter()
+        self._skip_to_key = False
+        back = 0
+        for _ in range(_SEEK_TRIES):
+            at = max(0, int(pts_ns) - back)
+            if not self._seek_to(at):
+                self._reopen()
+                return
+            if at == 0:
+                return
+            if self._keyframe_within(pts_ns):
+                self._seek_to(at)  # the same place again: the check read past it
+                self._skip_to_key = True
+                return
+            back = max(_NS, 2 * back)
+        if not self._seek_to(0):
+            self._reopen()
+
+    def _seek_to(self, pts_ns: int) -> bool:
+        """Seek the container backwards to ``pts_ns``; False when the format cannot seek."""
+        import av
+
         target = int(Fraction(int(pts_ns), _NS) / self._tb) if pts_ns > 0 else 0
         try:
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"seeking '{self.uri}' to {pts_ns} ns failed: {_av_error_text(exc)}") from exc
+            log.debug("seeking '%s' to %d ns failed: %s", self.uri, pts_ns, _av_error_text(exc))
+            return False
+        return True
+
+    def _keyframe_within(self, pts_ns: int) -> bool:
+        """Whether a keyframe shown at or before ``pts_ns`` comes before the packets decoded after
+        it, reading from here (or the source ends first)."""
+        import av
+
+        num, den = self._tb.numerator * _NS, self._tb.denominator
+        it = self._container.demux(self._stream)
+        try:
+            for n, pkt in enumerate(it):
+                if not pkt.size:
+                    continue
+                if pkt.is_keyframe and pkt.pts is not None:
+                    return pkt.pts * num // den <= pts_ns
+                ts = pkt.dts if pkt.dts is not None else pkt.pts
+                if (ts is not None and ts * num // den > pts_ns) or n > 10_000:
+                    return False
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(f"reading '{self.uri}' after a seek failed: {_av_error_text(exc)}") from exc
+        finally:
+            it.close()
+        return True
+
+    @staticmethod
+    def _from_keyframe(it: Iterator) -> Iterator:
+        """``it`` from its first keyframe on (after an approximate seek)."""
+        try:
+            for pkt in it:
+                if pkt.size and pkt.is_keyframe:
+                    yield pkt
+                    break
+            yield from it
+        finally:
+            it.close()
+
+    def _reopen(self) -> None:
+        """Open the source again, at its start."""
+        target, opts, timeout, open_timeout = self._reopen_args
+        old = self._container
+        self._container = self._open(target, opts, timeout, open_timeout, fast=False)
+        self._stream = self._container.streams.video[0]
+        try:
+            old.close()
+        except Exception:  # noqa: BLE001 - the old handle is of no further use
+            pass
 
     # ---- lifetime -----------------------------------------------------------------------------
     def close(self) -> None:

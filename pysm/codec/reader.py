@@ -340,8 +340,13 @@ class VideoReader:
     def _new_session(self) -> Decoder:
         """The decoder of one more session: the same device and output as the first."""
         d = self._decoder
-        return Decoder(self.info, d.device, low_latency=False, output_format=d.output_format,
-                       output_size=self._output_size)
+        session = Decoder(self.info, d.device, low_latency=False, output_format=d.output_format,
+                          output_size=self._output_size)
+        session.synthesize_pts = False  # timed in _account, in order
+        # A segment that gives no frame is not a stream that gives none: its errors are flagged
+        # frame by frame, as on one session.
+        session.report_empty = False
+        return session
 
     @property
     def sessions_used(self) -> int:
@@ -355,7 +360,8 @@ class VideoReader:
         return self._parallel.stats if self._parallel is not None else None
 
     def _account(self, frames: list) -> None:
-        """Count frames and note the first-frame latency."""
+        """Count frames, time those that carry no timestamp, and note the first-frame latency."""
+        self._decoder.clock.stamp(frames)
         if self.first_frame_latency is None:
             self.first_frame_latency = time.perf_counter() - self._t0
         self.frames += len(frames)

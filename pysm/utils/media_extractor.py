@@ -16,9 +16,17 @@ The ``None`` is always delivered: if the queue is full at stop time, the oldest 
 NVDEC decodes it. ``VideoFrame.timestamp`` is its presentation time in ns; ``VideoFrame.frame``
 is the :class:`pysm.codec.Frame` (``frame.to("RGB")`` converts colour).
 
-**Sampling** follows pyservicemaker: a chunk starts at ``start_pts`` (0 = the first frame), ends
-after ``duration`` ns (-1 = the end of the source), and with ``interval`` > 0 keeps the first frame
-at or after ``start + n * interval`` for n = 0, 1, 2, ...
+**Timeline.** ``start_pts``, ``duration`` and ``VideoFrame.timestamp`` count from the source's
+start (its first timestamp is 0), as GStreamer's stream time does in pyservicemaker: a camera
+recording whose MPEG-TS clock starts at 100 s gives its first frame timestamp 0, and
+``start_pts=2_000_000_000`` is two seconds into it. ``VideoFrame.frame.pts`` keeps the
+container's own timestamp. Frames of a source without timestamps (a raw H.264/HEVC elementary
+stream) are timed at its frame rate.
+
+**Sampling** follows pyservicemaker: a chunk starts at ``start_pts`` (0 = the first frame) and
+takes the frames before ``start + duration`` (-1 = to the end of the source), so chunks laid end to
+end share no frame; with ``interval`` > 0 it keeps the first frame at or after
+``start + n * interval`` for n = 0, 1, 2, ...
 
 **Back-pressure.** With ``blocking=False`` (the default, as in pyservicemaker) a frame that cannot
 enter a full queue within 1 s is dropped; with ``blocking=True`` decoding waits for the consumer.
@@ -123,7 +131,7 @@ class FrameSampler:
         """True to keep the frame at ``pts``; sets ``done`` once past the chunk's end."""
         if self.start is None:
             self.start = pts
-        if self.chunk.duration > 0 and pts > self.start + self.chunk.duration:
+        if self.chunk.duration > 0 and pts >= self.start + self.chunk.duration:
             self.done = True
             return False
         if pts < self.start:
@@ -244,16 +252,18 @@ class MediaExtractor:
         sampler = FrameSampler(chunk)
         with Demuxer(chunk.source) as demux, Decoder(demux.info, self._device,
                                                       output_size=self._scaling) as decoder:
+            origin = demux.info.start_time  # the sampler works in time since the source's start
             if chunk.start_pts > 0 and not demux.info.is_live:
-                demux.seek(chunk.start_pts)
+                demux.seek(origin + chunk.start_pts)
             last_seek = -1
             last_pts = [-1]
 
             def emit(frames: list) -> bool:
                 for f in frames:
-                    last_pts[0] = f.pts
-                    if sampler.accept(f.pts):
-                        self._put_frame(q, VideoFrame(f.tensor, f.pts, f))
+                    pts = f.pts - origin if f.pts >= 0 else f.pts
+                    last_pts[0] = pts
+                    if sampler.accept(pts):
+                        self._put_frame(q, VideoFrame(f.tensor, pts, f))
                     if sampler.done or self._stopped.is_set():
                         return True
                 return False
@@ -270,7 +280,7 @@ class MediaExtractor:
                         # Jump over the gap: frames before `target` would be decoded only to be dropped.
                         if emit(decoder.flush()):
                             return
-                        demux.seek(target)
+                        demux.seek(origin + target)
                         last_seek = target
                         restart = True
                         break
