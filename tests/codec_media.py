@@ -110,6 +110,21 @@ def annexb_file(src: Path | str, dst: Path | str) -> Path:
     return Path(dst)
 
 
+def damage_packet(src: Path | str, dst: Path | str, index: int, seed: int = 0) -> Path:
+    """``src`` with the middle half of video packet ``index``'s payload overwritten by random
+    bytes (the container and the other packets intact)."""
+    import av
+
+    with av.open(str(src)) as c:
+        pkt = [p for p in c.demux(c.streams.video[0]) if p.size][index]
+        pos, size = int(pkt.pos), int(pkt.size)
+    data = bytearray(Path(src).read_bytes())
+    lo, hi = pos + size // 4, pos + 3 * size // 4
+    data[lo:hi] = np.random.default_rng(seed).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+    Path(dst).write_bytes(bytes(data))
+    return Path(dst)
+
+
 def reference_planes(path: Path | str) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """PyAV's own decode: (pts_ns, Y, U, V) per frame, planes cropped to the picture, in display order."""
     import av

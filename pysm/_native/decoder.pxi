@@ -56,7 +56,7 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     void c_nvdec_cache_configure "pysm::codec::nvdec_cache_configure"(cbool enabled, int max_per_key, int max_total) except +raise_native
     int c_nvdec_cache_clear "pysm::codec::nvdec_cache_clear"() except +raise_native
     cdef cppclass CNvdecStats "pysm::codec::NvdecStats":
-        int64_t packets, sessions_reused, decoded, displayed, errors, dropped, reconfigures, recreates
+        int64_t packets, sessions_reused, decoded, displayed, errors, damaged, dropped, reconfigures, recreates
         int coded_width, coded_height, width, height, bit_depth, decode_surfaces
         string last_error
     cdef cppclass CNvdecDecoder "pysm::codec::NvdecDecoder":
@@ -378,9 +378,11 @@ cdef class NvdecDecoder:
 
     @property
     def stats(self):
-        """Counters: packets, decoded, displayed, errors, dropped, reconfigures, recreates, sizes."""
+        """Counters: packets, decoded, displayed, errors (frames whose own data was bad), damaged
+        (frames flagged because a picture they were predicted from was bad), dropped,
+        reconfigures, recreates, sizes."""
         cdef CNvdecStats s = self._get().get().stats()
-        return dict(packets=s.packets, sessions_reused=s.sessions_reused, decoded=s.decoded, displayed=s.displayed, errors=s.errors,
+        return dict(packets=s.packets, sessions_reused=s.sessions_reused, decoded=s.decoded, displayed=s.displayed, errors=s.errors, damaged=s.damaged,
                     dropped=s.dropped, reconfigures=s.reconfigures, recreates=s.recreates,
                     coded_width=s.coded_width, coded_height=s.coded_height, width=s.width,
                     height=s.height, bit_depth=s.bit_depth, decode_surfaces=s.decode_surfaces,

@@ -112,7 +112,9 @@ cdef class Frame:
 
     @property
     def error(self):
-        """True when the decoder reported corrupt or missing data for this frame."""
+        """True when the frame may be damaged: the decoder reported corrupt or missing data for it,
+        or for a picture it was predicted from since the last key frame (damage propagates to
+        every frame that references a damaged one until the stream restarts)."""
         return bool(self.c.error)
 
     @property

@@ -191,6 +191,8 @@ class _CpuBackend:
         self._leading_errors = 0
         self._frames = 0
         self._pending_error = False
+        self._damaged = False  # a damaged picture came out since the last key frame
+        self._damaged_frames = 0
         self._pts_offset = 0
         self._annexb: Any = None
         self.last_error = ""
@@ -254,9 +256,16 @@ class _CpuBackend:
         out = []
         for f in av_frames:
             frame = self._convert(f)
-            if getattr(f, "is_corrupt", False) or self._pending_error:
-                frame._set_error(True)
+            if getattr(f, "key_frame", False):
+                self._damaged = False  # predicts from nothing before it
+            own = getattr(f, "is_corrupt", False) or self._pending_error
+            if own:
+                self._damaged = True
                 self._pending_error = False
+            elif self._damaged:
+                self._damaged_frames += 1
+            if self._damaged:  # damaged, or predicted from a damaged picture (see Frame.error)
+                frame._set_error(True)
             out.append(frame)
         if out:
             self._frames += len(out)
@@ -309,12 +318,14 @@ class _CpuBackend:
             frames = []
         out = _offset_frames(self._frames_from(frames), self._pts_offset)
         self._pts_offset = 0
+        self._damaged = False
         self._cc.flush_buffers()  # ready for a new stream (looping)
         return out
 
     @property
     def stats(self) -> dict:
-        return {"displayed": self._frames, "errors": self._errors, "last_error": self.last_error}
+        return {"displayed": self._frames, "errors": self._errors, "damaged": self._damaged_frames,
+                "last_error": self.last_error}
 
     def close(self) -> None:
         self._cc = None

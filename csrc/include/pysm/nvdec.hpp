@@ -65,6 +65,7 @@ struct NvdecStats {
   int64_t decoded = 0;     // pictures sent to the hardware
   int64_t displayed = 0;   // frames handed out
   int64_t errors = 0;      // frames flagged with decode errors (concealed or not)
+  int64_t damaged = 0;     // frames flagged because a picture they were predicted from had errors
   int64_t dropped = 0;     // frames that could not be mapped/copied
   int64_t reconfigures = 0;
   int64_t recreates = 0;
