@@ -71,7 +71,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--cache-limit-mib", type=float, help="bound on the device pool's cached blocks (default: pysm's)")
     ap.add_argument("--max-queued-packets", type=int,
-                    help="packets read ahead of parallel sessions (default: pysm.codec.parallel.MAX_QUEUED_PACKETS)")
+                    help="packets read ahead of parallel sessions, alone on the GPU or not (default: "
+                         "pysm.codec.parallel.MAX_QUEUED_PACKETS / MAX_QUEUED_PACKETS_ALONE)")
     ap.add_argument("--stats", action="store_true",
                     help="print where each parallel session's time went (VideoReader.parallel_stats), summed over readers")
     args = ap.parse_args()
@@ -88,6 +89,7 @@ def main() -> int:
     variants = [(v, parse_variant(v)) for v in args.variant]
     if args.max_queued_packets is not None:
         pysm.codec.parallel.MAX_QUEUED_PACKETS = args.max_queued_packets
+        pysm.codec.parallel.MAX_QUEUED_PACKETS_ALONE = args.max_queued_packets
     if args.cache_limit_mib is not None:
         pysm.set_cache_limit(int(args.cache_limit_mib * 2**20), "cuda:0")
     nvml = bench.Nvml(0)

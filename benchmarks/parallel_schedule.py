@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from parallel_fakes import TimedDecoder, batches  # noqa: E402  (the tests' fake sessions)
 
 
-def run_once(per: float, sessions: int, gop: int, lookahead: int, frames: int, batch: int) -> tuple[float, float, int]:
+def run_once(per: float, sessions: int, gop: int, lookahead: int, frames: int, batch: int,
+             free_first: bool = False) -> tuple[float, float, int]:
     """(fps, CPU seconds per frame, most sessions at once) of one run."""
     spans: list = []
 
@@ -35,7 +36,8 @@ def run_once(per: float, sessions: int, gop: int, lookahead: int, frames: int, b
         return TimedDecoder(spans, per, most_s=0.0)
 
     par = parallel.ParallelDecode(session(), session, lambda: sessions, lambda p: p.key,
-                                  batch=batch, max_lookahead_frames=lookahead, eager=True, parallel_now=True)
+                                  batch=batch, max_lookahead_frames=lookahead, eager=True, parallel_now=True,
+                                  free_first=free_first)
     t, c = time.perf_counter(), time.process_time()
     count = sum(len(out) for out in par.run(batches(frames, gop, batch, cut_between_passes=True)))
     wall, cpu = time.perf_counter() - t, time.process_time() - c
@@ -51,6 +53,9 @@ def main() -> int:
     ap.add_argument("--config", action="append", required=True, help="SESSIONS:LOOKAHEAD_FRAMES")
     ap.add_argument("--packet-cap", type=int, action="append", help="MAX_QUEUED_PACKETS values (default: pysm's)")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--free-first", action="store_true",
+                    help="sessions take segments as they come free (ParallelDecode(free_first=True), what a "
+                         "VideoReader alone on its GPU uses) instead of segments tied to a session when they open")
     args = ap.parse_args()
     per = args.decode_ms / 1e3
     caps = args.packet_cap or [parallel.MAX_QUEUED_PACKETS]
@@ -66,7 +71,7 @@ def main() -> int:
                 parallel.MAX_QUEUED_PACKETS = cap
                 for sessions, look in configs:
                     rows.setdefault((sessions, look, cap), []).append(
-                        run_once(per, sessions, args.gop, look, args.gop * args.gops, args.batch))
+                        run_once(per, sessions, args.gop, look, args.gop * args.gops, args.batch, args.free_first))
     finally:
         parallel.MAX_QUEUED_PACKETS = default_cap
     print(f"# fake sessions of {args.decode_ms} ms per packet, GOP {args.gop}, {args.gops} GOPs per run, "

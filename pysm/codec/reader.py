@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 from pysm import errors
 from pysm.codec.decoder import Decoder, _is_key, parse_device
 from pysm.codec.demux import Demuxer, StreamInfo
+from pysm.codec import parallel as _parallel
 from pysm.codec.parallel import LOOKAHEAD_MIB, ParallelDecode, auto_lookahead_mib, auto_sessions
 from pysm.gil import tune_switch_interval
 
@@ -308,11 +309,16 @@ class VideoReader:
 
     def _parallel_frames(self, batches: Iterator, par: list, asked: bool) -> Iterator[Any]:
         decoder = self._decoder
+        # Alone on its GPU, a reader's sessions take segments as they come free and read further
+        # ahead; beside other readers that made the sessions contend for the engines (see
+        # ParallelDecode).
+        alone = self._readers_now() == 1
         p = ParallelDecode(
             decoder, self._new_session, self._sessions_now,
             lambda pkt: _is_key(pkt) and decoder.starts_sequence(pkt), batch=self.batch_packets,
             max_lookahead_frames=self._lookahead_frames(),
-            eager=asked, parallel_now=True)
+            eager=asked, parallel_now=True, free_first=alone,
+            max_queued_packets=_parallel.MAX_QUEUED_PACKETS_ALONE if alone else None)
         par.append(p)
         self._parallel = p
         tune_switch_interval()  # the sessions decode in threads of their own
