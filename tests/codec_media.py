@@ -125,6 +125,30 @@ def damage_packet(src: Path | str, dst: Path | str, index: int, seed: int = 0) -
     return Path(dst)
 
 
+def decode_with_one_damaged_packet(tmp_path: Path, device: str) -> tuple[list[int], dict]:
+    """Frame 25 of a 60-frame H.264 clip (key frames every 20, no B-frames) made garbage and the
+    clip decoded on ``device``: checks that the frames predicted from it (26..39) come out flagged,
+    no frame outside 25..39 does, and every unflagged frame equals the clean decode. Returns the
+    index of each frame that came out and the decoder's stats."""
+    from pysm.codec import VideoReader
+
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=60, width=320, height=240, gop=20, bframes=0)
+    bad = damage_packet(clip, tmp_path / "bad.mp4", 25)
+    with VideoReader(clip, device) as r:
+        clean = {f.pts: f.numpy().copy() for f in r}
+    with VideoReader(bad, device) as r:
+        frames = [(f.pts, f.error, f.numpy().copy()) for f in r]
+        stats = r.decoder.stats
+    order = sorted(clean)
+    index = [order.index(pts) for pts, _, _ in frames]
+    flagged = [i for i, (_, e, _) in zip(index, frames) if e]
+    assert set(range(26, 40)) <= set(flagged) <= set(range(25, 40)), flagged
+    for pts, err, px in frames:
+        if not err:
+            np.testing.assert_array_equal(px, clean[pts])
+    return index, stats
+
+
 def reference_planes(path: Path | str) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """PyAV's own decode: (pts_ns, Y, U, V) per frame, planes cropped to the picture, in display order."""
     import av
