@@ -598,3 +598,46 @@ def test_http_source_decodes_like_the_file(clips, tmp_path):
     want, _ = _decode_all(clips["h264"])
     assert [f.pts for f in got] == [f.pts for f in want]
     np.testing.assert_array_equal(got[7].numpy(), want[7].numpy())
+
+
+def test_raw_stream_on_several_sessions_keeps_one_timeline(tmp_path):
+    # The reader's own decoder is one of the sessions: frames are timed in order, once.
+    raw = annexb_file(make_clip(tmp_path / "c.mp4", "h264", n=60, gop=10), tmp_path / "c.h264")
+    with VideoReader(raw, "cpu") as r:
+        serial = [f.pts for f in r]
+    with VideoReader(raw, "cpu", sessions=2) as r:
+        parallel = [f.pts for f in r]
+    assert parallel == serial == [k * 40_000_000 for k in range(60)]
+
+
+def test_a_file_starting_mid_gop_decodes_on_sessions(tmp_path):
+    # Packets before the first key frame give no frame; with sessions they make a segment of
+    # their own, which must not be taken for a stream that decodes to nothing.
+    import av
+
+    src = make_clip(tmp_path / "c.mkv", "h264", n=80, gop=40, bframes=0)  # 35 packets before the IDR
+    cut = tmp_path / "cut.mkv"
+    with av.open(str(src)) as i, av.open(str(cut), "w") as o:
+        si = i.streams.video[0]
+        so = o.add_stream_from_template(si)
+        for n, p in enumerate(p for p in i.demux(si) if p.size):
+            if n >= 5:
+                p.stream = so
+                o.mux(p)
+    with VideoReader(cut, "cpu") as r:
+        serial = len(list(r))
+    with VideoReader(cut, "cpu", sessions=2) as r:
+        assert len(list(r)) == serial == 40
+
+
+def test_seeking_past_the_end_of_a_ts_gives_nothing_or_a_key_frame(tmp_path):
+    clip = make_clip(tmp_path / "c.ts", "h264", n=60, gop=10, bframes=0)
+    d = Demuxer(clip)
+    for target in (60, 120, 10_000):
+        d.seek(d.info.start_time + target * 1_000_000_000 // 30)
+        pk = list(d)
+        assert not pk or pk[0].key
+        assert d.read_batch(8) == []
+    d.close()
+    with pytest.raises(errors.SourceError, match="closed"):
+        d.seek(0)

@@ -209,23 +209,22 @@ def test_stats_account_for_the_sessions_time():
     assert st["read_s"] > 0 and st["consumer_wait_s"] >= 0
 
 
-@pytest.mark.parametrize("free_first", [False, True])
-def test_every_session_keeps_decoding_when_the_lookahead_holds_few_segments(free_first):
+def test_free_first_sessions_keep_decoding_when_the_lookahead_holds_few_segments():
     # With free_first, segments go to whichever session is free first. Tied to a session when they
     # opened, behind the one it was decoding, they wait on it while the other sessions fill the
-    # lookahead with later segments: 4 sessions with 2.5 GOPs ahead decode all at once 0.58-0.62
-    # of the time (fps 0.71-0.75 of four sessions'), 0.90-0.92 free first (fps 0.86-0.88).
-    spans: list = []
-    par = ParallelDecode(_TimedDecoder(spans, 0.0004, most_s=0), lambda: _TimedDecoder(spans, 0.0004, most_s=0),
-                         lambda: 4, lambda p: p.key, batch=8, min_segment=24, max_lookahead_frames=125, eager=True,
-                         free_first=free_first)
-    got = [f.n for frames in par.run(_batches(2000, 50, 8)) for f in frames]
-    assert got == list(range(2000))
-    assert sum(s["segments"] for s in par.stats["sessions"]) == 40
-    if free_first:
-        assert _busy_share(spans, 4) > 0.75
-    else:
-        assert _busy_share(spans, 4) < 0.75  # what free_first is for
+    # lookahead with later segments: 4 sessions with 2.5 GOPs ahead decode all at once 0.58-0.64
+    # of the time tied, 0.90-0.93 free first (0.65-0.81 with 4 CPU hogs on 2 cores).
+    share = {}
+    for free_first in (False, True):
+        spans: list = []
+        par = ParallelDecode(_TimedDecoder(spans, 0.0004, most_s=0), lambda: _TimedDecoder(spans, 0.0004, most_s=0),
+                             lambda: 4, lambda p: p.key, batch=8, min_segment=24, max_lookahead_frames=125,
+                             eager=True, free_first=free_first)
+        got = [f.n for frames in par.run(_batches(2000, 50, 8)) for f in frames]
+        assert got == list(range(2000))
+        assert sum(s["segments"] for s in par.stats["sessions"]) == 40
+        share[free_first] = _busy_share(spans, 4)
+    assert share[True] > 0.6 and share[True] > share[False], share
 
 
 def test_packets_read_ahead_stay_within_their_bound():

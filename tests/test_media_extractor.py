@@ -168,3 +168,17 @@ def test_raw_elementary_stream_is_timed_at_its_frame_rate(tmp_path):
         got = [f.timestamp for f in drain(q)]
     assert not ex.errors
     assert got == [k * step for k in range(10, 15)]
+
+
+def test_seeking_ahead_in_a_source_that_cannot_seek_ends(tmp_path):
+    # A raw stream cannot seek: enable_seek decodes through its gaps instead of starting over.
+    raw = annexb_file(make_clip(tmp_path / "c.mp4", "h264", n=100, gop=10), tmp_path / "c.h264")
+    step = 1_000_000_000 // 25
+    with MediaExtractor([MediaChunk(str(raw), interval=40 * step)], q_size=64, blocking=True,
+                        enable_seek=True, device="cpu") as ex:
+        (q,) = ex()
+        got: list = []
+        while len(got) < 10 and (item := q.get(timeout=20)) is not None:  # bounded: it looped before
+            got.append(item.timestamp)
+        ex.stop(timeout=10)
+    assert got == [0, 40 * step, 80 * step]

@@ -205,7 +205,8 @@ struct NvdecDecoder::Impl {
   static int CUDAAPI decode_cb(void* self, CUVIDPICPARAMS* p) {
     auto* d = static_cast<Impl*>(self);
     if (!d->session) return 0;
-    if (p->CurrPicIdx >= 0 && p->CurrPicIdx < static_cast<int>(d->pic_restart.size()))
+    // Once per picture: the second field of a pair (an I/P pair, say) must not overwrite the first.
+    if (!p->second_field && p->CurrPicIdx >= 0 && p->CurrPicIdx < static_cast<int>(d->pic_restart.size()))
       d->pic_restart[p->CurrPicIdx] = d->codec == cudaVideoCodec_HEVC ? p->CodecSpecific.hevc.IrapPicFlag != 0
                                                                       : p->intra_pic_flag != 0;
     CUresult r = d->api->cuvidDecodePicture(d->session->decoder, p);

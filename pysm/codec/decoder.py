@@ -479,14 +479,18 @@ class Decoder:
             return []
         frames = self._post(self._impl.flush())
         if not self._frames_out and self._packets_in and self.report_empty:
-            st = self.stats
-            last = st.get("last_error") or ""
-            raise errors.DecodeError(
-                f"no frame could be decoded from {self.info.uri}: {self._packets_in} packets of "
-                f"{self.info.codec} went in ({st.get('errors', 0)} rejected"
-                f"{', last error: ' + last if last else ''}); the stream is corrupt or not "
-                f"{self.info.codec} as its container says")
+            raise self.no_frame_error(self._packets_in)
         return frames
+
+    def no_frame_error(self, packets: int) -> errors.DecodeError:
+        """The error for ``packets`` packets of this stream that gave not one frame."""
+        st = self.stats
+        last = st.get("last_error") or ""
+        return errors.DecodeError(
+            f"no frame could be decoded from {self.info.uri}: {packets} packets of {self.info.codec} "
+            f"went in ({st.get('errors', 0)} rejected{', last error: ' + last if last else ''}); the "
+            f"stream is corrupt, ends before its first key frame, or is not {self.info.codec} as its "
+            f"container says")
 
     def starts_sequence(self, packet: Any) -> bool:
         """Whether decoding can start at ``packet`` without the packets before it, and give from

@@ -192,6 +192,9 @@ class Demuxer:
         self._container = None
         self._batch_iter: Any = None
         self._skip_to_key = False  # after an approximate seek: drop packets up to a keyframe
+        #: False once a seek found that FFmpeg cannot seek in this source (a raw elementary
+        #: stream): :meth:`seek` then opens it again at its start
+        self.seekable = True
         self._fast_profile: tuple[int, str, str] | None = None
         # A regular local file never blocks like a socket: no interrupt callback (see module doc).
         local = scheme == "file" and os.path.isfile(target)
@@ -408,6 +411,8 @@ class Demuxer:
         that keyframe are skipped. A source FFmpeg cannot seek in at all (a raw H.264/HEVC
         elementary stream) is opened again and read from its start.
         """
+        if self._closed:
+            raise SourceError(f"the demuxer of '{self.uri}' is closed")
         if self.info.is_live:
             raise SourceError(f"'{self.uri}' is live and cannot seek")
         self._drop_batch_iter()
@@ -416,6 +421,7 @@ class Demuxer:
         for _ in range(_SEEK_TRIES):
             at = max(0, int(pts_ns) - back)
             if not self._seek_to(at):
+                self.seekable = False
                 self._reopen()
                 return
             if at == 0:
@@ -426,6 +432,7 @@ class Demuxer:
                 return
             back = max(_NS, 2 * back)
         if not self._seek_to(0):
+            self.seekable = False
             self._reopen()
 
     def _seek_to(self, pts_ns: int) -> bool:
@@ -442,15 +449,18 @@ class Demuxer:
 
     def _keyframe_within(self, pts_ns: int) -> bool:
         """Whether a keyframe shown at or before ``pts_ns`` comes before the packets decoded after
-        it, reading from here (or the source ends first)."""
+        it, reading from here. At the end of the source: False after packets without one (go back
+        further), True when there was none at all (the target lies past the end)."""
         import av
 
         num, den = self._tb.numerator * _NS, self._tb.denominator
         it = self._container.demux(self._stream)
+        seen = False
         try:
             for n, pkt in enumerate(it):
                 if not pkt.size:
                     continue
+                seen = True
                 if pkt.is_keyframe and pkt.pts is not None:
                     return pkt.pts * num // den <= pts_ns
                 ts = pkt.dts if pkt.dts is not None else pkt.pts
@@ -460,7 +470,7 @@ class Demuxer:
             raise SourceError(f"reading '{self.uri}' after a seek failed: {_av_error_text(exc)}") from exc
         finally:
             it.close()
-        return True
+        return not seen
 
     @staticmethod
     def _from_keyframe(it: Iterator) -> Iterator:
@@ -470,7 +480,8 @@ class Demuxer:
                 if pkt.size and pkt.is_keyframe:
                     yield pkt
                     break
-            yield from it
+            for pkt in it:  # not `yield from`: PyAV's finished generator raises StopIteration
+                yield pkt
         finally:
             it.close()
 

@@ -213,6 +213,7 @@ class ParallelDecode:
         self._read_s = 0.0          # consumer: seconds reading packets from the source
         self._wait_s = 0.0          # consumer: seconds waiting for frames
         self.produced = 0           # frames decoded so far
+        self.fed = 0                # packets put into segments so far
         self.sessions_used = 1      # most sessions that decoded at once
 
     @property
@@ -499,6 +500,7 @@ class ParallelDecode:
                 seg.queued += len(take)
                 seg.length += len(take)
                 self._queued += len(take)
+                self.fed += len(take)
                 fed = True
                 self._cv.notify_all()
             elif pending and self._queued < bound:  # pending[0] starts the next segment

@@ -322,6 +322,9 @@ class VideoReader:
         par.append(p)
         self._parallel = p
         tune_switch_interval()  # the sessions decode in threads of their own
+        # The reader's own decoder is session 0 now: like the others it leaves the timestamps to
+        # _account (in order, one clock) and an empty segment unreported (checked on the whole run).
+        decoder.synthesize_pts = decoder.report_empty = False
         run = p.run(batches)
         try:
             for frames in run:
@@ -329,6 +332,9 @@ class VideoReader:
                 yield from _hand_out(frames)
         finally:
             run.close()  # stops the sessions' threads now, not when the generator is collected
+            decoder.synthesize_pts = decoder.report_empty = True
+        if not self.frames and p.fed:
+            raise decoder.no_frame_error(p.fed)
 
     def _lookahead_frames(self) -> int:
         return int(self.lookahead_mib * 2**20 // self._frame_bytes())

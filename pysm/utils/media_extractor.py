@@ -275,7 +275,7 @@ class MediaExtractor:
                     if emit(decoder.decode(packet)):
                         return
                     target = sampler.expected()
-                    if (self._enable_seek and target is not None and last_pts[0] >= 0
+                    if (self._enable_seek and demux.seekable and target is not None and last_pts[0] >= 0
                             and target - last_pts[0] > _SEEK_THRESHOLD and target != last_seek):
                         # Jump over the gap: frames before `target` would be decoded only to be dropped.
                         if emit(decoder.flush()):
