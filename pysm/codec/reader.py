@@ -324,6 +324,7 @@ class VideoReader:
         tune_switch_interval()  # the sessions decode in threads of their own
         # The reader's own decoder is session 0 now: like the others it leaves the timestamps to
         # _account (in order, one clock) and an empty segment unreported (checked on the whole run).
+        before = decoder.synthesize_pts, decoder.report_empty
         decoder.synthesize_pts = decoder.report_empty = False
         run = p.run(batches)
         try:
@@ -332,8 +333,8 @@ class VideoReader:
                 yield from _hand_out(frames)
         finally:
             run.close()  # stops the sessions' threads now, not when the generator is collected
-            decoder.synthesize_pts = decoder.report_empty = True
-        if not self.frames and p.fed:
+            decoder.synthesize_pts, decoder.report_empty = before
+        if not self.frames and p.fed and before[1]:
             raise decoder.no_frame_error(p.fed)
 
     def _lookahead_frames(self) -> int:
