@@ -149,6 +149,35 @@ def decode_with_one_damaged_packet(tmp_path: Path, device: str) -> tuple[list[in
     return index, stats
 
 
+def decode_beside(good: Path | str, bad: Path | str, device: str, loop_bad: bool = False) -> tuple[str, str]:
+    """Decode ``good`` and ``bad`` with VideoReaders in two threads of one child process (so that a
+    crash fails the caller instead of killing pytest), at most 300 frames each; returns what each
+    gave: its frame count, or the name of the pysm error it raised."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import threading, pysm
+        from pysm.codec import VideoReader
+        out = {{}}
+        def run(key, path, loop):
+            try:
+                with VideoReader(path, {device!r}, loop=loop) as r:
+                    out[key] = sum(1 for f, _ in zip(r, range(300)))
+            except pysm.Error as exc:
+                out[key] = type(exc).__name__
+        ts = [threading.Thread(target=run, args=("bad", {str(bad)!r}, {loop_bad!r})),
+              threading.Thread(target=run, args=("good", {str(good)!r}, False))]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print("RESULT", out["good"], out["bad"])
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    good_result, bad_result = proc.stdout.split("RESULT")[-1].split()
+    return good_result, bad_result
+
+
 def reference_planes(path: Path | str) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """PyAV's own decode: (pts_ns, Y, U, V) per frame, planes cropped to the picture, in display order."""
     import av

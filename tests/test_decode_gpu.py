@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from codec_media import decode_with_one_damaged_packet, encoder_for, make_clip, psnr, random_nv12, split_nv12
+from codec_media import decode_beside, decode_with_one_damaged_packet, encoder_for, make_clip, psnr, random_nv12, split_nv12
 
 import pysm
 import pysm.codec
@@ -549,24 +549,7 @@ def test_a_corrupt_nvdec_stream_beside_a_good_one(nvdec, clips, tmp_path):
     # the good one gives all its frames, the bad one an error or flagged frames, nothing crashes.
     junk = tmp_path / "junk.h264"
     junk.write_bytes(b"\x00\x00\x00\x01\x67" + np.random.default_rng(9).integers(0, 256, 200_000, np.uint8).tobytes())
-    code = textwrap.dedent(f"""
-        import threading, pysm
-        from pysm.codec import VideoReader
-        out = {{}}
-        def run(key, path):
-            try:
-                with VideoReader(path, "cuda", loop=(key == "bad")) as r:
-                    out[key] = sum(1 for f, _ in zip(r, range(300)))
-            except pysm.Error as exc:
-                out[key] = type(exc).__name__
-        ts = [threading.Thread(target=run, args=("bad", {str(junk)!r})),
-              threading.Thread(target=run, args=("good", {str(clips["h264"])!r}))]
-        [t.start() for t in ts]; [t.join() for t in ts]
-        print("RESULT", out["good"], out["bad"])
-    """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    good, bad = proc.stdout.split("RESULT")[-1].split()
+    good, bad = decode_beside(clips["h264"], junk, "cuda", loop_bad=True)
     assert good == "30"
     assert bad in ("SourceError", "DecodeError", "UnsupportedError") or int(bad) > 0
 

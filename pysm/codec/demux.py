@@ -324,10 +324,7 @@ class Demuxer:
         if self._closed:
             raise SourceError(f"the demuxer of '{self.uri}' is closed")
         tb_num, tb_den = self._tb.numerator * _NS, self._tb.denominator
-        demux = self._container.demux(self._stream)
-        if self._skip_to_key:
-            self._skip_to_key = False
-            demux = self._from_keyframe(demux)
+        demux = self._demux()
         while True:
             try:
                 pkt = next(demux)
@@ -367,11 +364,7 @@ class Demuxer:
             raise SourceError(f"the demuxer of '{self.uri}' is closed")
         it = self._batch_iter
         if it is None:
-            it = self._container.demux(self._stream)
-            if self._skip_to_key:
-                self._skip_to_key = False
-                it = self._from_keyframe(it)
-            self._batch_iter = it
+            it = self._batch_iter = self._demux()
         out: list = []
         append = out.append
         try:
@@ -471,6 +464,15 @@ class Demuxer:
         finally:
             it.close()
         return not seen
+
+    def _demux(self) -> Iterator:
+        """The container's packets of the video stream from here, from a keyframe on after an
+        approximate seek."""
+        it = self._container.demux(self._stream)
+        if self._skip_to_key:
+            self._skip_to_key = False
+            it = self._from_keyframe(it)
+        return it
 
     @staticmethod
     def _from_keyframe(it: Iterator) -> Iterator:

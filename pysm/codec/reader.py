@@ -187,10 +187,10 @@ class VideoReader:
         """Whether segments of ``gop`` frames let ``allowed`` sessions (3 at most, else 2) decode at
         once within the lookahead; an automatic one grows to fit, with half a GOP to spare."""
         frame_mib = self._frame_bytes() / 2**20
-        room = self._lookahead_room_mib() if self._auto_lookahead else self.lookahead_mib
+        room = max(self._lookahead_room_mib(), self.lookahead_mib) if self._auto_lookahead else self.lookahead_mib
         for want in range(min(allowed, 3), 1, -1):
             need = gop * (want - 1) * frame_mib
-            if need <= max(room, self.lookahead_mib):
+            if need <= room:
                 if self._auto_lookahead:
                     self.lookahead_mib = max(self.lookahead_mib, min(room, need + gop * frame_mib / 2))
                 return True
@@ -322,13 +322,14 @@ class VideoReader:
         par.append(p)
         self._parallel = p
         tune_switch_interval()  # the sessions decode in threads of their own
-        # The reader's own decoder is session 0 now: like the others it leaves the timestamps to
-        # _account (in order, one clock) and an empty segment unreported (checked on the whole run).
+        # The reader's own decoder is session 0 now: like the others it leaves the timestamps to the
+        # loop below (in order, one clock) and an empty segment unreported (checked on the run).
         before = decoder.synthesize_pts, decoder.report_empty
         decoder.synthesize_pts = decoder.report_empty = False
         run = p.run(batches)
         try:
             for frames in run:
+                decoder.clock.stamp(frames)
                 self._account(frames)
                 yield from _hand_out(frames)
         finally:
@@ -355,7 +356,7 @@ class VideoReader:
         d = self._decoder
         session = Decoder(self.info, d.device, low_latency=False, output_format=d.output_format,
                           output_size=self._output_size)
-        session.synthesize_pts = False  # timed in _account, in order
+        session.synthesize_pts = False  # timed by the reader, in order (_parallel_frames)
         # A segment that gives no frame is not a stream that gives none: its errors are flagged
         # frame by frame, as on one session.
         session.report_empty = False
@@ -373,8 +374,7 @@ class VideoReader:
         return self._parallel.stats if self._parallel is not None else None
 
     def _account(self, frames: list) -> None:
-        """Count frames, time those that carry no timestamp, and note the first-frame latency."""
-        self._decoder.clock.stamp(frames)
+        """Count frames and note the first-frame latency."""
         if self.first_frame_latency is None:
             self.first_frame_latency = time.perf_counter() - self._t0
         self.frames += len(frames)
