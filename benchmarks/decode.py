@@ -239,22 +239,30 @@ def have_pynvc() -> str | None:
 # ---- first-frame latency -------------------------------------------------------------------------
 
 def first_frame_latency(path: str, repeats: int = 7) -> dict:
-    """{lib: {"cold": (open->frame, close), "warm": (median, median), ...}} in seconds."""
+    """{lib: {"cold": (open->frame, close), "warm": (median, median), ...}} in seconds.
+
+    pysm on the GPU: "cold" is the process's first NVDEC session (CUDA context included), "warm" a
+    parked session taken over, "uncached" a session created for the open (the decoder cache off)
+    with the fast start (the first frame decoded on the CPU while the driver creates the session)
+    and "no fast start" the same without it, the two alternating run by run.
+    """
     import pysm.codec
     from pysm.codec import VideoReader
 
-    def pysm_once(device):
+    def pysm_once(device, fast=True):
         t0 = time.perf_counter()
-        r = VideoReader(path, device)
+        r = VideoReader(path, device, fast_start=fast)
         f = next(iter(r))
         f.synchronize()
         t1 = time.perf_counter()
         r.close()
         return t1 - t0, time.perf_counter() - t1
 
-    def summary(fn, n):
-        runs = [fn() for _ in range(n)]
+    def medians(runs):
         return statistics.median(a for a, _ in runs), statistics.median(b for _, b in runs)
+
+    def summary(fn, n):
+        return medians([fn() for _ in range(n)])
 
     out: dict = {}
     for device in ("cuda", "cpu"):
@@ -264,7 +272,15 @@ def first_frame_latency(path: str, repeats: int = 7) -> dict:
                 before = pysm.codec.decoder_cache_info()
                 pysm.codec.configure_decoder_cache(enabled=False)
                 try:
-                    res["uncached"] = summary(lambda: pysm_once(device), 3)
+                    runs: dict = {True: [], False: []}
+                    for _ in range(5):
+                        for fast in (True, False):
+                            runs[fast].append(pysm_once(device, fast))
+                    res["uncached"] = medians(runs[True])
+                    res["uncached, no fast start"] = medians(runs[False])
+                    out["pysm-cuda uncached runs (ms)"] = {
+                        "fast start": [round(a * 1e3, 1) for a, _ in runs[True]],
+                        "no fast start": [round(a * 1e3, 1) for a, _ in runs[False]]}
                 finally:
                     pysm.codec.configure_decoder_cache(enabled=before["enabled"])
             out[f"pysm-{device}"] = res
@@ -292,11 +308,14 @@ def first_frame_latency(path: str, repeats: int = 7) -> dict:
     return out
 
 
-def print_latency(lat: dict) -> None:
-    print("\n## first-frame latency, retail H.264 (open local file -> first frame ready on the device; close apart)")
+def print_latency(lat: dict, clip: str = "retail H.264") -> None:
+    print(f"\n## first-frame latency, {clip} (open local file -> first frame ready on the device; close apart)")
     for lib, res in lat.items():
         if "error" in res:
             print(f"  {lib:16s} failed: {res['error']}")
+            continue
+        if lib.endswith("(ms)"):
+            print(f"  {lib}: " + "; ".join(f"{k} {v}" for k, v in res.items()))
             continue
         parts = [f"{k} {a * 1e3:6.1f} ms (close {b * 1e3:6.1f} ms)" for k, (a, b) in res.items()]
         print(f"  {lib:16s} " + "   ".join(parts))
@@ -438,6 +457,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every point this many times, the libraries alternating; medians in the table")
     ap.add_argument("--cpp-bench", help="path of the built pysm_decode_bench (default: look in build/bench)")
+    ap.add_argument("--latency-only", action="store_true", help="measure the first-frame latency and stop")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="write all results to this JSON file")
     args = ap.parse_args()
@@ -483,6 +503,12 @@ def main() -> int:
         results["first_frame_latency_s"] = lat
         print_latency(lat)
         sys.stdout.flush()
+    if args.latency_only and "retail hevc 1080p30" in clips:
+        lat = first_frame_latency(clips["retail hevc 1080p30"])
+        results["first_frame_latency_hevc_s"] = lat
+        print_latency(lat, "retail HEVC")
+    if args.latency_only:
+        return 0
 
     if "noise" in wanted:
         t = time.perf_counter()

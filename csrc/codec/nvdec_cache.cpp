@@ -133,6 +133,20 @@ class SessionCache {
     return nullptr;
   }
 
+  // Whether a parked session was created for this device, codec, bit depth and display size (the
+  // surface counts and coded size that complete its key are known only once the stream is parsed).
+  bool has(int device, cudaVideoCodec codec, int bit_depth, int width, int height) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!enabled_) return false;
+    for (const auto& s : parked_) {
+      const CUVIDDECODECREATEINFO& i = s->info;
+      if (s->ctx->device() == device && i.CodecType == codec && static_cast<int>(i.bitDepthMinus8) + 8 == bit_depth &&
+          i.display_area.right - i.display_area.left == width && i.display_area.bottom - i.display_area.top == height)
+        return true;
+    }
+    return false;
+  }
+
   void park(SessionPtr s) {
     std::vector<SessionPtr> victims;
     {
@@ -260,12 +274,17 @@ void nvdec_cache_configure(bool enabled, int max_per_key, int max_total) {
   cache().configure(enabled, max_per_key, max_total);
 }
 int nvdec_cache_clear() { return cache().clear(); }
+bool nvdec_cache_has(int device, const std::string& codec, int bit_depth, int width, int height) {
+  cudaVideoCodec cc;
+  return cuvid_codec(codec, &cc) && cache().has(device, cc, bit_depth, width, height);
+}
 
 #else  // !PYSM_WITH_NVDEC
 
 NvdecCacheInfo nvdec_cache_info() { return {}; }
 void nvdec_cache_configure(bool, int, int) {}
 int nvdec_cache_clear() { return 0; }
+bool nvdec_cache_has(int, const std::string&, int, int, int) { return false; }
 
 #endif
 

@@ -20,6 +20,7 @@ from typing import Any
 from pysm import errors
 from pysm._native import _core
 from pysm.codec.demux import Packet, StreamInfo
+from pysm.codec.fast_start import FastStart
 
 __all__ = ["Decoder", "parse_device", "nvdec_unavailable_reason", "clear_decoder_cache", "decoder_cache_info",
            "configure_decoder_cache"]
@@ -381,6 +382,10 @@ class Decoder:
         max_size: largest ``(width, height)`` the stream may switch to, so that NVDEC reconfigures
             in place instead of recreating the decoder.
         threads: CPU decoder threads (0 = FFmpeg's choice).
+        fast_start: on NVDEC, when the driver must create a hardware session for this stream (35-45
+            ms), decode the first frame on the CPU meanwhile and upload it (H.264/HEVC, exact by
+            specification; :mod:`pysm.codec.fast_start` says when it steps aside). ``stats``
+            tells whether it did (``fast_start``).
 
     Attributes:
         synthesize_pts: time frames that carry no timestamp (raw elementary streams) at the frame
@@ -396,7 +401,7 @@ class Decoder:
 
     def __init__(self, info: StreamInfo, device: str | int = "auto", *, low_latency: bool = False,
                  output_format: str = "NV12", output_size: tuple[int, int] | None = None,
-                 max_size: tuple[int, int] | None = None, threads: int = 0) -> None:
+                 max_size: tuple[int, int] | None = None, threads: int = 0, fast_start: bool = True) -> None:
         kind, index = parse_device(device)
         fmt = str(getattr(output_format, "name", output_format)).upper()
         if fmt not in ("NV12", "P016", "P010") + _RGB_FORMATS:
@@ -431,6 +436,8 @@ class Decoder:
         else:
             self._impl = _CpuBackend(info, low_latency, output_size, threads)
             self.device = "cpu"
+        if fast_start and self.device != "cpu" and FastStart.eligible(info, output_size):
+            self._impl = FastStart(self._impl, lambda: _CpuBackend(info, True, None, 0), info, index)
 
     def _post(self, frames: list) -> list:
         self._frames_out += len(frames)
@@ -509,7 +516,7 @@ class Decoder:
         :meth:`starts_sequence`, so a file that loops goes on into its next pass without draining
         the decoder, the held-back frames coming out with the next pass's first packets under their
         own timestamps. NVDEC only (the CPU decoder answers False: flush there)."""
-        return isinstance(self._impl, _NvdecBackend) and self.starts_sequence(packet)
+        return self.is_hardware and self.starts_sequence(packet)
 
     @property
     def stats(self) -> dict:

@@ -95,8 +95,9 @@ class VideoReader:
             whose GOPs need more, enough for them at the hand-over while fewer readers iterate
             on the GPU than it has NVDEC engines, up to an eighth of its memory shared among
             them and at most 4 GiB (the frames are only held while the consumer keeps up).
-        output_format, output_size, open_timeout, read_timeout, options: passed on to
-            :class:`Decoder` and :class:`Demuxer`.
+        output_format, output_size, fast_start, open_timeout, read_timeout, options: passed on
+            to :class:`Decoder` and :class:`Demuxer` (``fast_start``: the first frame is decoded on
+            the CPU while NVDEC creates its session, :mod:`pysm.codec.fast_start`).
 
     ``first_frame_latency`` holds the seconds from construction to the first frame;
     ``seamless_loop`` whether looped passes follow each other without draining the decoder;
@@ -107,7 +108,8 @@ class VideoReader:
                  low_latency: bool | None = False, output_format: str = "NV12",
                  output_size: tuple[int, int] | None = None, open_timeout: float = 10.0,
                  read_timeout: float = 10.0, options: dict[str, str] | None = None,
-                 batch_packets: int = 8, sessions: int | None = None, lookahead_mib: float | None = None) -> None:
+                 batch_packets: int = 8, sessions: int | None = None, lookahead_mib: float | None = None,
+                 fast_start: bool = True) -> None:
         self._t0 = time.perf_counter()
         if sessions is not None and (isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1):
             raise errors.InvalidArgument(f"sessions must be None (automatic) or an int >= 1, got {sessions!r}")
@@ -118,7 +120,7 @@ class VideoReader:
             if low_latency is None:
                 low_latency = bool(self._demuxer.info.is_live)
             self._decoder = Decoder(self._demuxer.info, device, low_latency=low_latency,
-                                    output_format=output_format, output_size=output_size)
+                                    output_format=output_format, output_size=output_size, fast_start=fast_start)
         except BaseException:
             self._demuxer.close()
             raise
@@ -355,7 +357,7 @@ class VideoReader:
         """The decoder of one more session: the same device and output as the first."""
         d = self._decoder
         session = Decoder(self.info, d.device, low_latency=False, output_format=d.output_format,
-                          output_size=self._output_size)
+                          output_size=self._output_size, fast_start=False)  # starts mid-stream, for throughput
         session.synthesize_pts = False  # timed by the reader, in order (_parallel_frames)
         # A segment that gives no frame is not a stream that gives none: its errors are flagged
         # frame by frame, as on one session.

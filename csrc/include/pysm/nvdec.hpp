@@ -101,6 +101,10 @@ NvdecCacheInfo nvdec_cache_info();
 void nvdec_cache_configure(bool enabled, int max_per_key = -1, int max_total = -1);
 // Destroys every parked session now (slow: ~230 ms each); returns how many there were.
 int nvdec_cache_clear();
+// Whether a parked session was made for this device, codec (FFmpeg name), bit depth and display
+// size: a stream like that most likely starts without creating one (the rest of the key, surface
+// counts and coded size, is known only once its headers are parsed). Never blocks on the driver.
+bool nvdec_cache_has(int device, const std::string& codec, int bit_depth, int width, int height);
 
 class NvdecDecoder {
  public:

@@ -1,0 +1,182 @@
+"""Fast start: the first frame of an NVDEC stream, decoded on the CPU while the driver creates the
+hardware session.
+
+The cuvid parser asks for a hardware session at a stream's first slice, and ``cuvidCreateDecoder``
+then takes 35-45 ms in the driver (H100, whatever the surface counts; creations from several threads
+are serialised). Opening a local file therefore gave its first frame after 46-53 ms, nearly all of
+it waiting for the driver. H.264 and HEVC decoding is exact by specification, so the first picture
+of a stream that starts at an IDR, decoded by FFmpeg, is the picture NVDEC gives. :class:`FastStart`
+decodes that one packet on the CPU, uploads the frame to the GPU and hands it out, while a helper
+thread feeds the same packet to NVDEC (which creates its session meanwhile). From the next call on
+NVDEC decodes alone; its own copy of the first picture is recognised by its timestamp and dropped.
+
+It steps aside wherever the frame could differ or nothing is gained: codecs other than H.264/HEVC,
+chroma other than 4:2:0, more than 10 bits, output scaled by NVDEC (its scaler is not swscale), a
+first packet that does not start a coded sequence or carries no timestamp, and a stream for which
+the decoder cache holds a parked session (that one starts in about 4 ms).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+from pysm._native import _core
+
+__all__ = ["FastStart"]
+
+log = logging.getLogger("pysm.codec")
+
+#: Codecs whose decoding is bit-exact by specification (FFmpeg's output is NVDEC's, pixel for pixel).
+_EXACT_CODECS = ("h264", "hevc")
+
+
+class FastStart:
+    """Wraps an NVDEC backend (same interface) so that its first frame comes from the CPU while the
+    hardware session is being created.
+
+    Args:
+        hw: the NVDEC backend (``decode``, ``decode_many``, ``flush``, ``starts_sequence``,
+            ``stats``, ``close``).
+        cpu: makes the CPU backend that decodes the first packet (used once, then dropped).
+        info: the stream description.
+        index: the GPU the frames go to.
+        upload: moves the CPU's frame to where NVDEC's frames are (default: ``frame.cuda(index)``).
+    """
+
+    def __init__(self, hw: Any, cpu: Callable[[], Any], info: Any, index: int,
+                 upload: Callable[[Any], Any] | None = None) -> None:
+        self._hw = hw
+        self._make_cpu = cpu
+        self._info = info
+        self._index = index
+        self._upload = upload or (lambda frame: frame.cuda(index))
+        self._state = "first"  # "first" -> "dedupe" (CPU frame out, NVDEC's copy pending) -> "off"
+        self._thread: threading.Thread | None = None
+        self._result: tuple[list, BaseException | None] = ([], None)
+        self._shown = -1      # pts of the frame handed out from the CPU
+        self.used = False     # the first frame came from the CPU
+        self.dropped_leading = 0  # NVDEC frames shown before that one (leading pictures), dropped
+
+    @staticmethod
+    def eligible(info: Any, output_size: tuple[int, int] | None) -> bool:
+        """Whether a stream of this kind may start on the CPU (see the module's docstring)."""
+        return (info.codec in _EXACT_CODECS and (info.chroma or "420") == "420" and (info.bit_depth or 8) <= 10
+                and output_size is None and bool(info.width) and bool(info.height))
+
+    # ---- the backend interface -----------------------------------------------------------------
+
+    def decode(self, packet: Any, pts: int | None) -> list:
+        if self._state == "first":
+            return self._race(packet, lambda: self._hw.decode(packet, pts),
+                              lambda cpu: cpu.decode(packet, pts) + cpu.flush())
+        return self._after(lambda: self._hw.decode(packet, pts))
+
+    def decode_many(self, packets: Any, pts_offset: int) -> list:
+        if self._state == "first" and len(packets):
+            first = packets[0]
+            return self._race(first[0] if type(first) is tuple else first,
+                              lambda: self._hw.decode_many(packets, pts_offset),
+                              lambda cpu: cpu.decode_many([first], pts_offset) + cpu.flush())
+        return self._after(lambda: self._hw.decode_many(packets, pts_offset))
+
+    def flush(self) -> list:
+        return self._after(self._hw.flush)
+
+    def starts_sequence(self, packet: Any) -> bool:
+        return self._hw.starts_sequence(packet)
+
+    @property
+    def stats(self) -> dict:
+        st = dict(self._hw.stats)
+        st["fast_start"] = self.used
+        return st
+
+    def close(self) -> None:
+        try:
+            self._join()  # the helper's call must end before the session is parked or destroyed
+        except BaseException:  # noqa: BLE001 - closing: its error no longer matters
+            pass
+        self._hw.close()
+
+    # ---- the race -------------------------------------------------------------------------------
+
+    def _race(self, packet: Any, hw_call: Callable[[], list], cpu_call: Callable[[Any], list]) -> list:
+        self._state = "off"
+        if not self._worth_it(packet):
+            return hw_call()
+        self._start(hw_call)
+        frame = self._cpu_frame(cpu_call)
+        if frame is None or not self._thread.is_alive():
+            # No CPU frame, or NVDEC was quicker after all (a session came free): NVDEC's frames.
+            return self._join()
+        self.used = True
+        self._shown = frame.pts
+        self._state = "dedupe"
+        return [frame]
+
+    def _worth_it(self, packet: Any) -> bool:
+        from pysm.codec.decoder import _is_key
+
+        info = self._info
+        if getattr(packet, "pts", None) is None or not _is_key(packet) or not self._hw.starts_sequence(packet):
+            return False
+        return not _core.nvdec_cache_has(self._index, info.codec, info.bit_depth or 8, info.width, info.height)
+
+    def _cpu_frame(self, cpu_call: Callable[[Any], list]) -> Any:
+        """The first packet's frame, decoded on the CPU and uploaded, or None when that does not give
+        exactly one clean, timed frame."""
+        try:
+            frames = cpu_call(self._make_cpu())
+            if len(frames) != 1 or frames[0].pts < 0 or frames[0].error:
+                return None
+            return self._upload(frames[0])
+        except Exception as exc:  # noqa: BLE001 - the hardware decode goes on regardless
+            log.debug("fast start of %s on the CPU failed: %s", self._info.uri, exc)
+            return None
+
+    def _start(self, call: Callable[[], list]) -> None:
+        def work() -> None:
+            try:
+                self._result = (call(), None)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self._result = ([], exc)
+
+        self._thread = threading.Thread(target=work, name="pysm-nvdec-start", daemon=True)
+        self._thread.start()
+
+    def _join(self) -> list:
+        """The helper's frames (its error re-raised here), once it is done."""
+        if self._thread is None:
+            return []
+        self._thread.join()
+        self._thread = None
+        frames, exc = self._result
+        self._result = ([], None)
+        if exc is not None:
+            raise exc
+        return frames
+
+    def _after(self, call: Callable[[], list]) -> list:
+        if self._state == "off" and self._thread is None:
+            return call()
+        frames = self._join()
+        frames += call()
+        return self._dedupe(frames)
+
+    def _dedupe(self, frames: list) -> list:
+        """Drops NVDEC's copy of the frame already handed out from the CPU (and, should the stream
+        show pictures before it, those: they cannot come after a frame already out)."""
+        if self._state != "dedupe":
+            return frames
+        for i, f in enumerate(frames):
+            if f.pts < self._shown:
+                self.dropped_leading += 1
+                if self.dropped_leading == 1:
+                    log.warning("%s shows pictures before its first IDR; the fast start dropped them "
+                                "(Decoder(fast_start=False) keeps them)", self._info.uri)
+                continue
+            self._state = "off"
+            return frames[i + 1:] if f.pts == self._shown else frames[i:]
+        return []

@@ -1,0 +1,307 @@
+"""Fast start (pysm.codec.fast_start): the first frame decoded on the CPU while the hardware session is
+created, then the hardware decodes alone and its copy of that frame is dropped.
+
+CPU: the hand-over logic, with a CPU decoder that waits at a gate standing in for NVDEC creating its
+session. GPU (``gpu``): NVDEC with the fast start against NVDEC without it, frame for frame.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from codec_media import encoder_for, make_clip
+
+import pysm.codec
+from pysm import errors
+from pysm.codec import Decoder, Demuxer, VideoReader
+from pysm.codec.decoder import _CpuBackend
+from pysm.codec.fast_start import FastStart
+
+
+class _Gated:
+    """A CPU backend whose first call blocks until ``gate`` is set: the driver creating a session."""
+
+    def __init__(self, info, fail: Exception | None = None) -> None:
+        self.inner = _CpuBackend(info, False, None, 0)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.first_done = threading.Event()
+        self.fail = fail
+        self.closed_after_first = None
+
+    def _first(self):
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.gate.wait(30)
+            self.first_done.set()
+            if self.fail is not None:
+                raise self.fail
+
+    def decode(self, packet, pts):
+        self._first()
+        return self.inner.decode(packet, pts)
+
+    def decode_many(self, packets, offset):
+        self._first()
+        return self.inner.decode_many(packets, offset)
+
+    def flush(self):
+        self._first()
+        return self.inner.flush()
+
+    def starts_sequence(self, packet):
+        return self.inner.starts_sequence(packet)
+
+    @property
+    def stats(self):
+        return self.inner.stats
+
+    def close(self):
+        self.closed_after_first = self.first_done.is_set()
+        self.inner.close()
+
+
+def _fast(info, hw):
+    return FastStart(hw, lambda: _CpuBackend(info, True, None, 0), info, 0, upload=lambda f: f)
+
+
+def _packets(path):
+    with Demuxer(path) as d:
+        out = []
+        while True:
+            batch = d.read_batch(8)
+            if not batch:
+                return d.info, out
+            out += batch
+
+
+def _reference(path):
+    info, packets = _packets(path)
+    dec = Decoder(info, "cpu")
+    return dec.decode_many(packets) + dec.flush()
+
+
+def _same_frames(got, ref):
+    assert [f.pts for f in got] == [f.pts for f in ref]
+    for g, r in zip(got, ref):
+        assert (g.format, g.width, g.height, g.matrix, g.range) == (r.format, r.width, r.height, r.matrix, r.range)
+        assert np.array_equal(g.numpy(), r.numpy())
+
+
+@pytest.fixture(scope="module")
+def h264(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("fast") / "b.mp4", "h264", n=30, width=160, height=96, bframes=2, gop=12)
+
+
+def test_first_frame_comes_out_while_the_hardware_waits(h264):
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    fs = _fast(info, hw)
+    first = fs.decode_many(packets[:1], 0)
+    assert len(first) == 1 and fs.used and fs.stats["fast_start"]
+    assert hw.entered.wait(10) and not hw.first_done.is_set()  # handed out while the "driver" works
+    hw.gate.set()
+    frames = first
+    for i in range(1, len(packets), 4):
+        frames += fs.decode_many(packets[i:i + 4], 0)
+    frames += fs.flush()
+    _same_frames(frames, _reference(h264))
+    assert fs.dropped_leading == 0
+
+
+def test_single_packet_calls_and_offsets(h264):
+    """``decode`` (one packet at a time) and a pts offset give the plain decode's frames, shifted."""
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    hw.gate.set()
+    fs = _fast(info, hw)
+    frames = []
+    for p in packets:
+        frames += fs.decode(p, None)
+    frames += fs.flush()
+    _same_frames(frames, _reference(h264))
+    shifted = _Gated(info)
+    shifted.gate.set()
+    fs = _fast(info, shifted)
+    frames = fs.decode_many(packets[:1], 5_000) + fs.decode_many(packets[1:], 5_000) + fs.flush()
+    assert [f.pts for f in frames] == [f.pts + 5_000 for f in _reference(h264)]
+
+
+def test_the_hardware_error_is_raised_at_the_next_call(h264):
+    info, packets = _packets(h264)
+    hw = _Gated(info, fail=errors.DecodeError("no session for this stream"))
+    fs = _fast(info, hw)
+    assert len(fs.decode_many(packets[:1], 0)) == 1
+    hw.gate.set()
+    with pytest.raises(errors.DecodeError, match="no session"):
+        fs.decode_many(packets[1:3], 0)
+
+
+def test_no_race_when_the_first_packet_does_not_start_a_sequence(h264):
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    hw.gate.set()
+    fs = _fast(info, hw)
+    fs.decode_many(packets[1:2], 0)  # a P/B picture: nothing to show on its own
+    assert not fs.used and hw.first_done.is_set()
+
+
+def test_close_waits_for_the_hardware_call(h264):
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    fs = _fast(info, hw)
+    fs.decode_many(packets[:1], 0)
+    threading.Timer(0.2, hw.gate.set).start()
+    fs.close()
+    assert hw.closed_after_first is True
+
+
+class _F:
+    def __init__(self, pts):
+        self.pts = pts
+        self.error = False
+
+
+class _Fake:
+    """Backends giving made-up frames: the hardware shows ``hw_pts`` at its first call."""
+
+    def __init__(self, hw_pts):
+        self.hw_pts = hw_pts
+
+    def decode_many(self, packets, offset):
+        out, self.hw_pts = [_F(p) for p in self.hw_pts], []
+        return out
+
+    def flush(self):
+        return []
+
+    def starts_sequence(self, packet):
+        return True
+
+    def close(self):
+        pass
+
+
+class _FakeCpu(_Fake):
+    def decode_many(self, packets, offset):
+        return [_F(100)]
+
+
+class _Packet:
+    pts = 3
+    is_keyframe = True
+
+
+@pytest.mark.parametrize("hw_pts, kept, leading", [
+    ([100, 110], [110], 0),       # NVDEC's copy of the CPU's frame is dropped
+    ([90, 100, 110], [110], 1),   # a leading picture cannot follow a frame already out: dropped
+    ([110, 120], [110, 120], 0),  # NVDEC never showed that picture: nothing of its own is dropped
+])
+def test_dedupe(hw_pts, kept, leading):
+    info = type("Info", (), {"codec": "h264", "uri": "x", "bit_depth": 8, "width": 2, "height": 2})()
+    fs = FastStart(_Fake(hw_pts), lambda: _FakeCpu([]), info, 0, upload=lambda f: f)
+    gate = threading.Event()
+    orig = fs._hw.decode_many
+    fs._hw.decode_many = lambda p, o: (gate.wait(10), orig(p, o))[1]
+    assert [f.pts for f in fs.decode_many([_Packet()], 0)] == [100]
+    gate.set()
+    assert [f.pts for f in fs.decode_many([_Packet()], 0)] == kept
+    assert fs.dropped_leading == leading
+
+
+def test_eligibility():
+    from pysm.codec.demux import StreamInfo
+
+    from fractions import Fraction
+
+    base = dict(uri="x", width=1920, height=1080, fps=Fraction(30), time_base=Fraction(1, 90000), chroma="420",
+                bit_depth=8)
+    assert FastStart.eligible(StreamInfo(codec="h264", **base), None)
+    assert FastStart.eligible(StreamInfo(codec="hevc", **{**base, "bit_depth": 10}), None)
+    assert not FastStart.eligible(StreamInfo(codec="h264", **base), (640, 360))  # NVDEC's scaler
+    assert not FastStart.eligible(StreamInfo(codec="mpeg2video", **base), None)  # IDCT not exact
+    assert not FastStart.eligible(StreamInfo(codec="hevc", **{**base, "chroma": "444"}), None)
+    assert not FastStart.eligible(StreamInfo(codec="hevc", **{**base, "bit_depth": 12}), None)
+
+
+def test_cpu_decoder_is_never_wrapped(h264):
+    with VideoReader(h264, "cpu") as r:
+        list(r)
+        assert "fast_start" not in r.decoder.stats
+
+
+# ---- GPU: NVDEC with the fast start against NVDEC without it ---------------------------------------
+
+@pytest.fixture(scope="module")
+def nvdec():
+    try:
+        return pysm.codec.nvdec_capabilities(0)
+    except errors.DriverError as exc:
+        if os.environ.get("PYSM_REQUIRE_GPU") == "1":
+            pytest.fail(f"PYSM_REQUIRE_GPU=1 but NVDEC is unavailable: {exc}")
+        pytest.skip(f"NVDEC unavailable: {exc}")
+
+
+@pytest.fixture
+def no_cache():
+    before = pysm.codec.decoder_cache_info()
+    pysm.codec.configure_decoder_cache(enabled=False)
+    yield
+    pysm.codec.configure_decoder_cache(enabled=before["enabled"])
+
+
+def _gpu_clips(root):
+    out = {"h264": make_clip(root / "h264.mp4", "h264", n=30, width=320, height=240, bframes=2, gop=10, seed=3)}
+    if encoder_for("hevc"):
+        out["hevc"] = make_clip(root / "hevc.mp4", "hevc", n=30, width=320, height=240, gop=10, seed=4)
+        out["hevc10"] = make_clip(root / "hevc10.mp4", "hevc", n=16, width=320, height=240,
+                                  pix_fmt="yuv420p10le", seed=5)
+    return out
+
+
+def _read(path, fast):
+    with VideoReader(path, "cuda", fast_start=fast) as r:
+        frames = list(r)
+        return frames, r.decoder.stats
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["h264", "hevc", "hevc10"])
+def test_gpu_fast_start_gives_nvdec_frames(nvdec, no_cache, tmp_path, kind):
+    clips = _gpu_clips(tmp_path)
+    if kind not in clips:
+        pytest.skip(f"no encoder for {kind}")
+    fast, st = _read(clips[kind], True)
+    slow, st_slow = _read(clips[kind], False)
+    assert st["fast_start"] and "fast_start" not in st_slow
+    assert fast[0].device == "cuda:0" and len(fast) == len(slow) > 10
+    _same_frames(fast, slow)  # exact: H.264/HEVC decoding is bit-exact by specification
+    assert st["displayed"] == st_slow["displayed"] == len(slow)  # NVDEC showed its own copy too (dropped)
+
+
+@pytest.mark.gpu
+def test_gpu_fast_start_steps_aside_for_a_parked_session(nvdec, tmp_path):
+    clip = _gpu_clips(tmp_path)["h264"]
+    before = pysm.codec.decoder_cache_info()
+    pysm.codec.configure_decoder_cache(enabled=True)
+    try:
+        _read(clip, True)  # parks its session on close
+        frames, st = _read(clip, True)
+        assert not st["fast_start"] and st["sessions_reused"] == 1 and len(frames) == 30
+    finally:
+        pysm.codec.configure_decoder_cache(enabled=before["enabled"])
+
+
+@pytest.mark.gpu
+def test_gpu_fast_start_rgb_output_and_close_after_first_frame(nvdec, no_cache, tmp_path):
+    clip = _gpu_clips(tmp_path)["h264"]
+    with VideoReader(clip, "cuda", output_format="RGB") as r:
+        first = next(iter(r))
+        assert r.decoder.stats["fast_start"]
+    with VideoReader(clip, "cuda", output_format="RGB", fast_start=False) as r:
+        ref = next(iter(r))
+    assert first.format == ref.format and np.array_equal(first.numpy(), ref.numpy())
