@@ -131,6 +131,33 @@ def test_single_packet_calls_and_offsets(h264):
     assert [f.pts for f in frames] == [f.pts + 5_000 for f in _reference(h264)]
 
 
+def test_the_hardware_wins_when_the_cpu_is_slower(h264):
+    """A first picture the CPU decodes slower than the driver makes its session (a large H.264 IDR)
+    costs nothing: NVDEC's frames go out and the CPU's frame is never uploaded."""
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    hw.gate.set()
+    slow = threading.Event()
+    uploads = []
+
+    def make_cpu():
+        b = _CpuBackend(info, True, None, 0)
+        orig = b.decode_many
+        b.decode_many = lambda p, o: (slow.wait(10), orig(p, o))[1]
+        return b
+
+    fs = FastStart(hw, make_cpu, info, 0, upload=lambda f: uploads.append(f) or f)
+    frames = fs.decode_many(packets[:1], 0)
+    assert not fs.used and hw.first_done.is_set()
+    slow.set()
+    for t in threading.enumerate():
+        if t.name == "pysm-fast-start-cpu":
+            t.join(10)
+    frames += fs.decode_many(packets[1:], 0) + fs.flush()
+    _same_frames(frames, _reference(h264))
+    assert uploads == []
+
+
 def test_the_hardware_error_is_raised_at_the_next_call(h264):
     info, packets = _packets(h264)
     hw = _Gated(info, fail=errors.DecodeError("no session for this stream"))

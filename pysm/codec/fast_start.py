@@ -54,6 +54,7 @@ class FastStart:
         self._upload = upload or (lambda frame: frame.cuda(index))
         self._state = "first"  # "first" -> "dedupe" (CPU frame out, NVDEC's copy pending) -> "off"
         self._thread: threading.Thread | None = None
+        self._hw_done = threading.Event()  # the helper's hardware call has returned
         self._result: tuple[list, BaseException | None] = ([], None)
         self._shown = -1      # pts of the frame handed out from the CPU
         self.used = False     # the first frame came from the CPU
@@ -106,11 +107,24 @@ class FastStart:
         self._state = "off"
         if not self._worth_it(packet):
             return hw_call()
-        self._start(hw_call)
-        frame = self._cpu_frame(cpu_call)
-        if frame is None or not self._thread.is_alive():
-            # No CPU frame, or NVDEC was quicker after all (a session came free): NVDEC's frames.
-            return self._join()
+        # Both run in threads of their own and the first to finish wins: a large H.264 IDR can take
+        # FFmpeg longer than the driver's session (a 420 KB one: 60 ms, one slice, CABAC), and then
+        # the CPU's work is dropped instead of delaying the stream.
+        settled = threading.Event()
+        cpu: list = []
+        self._start(hw_call, settled)
+
+        def decode_on_cpu() -> None:
+            try:
+                cpu.append(self._cpu_frame(cpu_call))
+            finally:
+                settled.set()
+
+        threading.Thread(target=decode_on_cpu, name="pysm-fast-start-cpu", daemon=True).start()
+        settled.wait()
+        frame = cpu[0] if cpu else None
+        if frame is None:
+            return self._join()  # NVDEC was first, or the CPU gave nothing usable
         self.used = True
         self._shown = frame.pts
         self._state = "dedupe"
@@ -126,22 +140,25 @@ class FastStart:
 
     def _cpu_frame(self, cpu_call: Callable[[Any], list]) -> Any:
         """The first packet's frame, decoded on the CPU and uploaded, or None when that does not give
-        exactly one clean, timed frame."""
+        exactly one clean, timed frame or NVDEC finished first (then nothing is uploaded)."""
         try:
             frames = cpu_call(self._make_cpu())
-            if len(frames) != 1 or frames[0].pts < 0 or frames[0].error:
+            if len(frames) != 1 or frames[0].pts < 0 or frames[0].error or self._hw_done.is_set():
                 return None
             return self._upload(frames[0])
         except Exception as exc:  # noqa: BLE001 - the hardware decode goes on regardless
             log.debug("fast start of %s on the CPU failed: %s", self._info.uri, exc)
             return None
 
-    def _start(self, call: Callable[[], list]) -> None:
+    def _start(self, call: Callable[[], list], settled: threading.Event) -> None:
         def work() -> None:
             try:
                 self._result = (call(), None)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self._result = ([], exc)
+            finally:
+                self._hw_done.set()
+                settled.set()
 
         self._thread = threading.Thread(target=work, name="pysm-nvdec-start", daemon=True)
         self._thread.start()
