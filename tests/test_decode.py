@@ -641,3 +641,29 @@ def test_seeking_past_the_end_of_a_ts_gives_nothing_or_a_key_frame(tmp_path):
     d.close()
     with pytest.raises(errors.SourceError, match="closed"):
         d.seek(0)
+
+
+def test_cpu_decoder_dropped_mid_stream_with_copied_packets_does_not_hang(tmp_path):
+    """Packets the CPU decoder builds from buffers are FFmpeg's memory: PyAV frees a packet made from
+    ``bytes`` under the GIL, and dropping a frame-threaded decoder mid-stream (which FFmpeg does
+    holding the GIL) deadlocked with a worker thread freeing one."""
+    import subprocess
+    import sys
+    import textwrap
+
+    clip = make_clip(tmp_path / "b.mp4", "h264", n=12, width=160, height=96, bframes=2)
+    code = textwrap.dedent(f"""
+        import gc
+        from pysm.codec import Decoder, Demuxer, Packet
+        with Demuxer({str(clip)!r}) as d:
+            info, packets = d.info, d.read_batch(4)
+        for _ in range(3):
+            dec = Decoder(info, "cpu")
+            for p in packets:
+                dec.decode(Packet(bytes(p), pts=-1, key=p.is_keyframe))
+            del dec
+            gc.collect()
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -32,6 +32,7 @@ class _Gated:
         self.first_done = threading.Event()
         self.fail = fail
         self.closed_after_first = None
+        self.calls = 0  # calls that reached the decoder
 
     def _first(self):
         if not self.entered.is_set():
@@ -43,10 +44,12 @@ class _Gated:
 
     def decode(self, packet, pts):
         self._first()
+        self.calls += 1
         return self.inner.decode(packet, pts)
 
     def decode_many(self, packets, offset):
         self._first()
+        self.calls += 1
         return self.inner.decode_many(packets, offset)
 
     def flush(self):
@@ -113,22 +116,50 @@ def test_first_frame_comes_out_while_the_hardware_waits(h264):
     assert fs.dropped_leading == 0
 
 
-def test_single_packet_calls_and_offsets(h264):
-    """``decode`` (one packet at a time) and a pts offset give the plain decode's frames, shifted."""
+@pytest.mark.parametrize("single", [True, False], ids=["decode", "decode_many"])
+def test_cpu_first_frame_with_an_offset(h264, single):
+    """The CPU's frame, given out while the hardware waits, and then the hardware's, carry the pts
+    offset (looping) and match the plain decode, whether packets come one by one or in batches."""
     info, packets = _packets(h264)
+    hw = _Gated(info)
+    fs = _fast(info, hw)
+    off = 5_000_000_000
+    if single:
+        first = fs.decode(packets[0], None)
+    else:
+        first = fs.decode_many(packets[:1], off)
+    assert len(first) == 1 and fs.used and not hw.first_done.is_set()
+    hw.gate.set()
+    frames = first
+    if single:
+        for p in packets[1:]:
+            frames += fs.decode(p, None)
+    else:
+        frames += fs.decode_many(packets[1:], off)
+    frames += fs.flush()
+    ref = _reference(h264)
+    assert [f.pts for f in frames] == [f.pts + (0 if single else off) for f in ref]
+
+
+def test_the_cpu_frame_takes_the_timestamp_the_hardware_will_give(h264):
+    """Explicit timestamps (``(packet, pts)`` items, ``decode(packet, pts)``) win over the packet's
+    own, on the CPU's frame as in the native decoder; an untimed first packet starts no race."""
+    from pysm.codec.demux import Packet
+
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    fs = _fast(info, hw)
+    assert [f.pts for f in fs.decode_many([(packets[0], 7_000_000_000)], 11)] == [7_000_000_011]
+    hw.gate.set()
+    hw = _Gated(info)
+    fs = _fast(info, hw)
+    assert [f.pts for f in fs.decode(packets[0], 3_000_000_000)] == [3_000_000_000]
+    hw.gate.set()
     hw = _Gated(info)
     hw.gate.set()
     fs = _fast(info, hw)
-    frames = []
-    for p in packets:
-        frames += fs.decode(p, None)
-    frames += fs.flush()
-    _same_frames(frames, _reference(h264))
-    shifted = _Gated(info)
-    shifted.gate.set()
-    fs = _fast(info, shifted)
-    frames = fs.decode_many(packets[:1], 5_000) + fs.decode_many(packets[1:], 5_000) + fs.flush()
-    assert [f.pts for f in frames] == [f.pts + 5_000 for f in _reference(h264)]
+    fs.decode(Packet(bytes(packets[0]), pts=-1, key=True), None)
+    assert not fs.used
 
 
 def test_the_hardware_wins_when_the_cpu_is_slower(h264):
@@ -158,13 +189,24 @@ def test_the_hardware_wins_when_the_cpu_is_slower(h264):
     assert uploads == []
 
 
-def test_the_hardware_error_is_raised_at_the_next_call(h264):
+def test_the_hardware_decode_error_counts_as_a_rejected_packet(h264):
+    """NVDEC rejecting the first packet (which the CPU showed) does not cost the next call's packets."""
     info, packets = _packets(h264)
-    hw = _Gated(info, fail=errors.DecodeError("no session for this stream"))
+    hw = _Gated(info, fail=errors.DecodeError("every packet rejected"))
     fs = _fast(info, hw)
     assert len(fs.decode_many(packets[:1], 0)) == 1
     hw.gate.set()
-    with pytest.raises(errors.DecodeError, match="no session"):
+    fs.decode_many(packets[1:3], 0)
+    assert hw.calls == 1  # this call's packets went in
+
+
+def test_other_hardware_errors_are_raised_at_the_next_call(h264):
+    info, packets = _packets(h264)
+    hw = _Gated(info, fail=errors.UnsupportedError("no session for this stream"))
+    fs = _fast(info, hw)
+    assert len(fs.decode_many(packets[:1], 0)) == 1
+    hw.gate.set()
+    with pytest.raises(errors.UnsupportedError, match="no session"):
         fs.decode_many(packets[1:3], 0)
 
 
@@ -175,6 +217,53 @@ def test_no_race_when_the_first_packet_does_not_start_a_sequence(h264):
     fs = _fast(info, hw)
     fs.decode_many(packets[1:2], 0)  # a P/B picture: nothing to show on its own
     assert not fs.used and hw.first_done.is_set()
+
+
+def test_no_race_on_a_first_call_of_several_packets(h264):
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    threading.Timer(0.3, hw.gate.set).start()  # a race would be the CPU's
+    fs = _fast(info, hw)
+    frames = fs.decode_many(packets, 0) + fs.flush()
+    assert not fs.used
+    _same_frames(frames, _reference(h264))
+
+
+@pytest.mark.skipif(not encoder_for("hevc"), reason="no HEVC encoder")
+def test_no_race_at_an_idr_that_may_have_leading_pictures(tmp_path):
+    """Decoding from an HEVC IDR_W_RADL (a seek into an x265 stream with RADL pictures): the pictures
+    after it in decoding order shown before it must not be lost; the race is skipped there."""
+    clip = make_clip(tmp_path / "radl.mp4", "hevc", n=30, width=160, height=96, gop=10,
+                     options={"x265-params": "bframes=2:keyint=10:open-gop=0:radl=2:log-level=none"})
+    info, packets = _packets(clip)
+    conv = pysm.codec.AnnexBConverter("hevc", info.extradata)
+    at = next(i for i, p in enumerate(packets) if i and p.is_keyframe)
+    assert conv.starts_sequence(packets[at], True) and not conv.starts_sequence(packets[at], True, True)
+    assert conv.starts_sequence(packets[0], True, True)  # the stream's first IDR has none
+    tail = packets[at:]
+    ref = Decoder(info, "cpu")
+    ref_frames = ref.decode_many(tail) + ref.flush()
+    hw = _Gated(info)
+    threading.Timer(0.3, hw.gate.set).start()  # a race would be the CPU's
+    fs = _fast(info, hw)
+    frames = []
+    for p in tail:
+        frames += fs.decode_many([p], 0)
+    frames += fs.flush()
+    assert not fs.used and fs.dropped_leading == 0
+    _same_frames(frames, ref_frames)
+
+
+def test_no_cpu_frame_for_interlaced_pictures(tmp_path):
+    """NVDEC deinterlaces interlaced content, FFmpeg does not: such a first frame is never the CPU's."""
+    clip = make_clip(tmp_path / "il.mp4", "h264", n=10, width=160, height=96,
+                     options={"x264-params": "interlaced=1:tff=1"})
+    info, packets = _packets(clip)
+    hw = _Gated(info)
+    fs = _fast(info, hw)
+    threading.Timer(0.3, hw.gate.set).start()
+    fs.decode_many(packets[:1], 0)
+    assert not fs.used
 
 
 def test_close_waits_for_the_hardware_call(h264):
@@ -218,9 +307,10 @@ class _FakeCpu(_Fake):
         return [_F(100)]
 
 
-class _Packet:
-    pts = 3
-    is_keyframe = True
+def _idr_packet():
+    from pysm.codec.demux import Packet
+
+    return Packet(b"\x00\x00\x00\x01\x65\x88\x84\x00", pts=100, key=True)  # an Annex-B H.264 IDR slice
 
 
 @pytest.mark.parametrize("hw_pts, kept, leading", [
@@ -229,14 +319,17 @@ class _Packet:
     ([110, 120], [110, 120], 0),  # NVDEC never showed that picture: nothing of its own is dropped
 ])
 def test_dedupe(hw_pts, kept, leading):
-    info = type("Info", (), {"codec": "h264", "uri": "x", "bit_depth": 8, "width": 2, "height": 2})()
+    from fractions import Fraction
+
+    info = type("Info", (), {"codec": "h264", "uri": "x", "bit_depth": 8, "width": 2, "height": 2,
+                             "time_base": Fraction(1, 1000), "extradata": b""})()
     fs = FastStart(_Fake(hw_pts), lambda: _FakeCpu([]), info, 0, upload=lambda f: f)
     gate = threading.Event()
     orig = fs._hw.decode_many
     fs._hw.decode_many = lambda p, o: (gate.wait(10), orig(p, o))[1]
-    assert [f.pts for f in fs.decode_many([_Packet()], 0)] == [100]
+    assert [f.pts for f in fs.decode_many([_idr_packet()], 0)] == [100]
     gate.set()
-    assert [f.pts for f in fs.decode_many([_Packet()], 0)] == kept
+    assert [f.pts for f in fs.decode_many([_idr_packet()], 0)] == kept
     assert fs.dropped_leading == leading
 
 

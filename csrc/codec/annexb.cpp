@@ -125,14 +125,15 @@ bool AnnexBConverter::convert(const uint8_t* d, size_t n, std::vector<uint8_t>& 
          }) == 0;
 }
 
-bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe) const {
+bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe, bool no_leading) const {
   if (family_ == Family::KeyFrameCodec) return keyframe;
   if (family_ == Family::Other || d == nullptr) return false;
   auto clean = [&](const uint8_t* nal, size_t len) {
     if (len == 0) return false;
     if (family_ == Family::H264) return (nal[0] & 0x1F) == 5;  // IDR slice
     const int type = (nal[0] >> 1) & 0x3F;
-    return type >= 16 && type <= 20;  // BLA_W_LP .. IDR_N_LP
+    if (no_leading) return type == 18 || type == 20;  // BLA_N_LP, IDR_N_LP
+    return type >= 16 && type <= 20;                   // BLA_W_LP .. IDR_N_LP
   };
   if (nal_length_size_ > 0) return for_each_nal(d, n, static_cast<size_t>(nal_length_size_), clean) == 1;
   // Annex-B: the byte after each 00 00 01 start code is a NAL header.

@@ -595,7 +595,7 @@ std::vector<Surface> NvdecDecoder::flush() {
 }
 
 bool NvdecDecoder::continues_at(const uint8_t* data, size_t size, bool keyframe) const {
-  return impl_->annexb.starts_sequence(data, size, keyframe);  // const, set once at construction
+  return impl_->annexb.starts_sequence(data, size, keyframe, false);  // const, set once at construction
 }
 
 int NvdecDecoder::device() const { return impl_->cfg.device; }

@@ -12,7 +12,7 @@ cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
         int nal_length_size()
         const vector[uint8_t]& headers()
         cbool convert(const uint8_t* data, size_t size, vector[uint8_t]& out)
-        cbool starts_sequence(const uint8_t* data, size_t size, cbool keyframe)
+        cbool starts_sequence(const uint8_t* data, size_t size, cbool keyframe, cbool no_leading)
 
 cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     cdef cppclass CNvdecCaps "pysm::codec::NvdecCaps":
@@ -262,11 +262,12 @@ cdef class AnnexBConverter:
         cdef const vector[uint8_t]* h = &self.c.headers()
         return bytes((<const char*>h.data())[:h.size()]) if h.size() else b""
 
-    def starts_sequence(self, data, bint keyframe=False):
+    def starts_sequence(self, data, bint keyframe=False, bint no_leading=False):
         """True when decoding can restart at this packet without the pictures before it (H.264 IDR,
-        HEVC IDR/BLA, or `keyframe` for VP8/VP9/AV1/MJPEG)."""
+        HEVC IDR/BLA, or `keyframe` for VP8/VP9/AV1/MJPEG); with `no_leading`, also no later
+        picture may be shown before it (HEVC: IDR_N_LP or BLA_N_LP only)."""
         cdef const uint8_t[::1] mv = memoryview(data).cast("B")
-        return bool(self.c.starts_sequence(_buffer_ptr(mv), mv.shape[0], keyframe))
+        return bool(self.c.starts_sequence(_buffer_ptr(mv), mv.shape[0], keyframe, no_leading))
 
     def convert(self, data):
         """Annex-B form of one packet; raises DecodeError when a NAL length overruns the packet."""
@@ -392,7 +393,10 @@ cdef class NvdecDecoder:
         """Counters: packets, decoded, displayed, errors (frames whose own data was bad), damaged
         (frames flagged because a picture they were predicted from was bad), dropped,
         reconfigures, recreates, sizes."""
-        cdef CNvdecStats s = self._get().get().stats()
+        cdef shared_ptr[CNvdecDecoder] d = self._get()
+        cdef CNvdecStats s
+        with nogil:  # waits for the decoder's lock, which a decode in another thread may hold for long
+            s = d.get().stats()
         return dict(packets=s.packets, sessions_reused=s.sessions_reused, decoded=s.decoded, displayed=s.displayed, errors=s.errors, damaged=s.damaged,
                     dropped=s.dropped, reconfigures=s.reconfigures, recreates=s.recreates,
                     coded_width=s.coded_width, coded_height=s.coded_height, width=s.width,

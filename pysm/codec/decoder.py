@@ -197,6 +197,7 @@ class _CpuBackend:
         self._pts_offset = 0
         self._annexb: Any = None
         self.last_error = ""
+        self.interlaced = False  # a field-coded or interlaced picture came out
 
     def starts_sequence(self, packet: Any) -> bool:
         if self._annexb is None:
@@ -215,7 +216,12 @@ class _CpuBackend:
         data = packet.data if isinstance(packet, Packet) else packet
         if isinstance(data, av.Packet):
             return data
-        pkt = av.Packet(bytes(data) if not isinstance(data, bytes) else data)
+        # FFmpeg-owned memory, not a Python object: PyAV frees a packet made from `bytes` under the
+        # GIL, and FFmpeg's frame threads drop their packets while the context is freed, which the
+        # freeing thread does holding the GIL - a deadlock when a decoder is dropped mid-stream.
+        view = memoryview(data).cast("B")
+        pkt = av.Packet(len(view))
+        memoryview(pkt)[:] = view
         p = packet.pts if isinstance(packet, Packet) and pts is None else pts
         if p is not None and p >= 0:
             unit = self._tb.numerator * _NS  # ns -> stream ticks, rounded to the nearest tick
@@ -256,6 +262,8 @@ class _CpuBackend:
     def _frames_from(self, av_frames: list) -> list:
         out = []
         for f in av_frames:
+            if getattr(f, "interlaced_frame", False):
+                self.interlaced = True
             frame = self._convert(f)
             if getattr(f, "key_frame", False):
                 self._damaged = False  # predicts from nothing before it

@@ -11,9 +11,12 @@ thread feeds the same packet to NVDEC (which creates its session meanwhile). Fro
 NVDEC decodes alone; its own copy of the first picture is recognised by its timestamp and dropped.
 
 It steps aside wherever the frame could differ or nothing is gained: codecs other than H.264/HEVC,
-chroma other than 4:2:0, more than 10 bits, output scaled by NVDEC (its scaler is not swscale), a
-first packet that does not start a coded sequence or carries no timestamp, and a stream for which
-the decoder cache holds a parked session (that one starts in about 4 ms).
+chroma other than 4:2:0, more than 10 bits, output scaled by NVDEC (its scaler is not swscale),
+interlaced pictures (NVDEC deinterlaces them), a first call of more than one packet, a first
+packet that is not an IDR without leading pictures (HEVC: IDR_N_LP/BLA_N_LP; an IDR_W_RADL, as
+after a seek, may be followed by pictures shown before it) or carries no timestamp, and a stream
+for which the decoder cache holds a parked session (that one starts in about 4 ms). The CPU's
+frame carries the timestamp NVDEC would give it (the same rules, offset included).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import logging
 import threading
 from typing import Any, Callable
 
+from pysm import errors
 from pysm._native import _core
 
 __all__ = ["FastStart"]
@@ -56,6 +60,7 @@ class FastStart:
         self._thread: threading.Thread | None = None
         self._hw_done = threading.Event()  # the helper's hardware call has returned
         self._result: tuple[list, BaseException | None] = ([], None)
+        self._annexb: Any = None
         self._shown = -1      # pts of the frame handed out from the CPU
         self.used = False     # the first frame came from the CPU
         self.dropped_leading = 0  # NVDEC frames shown before that one (leading pictures), dropped
@@ -70,20 +75,30 @@ class FastStart:
 
     def decode(self, packet: Any, pts: int | None) -> list:
         if self._state == "first":
-            return self._race(packet, lambda: self._hw.decode(packet, pts),
+            from pysm.codec.decoder import _packet_fields
+
+            payload, at = _packet_fields(packet, pts, self._info.time_base)
+            return self._race(packet, payload, at, lambda: self._hw.decode(packet, pts),
                               lambda cpu: cpu.decode(packet, pts) + cpu.flush())
         return self._after(lambda: self._hw.decode(packet, pts))
 
     def decode_many(self, packets: Any, pts_offset: int) -> list:
-        if self._state == "first" and len(packets):
+        if self._state == "first" and len(packets) == 1:
             first = packets[0]
-            return self._race(first[0] if type(first) is tuple else first,
+            tb = self._info.time_base
+            # The payload and timestamp exactly as the native decoder will take them.
+            payload, at = _core._packet_views_info([first], tb.numerator, tb.denominator, pts_offset)[0]
+            return self._race(first[0] if type(first) is tuple else first, payload, at,
                               lambda: self._hw.decode_many(packets, pts_offset),
                               lambda cpu: cpu.decode_many([first], pts_offset) + cpu.flush())
+        self._state = "off" if self._state == "first" else self._state
         return self._after(lambda: self._hw.decode_many(packets, pts_offset))
 
     def flush(self) -> list:
-        return self._after(self._hw.flush)
+        self._state = "off" if self._state == "first" else self._state
+        frames = self._after(self._hw.flush)
+        self._state = "off"  # drained: no copy of the CPU's frame can come any more
+        return frames
 
     def starts_sequence(self, packet: Any) -> bool:
         return self._hw.starts_sequence(packet)
@@ -95,17 +110,17 @@ class FastStart:
         return st
 
     def close(self) -> None:
-        try:
-            self._join()  # the helper's call must end before the session is parked or destroyed
-        except BaseException:  # noqa: BLE001 - closing: its error no longer matters
-            pass
+        # The helper's call must end before the session is parked or destroyed; its error no longer
+        # matters (an interrupt while waiting does).
+        self._join(raise_error=False)
         self._hw.close()
 
     # ---- the race -------------------------------------------------------------------------------
 
-    def _race(self, packet: Any, hw_call: Callable[[], list], cpu_call: Callable[[Any], list]) -> list:
+    def _race(self, packet: Any, payload: Any, pts: int, hw_call: Callable[[], list],
+              cpu_call: Callable[[Any], list]) -> list:
         self._state = "off"
-        if not self._worth_it(packet):
+        if pts < 0 or not self._worth_it(packet, payload):
             return hw_call()
         # Both run in threads of their own and the first to finish wins: a large H.264 IDR can take
         # FFmpeg longer than the driver's session (a 420 KB one: 60 ms, one slice, CABAC), and then
@@ -120,30 +135,40 @@ class FastStart:
             finally:
                 settled.set()
 
-        threading.Thread(target=decode_on_cpu, name="pysm-fast-start-cpu", daemon=True).start()
+        # Not daemons: the interpreter waits for them at exit rather than leave a thread in the driver.
+        threading.Thread(target=decode_on_cpu, name="pysm-fast-start-cpu").start()
         settled.wait()
         frame = cpu[0] if cpu else None
         if frame is None:
             return self._join()  # NVDEC was first, or the CPU gave nothing usable
+        frame.pts = pts
         self.used = True
-        self._shown = frame.pts
+        self._shown = pts
         self._state = "dedupe"
         return [frame]
 
-    def _worth_it(self, packet: Any) -> bool:
+    def _worth_it(self, packet: Any, payload: Any) -> bool:
         from pysm.codec.decoder import _is_key
 
         info = self._info
-        if getattr(packet, "pts", None) is None or not _is_key(packet) or not self._hw.starts_sequence(packet):
+        if not _is_key(packet):
+            return False
+        if self._annexb is None:
+            try:
+                self._annexb = _core.AnnexBConverter(info.codec, info.extradata or b"")
+            except Exception:  # noqa: BLE001 - malformed codec configuration: no race
+                self._annexb = False
+        if not self._annexb or not self._annexb.starts_sequence(payload, True, True):
             return False
         return not _core.nvdec_cache_has(self._index, info.codec, info.bit_depth or 8, info.width, info.height)
 
     def _cpu_frame(self, cpu_call: Callable[[Any], list]) -> Any:
         """The first packet's frame, decoded on the CPU and uploaded, or None when that does not give
-        exactly one clean, timed frame or NVDEC finished first (then nothing is uploaded)."""
+        exactly one clean progressive frame or NVDEC finished first (then nothing is uploaded)."""
         try:
-            frames = cpu_call(self._make_cpu())
-            if len(frames) != 1 or frames[0].pts < 0 or frames[0].error or self._hw_done.is_set():
+            cpu = self._make_cpu()
+            frames = cpu_call(cpu)
+            if len(frames) != 1 or frames[0].error or getattr(cpu, "interlaced", False) or self._hw_done.is_set():
                 return None
             return self._upload(frames[0])
         except Exception as exc:  # noqa: BLE001 - the hardware decode goes on regardless
@@ -160,25 +185,34 @@ class FastStart:
                 self._hw_done.set()
                 settled.set()
 
-        self._thread = threading.Thread(target=work, name="pysm-nvdec-start", daemon=True)
+        self._thread = threading.Thread(target=work, name="pysm-nvdec-start")
         self._thread.start()
 
-    def _join(self) -> list:
+    def _join(self, raise_error: bool = True) -> list:
         """The helper's frames (its error re-raised here), once it is done."""
-        if self._thread is None:
+        thread = self._thread
+        if thread is None:
             return []
-        self._thread.join()
+        thread.join()
         self._thread = None
         frames, exc = self._result
         self._result = ([], None)
-        if exc is not None:
+        if exc is not None and raise_error:
             raise exc
         return frames
 
     def _after(self, call: Callable[[], list]) -> list:
-        if self._state == "off" and self._thread is None:
+        if self._thread is None and self._state == "off":
             return call()
-        frames = self._join()
+        try:
+            frames = self._join()
+        except errors.UnsupportedError:
+            raise  # no session for this stream: nothing more will decode
+        except errors.DecodeError as exc:
+            # NVDEC rejected the first packet that the CPU decoded and showed: counted in its stats
+            # like any rejected packet; this call's packets still go in.
+            log.warning("%s: NVDEC rejected the first packet (%s); its frame came from the CPU", self._info.uri, exc)
+            frames = []
         frames += call()
         return self._dedupe(frames)
 
@@ -188,7 +222,7 @@ class FastStart:
         if self._state != "dedupe":
             return frames
         for i, f in enumerate(frames):
-            if f.pts < self._shown:
+            if 0 <= f.pts < self._shown:
                 self.dropped_leading += 1
                 if self.dropped_leading == 1:
                     log.warning("%s shows pictures before its first IDR; the fast start dropped them "

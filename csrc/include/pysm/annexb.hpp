@@ -33,7 +33,9 @@ class AnnexBConverter {
   // intra-refreshing codec (VP8, VP9, AV1, MJPEG). A looped file that starts this way continues
   // into its next pass without draining the decoder. False for everything else (an HEVC CRA
   // would decode its leading pictures from the previous pass's references).
-  bool starts_sequence(const uint8_t* data, size_t size, bool keyframe) const;
+  // With `no_leading`, also no picture after it in decoding order may be shown before it: an HEVC
+  // IDR_N_LP or BLA_N_LP (an IDR_W_RADL may be followed by decodable leading pictures).
+  bool starts_sequence(const uint8_t* data, size_t size, bool keyframe, bool no_leading = false) const;
 
  private:
   enum class Family { Other, H264, HEVC, KeyFrameCodec };
