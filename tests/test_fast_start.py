@@ -425,3 +425,30 @@ def test_gpu_fast_start_rgb_output_and_close_after_first_frame(nvdec, no_cache, 
     with VideoReader(clip, "cuda", output_format="RGB", fast_start=False) as r:
         ref = next(iter(r))
     assert first.format == ref.format and np.array_equal(first.numpy(), ref.numpy())
+
+
+@pytest.mark.gpu
+def test_gpu_no_fast_start_at_an_idr_with_leading_pictures(nvdec, no_cache, tmp_path):
+    """From an HEVC IDR_W_RADL on (a seek into a stream with RADL pictures) NVDEC decodes alone and
+    shows the leading pictures, as it does without the fast start."""
+    if not encoder_for("hevc"):
+        pytest.skip("no HEVC encoder")
+    clip = make_clip(tmp_path / "radl.mp4", "hevc", n=30, width=320, height=240, gop=10,
+                     options={"x265-params": "bframes=2:keyint=10:open-gop=0:radl=2:log-level=none"})
+    info, packets = _packets(clip)
+    at = next(i for i, p in enumerate(packets) if i and p.is_keyframe)
+
+    def run(fast):
+        dec = Decoder(info, "cuda", fast_start=fast)
+        frames = []
+        for p in packets[at:]:
+            frames += dec.decode_many([p])
+        frames += dec.flush()
+        st = dec.stats
+        dec.close()
+        return frames, st
+
+    fast, st = run(True)
+    slow, _ = run(False)
+    assert not st["fast_start"] and len(fast) == len(slow) >= 18
+    _same_frames(fast, slow)
