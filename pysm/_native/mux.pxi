@@ -1,7 +1,6 @@
 # Bindings of the batching mux (csrc/mux) and the frame plumbing the pipeline runtime needs:
 # build a batch from frames, read the routing fields of a batch, split a batch, and copy frames
 # between NumPy and pooled surfaces (test sources, raw appsrc buffers, colour conversion).
-import numpy as _np
 
 cdef extern from "pysm/mux.hpp" namespace "pysm" nogil:
     cdef cppclass CMuxFrame "pysm::MuxFrame":
@@ -114,6 +113,7 @@ cdef CColorFormat _format_from_name(str name) except *:
 
 
 cdef CSurface _surface_from_array(object array, str format, int device, int64_t pts) except *:
+    import numpy as _np  # on use: importing numpy costs ~50 ms of `import pysm`
     cdef CColorFormat fmt = _format_from_name(format)
     a = _np.ascontiguousarray(array, dtype=_np.uint8)
     cdef int h, w
@@ -168,6 +168,7 @@ def buffer_from_arrays(list arrays, str format="RGB", int device=-1):
 
 
 cdef object _surface_to_array(const CSurface& s):
+    import numpy as _np
     cdef CTensor t = s.tensor()
     out = _np.empty(tuple(t.shape()), dtype=_np.uint16 if t.dtype().bits == 16 else _np.uint8)
     cdef uint8_t[::1] flat = out.reshape(-1).view(_np.uint8)
