@@ -667,3 +667,11 @@ def test_cpu_decoder_dropped_mid_stream_with_copied_packets_does_not_hang(tmp_pa
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_warm_up_has_nothing_to_do_on_the_cpu():
+    from pysm.codec.decoder import warm_up
+
+    assert warm_up("cpu") is None
+    if not _core.nvdec_built():
+        assert warm_up("auto") is None

@@ -579,3 +579,27 @@ def test_nvdec_corrupt_input_never_crashes(nvdec, clips, tmp_path, kind):
     assert out[0] in ("ok", "SourceError", "DecodeError", "UnsupportedError")
     if out[0] == "ok":
         assert int(out[1]) > 0  # never silently empty: no frame at all is a DecodeError
+
+
+def test_warm_up_initialises_the_gpu_once_per_process(nvdec):
+    """``warm_up`` binds the GPU's primary context in a thread of its own, once per GPU and process
+    (VideoReader starts it before opening the source, so that the two overlap)."""
+    code = textwrap.dedent("""
+        import ctypes
+        from pysm.codec.decoder import warm_up
+        cu = ctypes.CDLL("libcuda.so.1")
+        cu.cuInit(0)
+
+        def active():
+            d, flags, on = ctypes.c_int(), ctypes.c_uint(), ctypes.c_int()
+            cu.cuDeviceGet(ctypes.byref(d), 0)
+            cu.cuDevicePrimaryCtxGetState(d, ctypes.byref(flags), ctypes.byref(on))
+            return on.value
+
+        before = active()
+        t = warm_up("cuda:0")
+        t.join()
+        print(before, active(), warm_up("cuda:0") is None, warm_up("cpu") is None)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["0", "1", "True", "True"], out.stderr[-2000:]

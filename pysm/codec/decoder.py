@@ -14,6 +14,7 @@ valid for as long as it is referenced, whatever the decoder does next.
 from __future__ import annotations
 
 import logging
+import threading
 from fractions import Fraction
 from typing import Any
 
@@ -23,7 +24,7 @@ from pysm.codec.demux import Packet, StreamInfo
 from pysm.codec.fast_start import FastStart
 
 __all__ = ["Decoder", "parse_device", "nvdec_unavailable_reason", "clear_decoder_cache", "decoder_cache_info",
-           "configure_decoder_cache"]
+           "configure_decoder_cache", "warm_up"]
 
 log = logging.getLogger("pysm.codec")
 
@@ -71,6 +72,40 @@ def nvdec_unavailable_reason(info: StreamInfo, index: int = 0) -> str | None:
     except (errors.DriverError, errors.UnsupportedError, errors.CudaError) as exc:
         return str(exc)
     return None
+
+
+_warmed: set[int] = set()  # GPUs whose warm-up has started in this process
+_warm_lock = threading.Lock()
+
+
+def warm_up(device: str | int | None = "auto") -> threading.Thread | None:
+    """Start initialising CUDA and NVDEC for ``device`` in a thread of its own, once per GPU and
+    process; returns that thread (join it before the first Decoder), or None when there is nothing
+    to do.
+
+    A process's first stream waits for the driver's initialisation and the GPU's primary context
+    (about 220 ms on an H100 host) and, separately, for PyAV's import and the container's probe
+    (45-100 ms the first time). Started before the source is opened, the first overlaps the second
+    (``VideoReader`` and ``MediaExtractor`` do this). Failures are left to the Decoder to report.
+    """
+    kind, index = parse_device(device)
+    if kind == "cpu" or not _core.nvdec_built():
+        return None
+    with _warm_lock:
+        if index in _warmed:
+            return None
+        _warmed.add(index)
+
+    def work() -> None:
+        try:
+            if _core.cuda_is_available() and index < _core.cuda_device_count():
+                _core.nvdec_caps(index, "h264", 8, "420")  # binds the primary context, loads libnvcuvid
+        except Exception:  # noqa: BLE001 - the Decoder meets the same error and reports it
+            pass
+
+    thread = threading.Thread(target=work, name="pysm-cuda-warm-up")
+    thread.start()
+    return thread
 
 
 def clear_decoder_cache() -> int:

@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from pysm import errors
-from pysm.codec.decoder import Decoder, _is_key, parse_device
+from pysm.codec.decoder import Decoder, _is_key, parse_device, warm_up
 from pysm.codec.demux import Demuxer, StreamInfo
 from pysm.codec import parallel as _parallel
 from pysm.codec.parallel import LOOKAHEAD_MIB, ParallelDecode, auto_lookahead_mib, auto_sessions
@@ -115,7 +115,12 @@ class VideoReader:
             raise errors.InvalidArgument(f"sessions must be None (automatic) or an int >= 1, got {sessions!r}")
         if lookahead_mib is not None and not lookahead_mib > 0:
             raise errors.InvalidArgument(f"lookahead_mib must be > 0, got {lookahead_mib!r}")
-        self._demuxer = Demuxer(uri, open_timeout=open_timeout, read_timeout=read_timeout, options=options)
+        warming = warm_up(device)  # the driver initialises while the source opens
+        try:
+            self._demuxer = Demuxer(uri, open_timeout=open_timeout, read_timeout=read_timeout, options=options)
+        finally:
+            if warming is not None:
+                warming.join()
         try:
             if low_latency is None:
                 low_latency = bool(self._demuxer.info.is_live)

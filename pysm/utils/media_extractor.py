@@ -248,9 +248,16 @@ class MediaExtractor:
 
     def _extract(self, chunk: MediaChunk, q: queue.Queue) -> None:
         from pysm.codec import Decoder, Demuxer
+        from pysm.codec.decoder import warm_up
 
         sampler = FrameSampler(chunk)
-        with Demuxer(chunk.source) as demux, Decoder(demux.info, self._device,
+        warming = warm_up(self._device)  # the driver initialises while the source opens
+        try:
+            demux = Demuxer(chunk.source)
+        finally:
+            if warming is not None:
+                warming.join()
+        with demux, Decoder(demux.info, self._device,
                                                       output_size=self._scaling) as decoder:
             origin = demux.info.start_time  # the sampler works in time since the source's start
             if chunk.start_pts > 0 and not demux.info.is_live:
