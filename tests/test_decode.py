@@ -657,10 +657,11 @@ def test_cpu_decoder_dropped_mid_stream_with_copied_packets_does_not_hang(tmp_pa
         from pysm.codec import Decoder, Demuxer, Packet
         with Demuxer({str(clip)!r}) as d:
             info, packets = d.info, d.read_batch(4)
-        for _ in range(3):
+        import av
+        for wrap in (lambda p: Packet(bytes(p), pts=-1, key=p.is_keyframe), lambda p: av.Packet(bytes(p))) * 2:
             dec = Decoder(info, "cpu")
             for p in packets:
-                dec.decode(Packet(bytes(p), pts=-1, key=p.is_keyframe))
+                dec.decode(wrap(p))
             del dec
             gc.collect()
         print("ok")
@@ -669,9 +670,34 @@ def test_cpu_decoder_dropped_mid_stream_with_copied_packets_does_not_hang(tmp_pa
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
-def test_warm_up_has_nothing_to_do_on_the_cpu():
+def test_warm_up_once_per_gpu_and_never_on_the_cpu():
+    """Without a driver (or without that GPU) the warm-up ends on its own; a GPU is warmed once."""
     from pysm.codec.decoder import warm_up
 
     assert warm_up("cpu") is None
+    t = warm_up("cuda:7")
     if not _core.nvdec_built():
-        assert warm_up("auto") is None
+        assert t is None
+        return
+    t.join(60)
+    assert not t.is_alive()
+    assert warm_up("cuda:7") is None
+
+
+def test_cpu_decoder_takes_non_contiguous_buffers(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=6, width=64, height=48, bframes=0)
+    with Demuxer(clip) as d:
+        info, packets = d.info, d.read_batch(6)
+    strided = []
+    for p in packets:
+        raw = np.frombuffer(bytes(p), np.uint8)
+        wide = np.zeros(2 * raw.size, np.uint8)
+        wide[::2] = raw
+        strided.append(wide[::2])  # the same bytes, every other one of a larger array
+    assert not strided[0].flags.c_contiguous
+    ref, dec = Decoder(info, "cpu"), Decoder(info, "cpu")
+    a = ref.decode_many([bytes(p) for p in packets]) + ref.flush()
+    b = dec.decode_many(strided) + dec.flush()
+    assert len(a) == len(b) == 6
+    for x, y in zip(a, b):
+        assert np.array_equal(x.numpy(), y.numpy())

@@ -48,7 +48,8 @@ class _Gated:
         return self.inner.decode(packet, pts)
 
     def decode_many(self, packets, offset):
-        self._first()
+        if len(packets):
+            self._first()
         self.calls += 1
         return self.inner.decode_many(packets, offset)
 
@@ -217,6 +218,15 @@ def test_no_race_when_the_first_packet_does_not_start_a_sequence(h264):
     fs = _fast(info, hw)
     fs.decode_many(packets[1:2], 0)  # a P/B picture: nothing to show on its own
     assert not fs.used and hw.first_done.is_set()
+
+
+def test_an_empty_first_call_keeps_the_fast_start(h264):
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    fs = _fast(info, hw)
+    assert fs.decode_many([], 0) == []
+    assert len(fs.decode_many(packets[:1], 0)) == 1 and fs.used
+    hw.gate.set()
 
 
 def test_no_race_on_a_first_call_of_several_packets(h264):

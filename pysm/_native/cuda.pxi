@@ -1,10 +1,16 @@
 # CUDA availability, devices and memory statistics (pysm.cuda, pysm.memory_stats).
 
 def cuda_is_available():
-    return is_available()
+    cdef cbool ok
+    with nogil:  # the first call loads libcuda and runs cuInit (100-200 ms on an H100 host)
+        ok = is_available()
+    return ok
 
 def cuda_device_count():
-    return device_count()
+    cdef int n
+    with nogil:
+        n = device_count()
+    return n
 
 def cuda_unavailable_reason():
     return unavailable_reason().decode()

@@ -14,6 +14,7 @@ valid for as long as it is referenced, whatever the decoder does next.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from fractions import Fraction
 from typing import Any
@@ -86,7 +87,9 @@ def warm_up(device: str | int | None = "auto") -> threading.Thread | None:
     A process's first stream waits for the driver's initialisation and the GPU's primary context
     (about 220 ms on an H100 host) and, separately, for PyAV's import and the container's probe
     (45-100 ms the first time). Started before the source is opened, the first overlaps the second
-    (``VideoReader`` and ``MediaExtractor`` do this). Failures are left to the Decoder to report.
+    (``VideoReader`` and ``MediaExtractor`` do this; the driver calls release the GIL). The context
+    is made even if the stream then decodes on the CPU (``device="auto"`` and a codec NVDEC lacks):
+    ``device="cpu"`` makes none. Failures are left to the Decoder to report.
     """
     kind, index = parse_device(device)
     if kind == "cpu" or not _core.nvdec_built():
@@ -98,14 +101,23 @@ def warm_up(device: str | int | None = "auto") -> threading.Thread | None:
 
     def work() -> None:
         try:
-            if _core.cuda_is_available() and index < _core.cuda_device_count():
-                _core.nvdec_caps(index, "h264", 8, "420")  # binds the primary context, loads libnvcuvid
-        except Exception:  # noqa: BLE001 - the Decoder meets the same error and reports it
+            # Loads libcuda and libnvcuvid, runs cuInit and binds the primary context, without the GIL.
+            _core.nvdec_caps(index, "h264", 8, "420")
+        except Exception:  # noqa: BLE001 - no driver or no such GPU: the Decoder reports it
             pass
 
     thread = threading.Thread(target=work, name="pysm-cuda-warm-up")
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:  # no thread now (interpreter shutting down, thread limit): go without
+        with _warm_lock:
+            _warmed.discard(index)
+        return None
     return thread
+
+
+# A forked child has none of its parent's CUDA state: its first stream warms up again.
+os.register_at_fork(after_in_child=_warmed.clear)
 
 
 def clear_decoder_cache() -> int:
@@ -249,14 +261,22 @@ class _CpuBackend:
         import av
 
         data = packet.data if isinstance(packet, Packet) else packet
-        if isinstance(data, av.Packet):
-            return data
+        if isinstance(data, av.Packet) and data.stream is not None:
+            return data  # from a demuxer: FFmpeg's own memory
         # FFmpeg-owned memory, not a Python object: PyAV frees a packet made from `bytes` under the
         # GIL, and FFmpeg's frame threads drop their packets while the context is freed, which the
         # freeing thread does holding the GIL - a deadlock when a decoder is dropped mid-stream.
-        view = memoryview(data).cast("B")
+        view = memoryview(data)
+        if not view.c_contiguous:
+            view = memoryview(view.tobytes())
+        view = view.cast("B")
         pkt = av.Packet(len(view))
         memoryview(pkt)[:] = view
+        if isinstance(data, av.Packet):
+            pkt.pts, pkt.dts, pkt.is_keyframe = data.pts, data.dts, data.is_keyframe
+            if data.time_base is not None:
+                pkt.time_base = data.time_base
+            return pkt  # a PyAV packet's own timestamp, as for a demuxed one
         p = packet.pts if isinstance(packet, Packet) and pts is None else pts
         if p is not None and p >= 0:
             unit = self._tb.numerator * _NS  # ns -> stream ticks, rounded to the nearest tick

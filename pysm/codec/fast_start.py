@@ -91,7 +91,8 @@ class FastStart:
             return self._race(first[0] if type(first) is tuple else first, payload, at,
                               lambda: self._hw.decode_many(packets, pts_offset),
                               lambda cpu: cpu.decode_many([first], pts_offset) + cpu.flush())
-        self._state = "off" if self._state == "first" else self._state
+        if len(packets) and self._state == "first":
+            self._state = "off"  # several packets at once: no race (their frames come as they would)
         return self._after(lambda: self._hw.decode_many(packets, pts_offset))
 
     def flush(self) -> list:
@@ -112,8 +113,10 @@ class FastStart:
     def close(self) -> None:
         # The helper's call must end before the session is parked or destroyed; its error no longer
         # matters (an interrupt while waiting does).
-        self._join(raise_error=False)
-        self._hw.close()
+        try:
+            self._join(raise_error=False)
+        finally:
+            self._hw.close()
 
     # ---- the race -------------------------------------------------------------------------------
 

@@ -116,11 +116,9 @@ class VideoReader:
         if lookahead_mib is not None and not lookahead_mib > 0:
             raise errors.InvalidArgument(f"lookahead_mib must be > 0, got {lookahead_mib!r}")
         warming = warm_up(device)  # the driver initialises while the source opens
-        try:
-            self._demuxer = Demuxer(uri, open_timeout=open_timeout, read_timeout=read_timeout, options=options)
-        finally:
-            if warming is not None:
-                warming.join()
+        self._demuxer = Demuxer(uri, open_timeout=open_timeout, read_timeout=read_timeout, options=options)
+        if warming is not None:
+            warming.join()  # (a source that fails to open does not wait for the driver)
         try:
             if low_latency is None:
                 low_latency = bool(self._demuxer.info.is_live)

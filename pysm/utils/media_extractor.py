@@ -252,11 +252,9 @@ class MediaExtractor:
 
         sampler = FrameSampler(chunk)
         warming = warm_up(self._device)  # the driver initialises while the source opens
-        try:
-            demux = Demuxer(chunk.source)
-        finally:
-            if warming is not None:
-                warming.join()
+        demux = Demuxer(chunk.source)
+        if warming is not None:
+            warming.join()
         with demux, Decoder(demux.info, self._device,
                                                       output_size=self._scaling) as decoder:
             origin = demux.info.start_time  # the sampler works in time since the source's start
