@@ -190,25 +190,24 @@ def test_the_hardware_wins_when_the_cpu_is_slower(h264):
     assert uploads == []
 
 
-def test_the_hardware_decode_error_counts_as_a_rejected_packet(h264):
-    """NVDEC rejecting the first packet (which the CPU showed) does not cost the next call's packets."""
+@pytest.mark.parametrize("error, raised", [
+    (errors.DecodeError("every packet rejected"), False),   # a rejected packet: the stream goes on
+    (errors.UnsupportedError("no session for this stream"), True),  # nothing more will decode
+])
+def test_a_hardware_error_after_the_cpu_frame(h264, error, raised):
+    """NVDEC rejecting the first packet (which the CPU showed) does not cost the next call's
+    packets; an error that ends the stream is raised at the next call."""
     info, packets = _packets(h264)
-    hw = _Gated(info, fail=errors.DecodeError("every packet rejected"))
+    hw = _Gated(info, fail=error)
     fs = _fast(info, hw)
     assert len(fs.decode_many(packets[:1], 0)) == 1
     hw.gate.set()
-    fs.decode_many(packets[1:3], 0)
-    assert hw.calls == 1  # this call's packets went in
-
-
-def test_other_hardware_errors_are_raised_at_the_next_call(h264):
-    info, packets = _packets(h264)
-    hw = _Gated(info, fail=errors.UnsupportedError("no session for this stream"))
-    fs = _fast(info, hw)
-    assert len(fs.decode_many(packets[:1], 0)) == 1
-    hw.gate.set()
-    with pytest.raises(errors.UnsupportedError, match="no session"):
+    if raised:
+        with pytest.raises(type(error), match=str(error)):
+            fs.decode_many(packets[1:3], 0)
+    else:
         fs.decode_many(packets[1:3], 0)
+        assert hw.calls == 1  # this call's packets went in
 
 
 def test_no_race_when_the_first_packet_does_not_start_a_sequence(h264):

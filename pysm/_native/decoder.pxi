@@ -233,7 +233,8 @@ cdef _PacketViews _packet_views(object packets, int64_t tb_num, int64_t tb_den, 
 
 
 def _packet_views_info(packets, int64_t tb_num=0, int64_t tb_den=0, int64_t pts_offset=0):
-    """(payload bytes, pts ns) per packet as decode_many would pass them to the native decoder (tests)."""
+    """(payload bytes, pts ns) per packet as decode_many would pass them to the native decoder (the
+    fast start stamps its CPU frame with it; tests)."""
     cdef _PacketViews v = _packet_views(packets, tb_num, tb_den, pts_offset)
     cdef size_t i
     return [((<const char*>v.pk[i].data)[:v.pk[i].size] if v.pk[i].size else b"", v.pk[i].pts)
