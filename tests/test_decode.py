@@ -701,3 +701,55 @@ def test_cpu_decoder_takes_non_contiguous_buffers(tmp_path):
     assert len(a) == len(b) == 6
     for x, y in zip(a, b):
         assert np.array_equal(x.numpy(), y.numpy())
+
+
+def test_warm_up_that_cannot_start_a_thread_is_skipped(monkeypatch):
+    from pysm.codec import decoder as dec_mod
+
+    if not _core.nvdec_built():
+        pytest.skip("no NVDEC in this build: nothing to warm up")
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    assert dec_mod.warm_up("cuda:6") is None
+    assert 6 not in dec_mod._warmed  # the next stream tries again
+
+
+def test_a_source_that_fails_to_open_does_not_wait_for_the_warm_up(monkeypatch, tmp_path):
+    import time
+
+    import pysm.codec.reader as reader_mod
+
+    release = threading.Event()
+    slow = threading.Thread(target=release.wait, args=(30,))
+    slow.start()
+    monkeypatch.setattr(reader_mod, "warm_up", lambda device: slow)
+    t = time.perf_counter()
+    try:
+        with pytest.raises(errors.SourceError):
+            VideoReader(tmp_path / "missing.mp4", "auto")
+        assert time.perf_counter() - t < 10
+    finally:
+        release.set()
+        slow.join()
+
+
+def test_a_forked_child_warms_up_again():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import os
+        from pysm.codec import decoder
+        decoder._warmed.add(5)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if 5 not in decoder._warmed else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), 5 in decoder._warmed)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["0", "True"], out.stderr[-2000:]

@@ -461,3 +461,21 @@ def test_gpu_no_fast_start_at_an_idr_with_leading_pictures(nvdec, no_cache, tmp_
     slow, _ = run(False)
     assert not st["fast_start"] and len(fast) == len(slow) >= 18
     _same_frames(fast, slow)
+
+
+def test_an_interrupted_close_still_closes_the_hardware(h264):
+    info, packets = _packets(h264)
+    hw = _Gated(info)
+    fs = _fast(info, hw)
+    fs.decode_many(packets[:1], 0)
+
+    def interrupted(raise_error=True):
+        raise KeyboardInterrupt
+
+    real_join = fs._join
+    fs._join = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        fs.close()
+    assert hw.closed_after_first is False  # closed although the helper was still inside its call
+    hw.gate.set()
+    real_join(raise_error=False)
