@@ -238,6 +238,30 @@ def have_pynvc() -> str | None:
 
 # ---- first-frame latency -------------------------------------------------------------------------
 
+def pysm_first_frame(path: str, device: str = "cuda", **kwargs):
+    """pysm: open ``path`` and wait until its first frame is ready on the device; returns the open
+    VideoReader (``kwargs`` go to it)."""
+    from pysm.codec import VideoReader
+
+    r = VideoReader(path, device, **kwargs)
+    next(iter(r)).synchronize()
+    return r
+
+
+def pynvc_first_frame(path: str):
+    """PyNvVideoCodec, one decoder, frames on the device: open ``path`` and decode until the first
+    frame is out; returns (decoder, demuxer), still open."""
+    import PyNvVideoCodec as nvc
+
+    dmx = nvc.CreateDemuxer(filename=path)
+    dec = nvc.CreateDecoder(gpuid=0, codec=dmx.GetNvCodecId(), cudacontext=0, cudastream=0,
+                            usedevicememory=True)
+    for packet in dmx:
+        if dec.Decode(packet):
+            break
+    return dec, dmx
+
+
 def first_frame_latency(path: str, repeats: int = 7) -> dict:
     """{lib: {"cold": (open->frame, close), "warm": (median, median), ...}} in seconds.
 
@@ -247,13 +271,10 @@ def first_frame_latency(path: str, repeats: int = 7) -> dict:
     and "no fast start" the same without it, the two alternating run by run.
     """
     import pysm.codec
-    from pysm.codec import VideoReader
 
     def pysm_once(device, fast=True):
         t0 = time.perf_counter()
-        r = VideoReader(path, device, fast_start=fast)
-        f = next(iter(r))
-        f.synchronize()
+        r = pysm_first_frame(path, device, fast_start=fast)
         t1 = time.perf_counter()
         r.close()
         return t1 - t0, time.perf_counter() - t1
@@ -287,16 +308,9 @@ def first_frame_latency(path: str, repeats: int = 7) -> dict:
         except Exception as exc:  # noqa: BLE001
             out[f"pysm-{device}"] = {"error": f"{type(exc).__name__}: {exc}"}
     if have_pynvc() is None:
-        import PyNvVideoCodec as nvc
-
         def pynvc_once():
             t0 = time.perf_counter()
-            dmx = nvc.CreateDemuxer(filename=path)
-            dec = nvc.CreateDecoder(gpuid=0, codec=dmx.GetNvCodecId(), cudacontext=0, cudastream=0,
-                                    usedevicememory=True)
-            for packet in dmx:
-                if dec.Decode(packet):
-                    break
+            dec, dmx = pynvc_first_frame(path)
             t1 = time.perf_counter()
             del dec, dmx
             return t1 - t0, time.perf_counter() - t1

@@ -4,7 +4,7 @@ readers opened at once.
     python benchmarks/first_frame.py [--fresh 4] [--together 8,32] [--clips h264,hevc]
 
 - ``--fresh R``: R fresh processes per clip and variant, the variants alternating: pysm, pysm with
-  its warm-up patched out (``pysm.codec.reader.warm_up``), PyNvVideoCodec. Each process imports
+  its warm-up patched out (``pysm.codec.decoder.warm_up``), PyNvVideoCodec. Each process imports
   the library, then times open -> first frame ready on the device (CUDA's own start included).
 - ``--together N,...``: N readers opened at once from N threads behind a barrier, the decoder cache
   off, with and without the fast start; per reader open -> first frame, median and slowest.
@@ -15,7 +15,6 @@ Clips: the retail 1080p clips of ``$PYSM_DATA`` (default ``../shared/data``).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("PYSM_DATA") or HERE.parents[1] / "shared" / "data")
+sys.path.insert(0, str(HERE))
+
+import decode as bench  # noqa: E402  (the first-frame helpers; standard library only at import)
+
 CLIPS = {"h264": "retail_1080p30_h264.mp4", "hevc": "retail_1080p30_hevc.mp4"}
 
 
@@ -33,27 +35,18 @@ def child(lib: str, clip: str) -> None:
     fast start gave the frame."""
     t0 = time.perf_counter()
     if lib.startswith("pysm"):
-        from pysm.codec import VideoReader
+        import pysm.codec.decoder
 
         if lib == "pysm-nowarm":
-            import pysm.codec.reader
-
-            pysm.codec.reader.warm_up = lambda device: None
+            pysm.codec.decoder.warm_up = lambda device: None
         t1 = time.perf_counter()
-        r = VideoReader(clip, "cuda")
-        f = next(iter(r))
-        f.synchronize()
+        r = bench.pysm_first_frame(clip, "cuda")
         fast = r.decoder.stats.get("fast_start")
     else:
-        import PyNvVideoCodec as nvc
+        import PyNvVideoCodec  # noqa: F401 - timed apart from the open
 
         t1 = time.perf_counter()
-        dmx = nvc.CreateDemuxer(filename=clip)
-        dec = nvc.CreateDecoder(gpuid=0, codec=dmx.GetNvCodecId(), cudacontext=0, cudastream=0,
-                                usedevicememory=True)
-        for packet in dmx:
-            if dec.Decode(packet):
-                break
+        bench.pynvc_first_frame(clip)
         fast = None
     t2 = time.perf_counter()
     print(f"{(t1 - t0) * 1e3:.2f} {(t2 - t1) * 1e3:.2f} {fast}", flush=True)
@@ -87,14 +80,12 @@ def fresh(clips: dict[str, str], repeats: int) -> None:
 
 def together(clips: dict[str, str], counts: list[int]) -> None:
     import pysm.codec
-    from pysm.codec import VideoReader
 
     before = pysm.codec.decoder_cache_info()
     pysm.codec.configure_decoder_cache(enabled=False)
     try:
         for name, clip in clips.items():  # a first open, so that neither side pays the process's start
-            with VideoReader(clip, "cuda") as r:
-                next(iter(r))
+            bench.pysm_first_frame(clip, "cuda").close()
         print("\n## N readers opened at once, decoder cache off (ms, open -> first frame per reader)")
         print(f"{'clip':6s} {'N':>3s} {'fast start':>10s} {'median':>8s} {'slowest':>8s}  CPU frames  close all")
         for name, clip in clips.items():
@@ -108,8 +99,7 @@ def together(clips: dict[str, str], counts: list[int]) -> None:
                     def work(i: int) -> None:
                         bar.wait()
                         t = time.perf_counter()
-                        r = VideoReader(clip, "cuda", fast_start=fast)
-                        next(iter(r)).synchronize()
+                        r = bench.pysm_first_frame(clip, "cuda", fast_start=fast)
                         lat[i] = time.perf_counter() - t
                         used[i] = bool(r.decoder.stats.get("fast_start"))
                         readers[i] = r
@@ -140,9 +130,9 @@ def main() -> int:
     if args.child:
         child(*args.child)
         return 0
-    clips = {k: str(DATA / CLIPS[k]) for k in args.clips.split(",") if (DATA / CLIPS[k]).exists()}
+    clips = {k: str(bench.DATA / CLIPS[k]) for k in args.clips.split(",") if (bench.DATA / CLIPS[k]).exists()}
     if not clips:
-        print(f"no clips under {DATA}")
+        print(f"no clips under {bench.DATA}")
         return 1
     if args.fresh:
         fresh(clips, args.fresh)

@@ -720,12 +720,12 @@ def test_warm_up_that_cannot_start_a_thread_is_skipped(monkeypatch):
 def test_a_source_that_fails_to_open_does_not_wait_for_the_warm_up(monkeypatch, tmp_path):
     import time
 
-    import pysm.codec.reader as reader_mod
+    import pysm.codec.decoder as decoder_mod
 
     release = threading.Event()
     slow = threading.Thread(target=release.wait, args=(30,))
     slow.start()
-    monkeypatch.setattr(reader_mod, "warm_up", lambda device: slow)
+    monkeypatch.setattr(decoder_mod, "warm_up", lambda device: slow)
     t = time.perf_counter()
     try:
         with pytest.raises(errors.SourceError):

@@ -21,11 +21,11 @@ from typing import Any
 
 from pysm import errors
 from pysm._native import _core
-from pysm.codec.demux import Packet, StreamInfo
+from pysm.codec.demux import Demuxer, Packet, StreamInfo
 from pysm.codec.fast_start import FastStart
 
 __all__ = ["Decoder", "parse_device", "nvdec_unavailable_reason", "clear_decoder_cache", "decoder_cache_info",
-           "configure_decoder_cache", "warm_up"]
+           "configure_decoder_cache", "warm_up", "open_source"]
 
 log = logging.getLogger("pysm.codec")
 
@@ -118,6 +118,16 @@ def warm_up(device: str | int | None = "auto") -> threading.Thread | None:
 
 # A forked child has none of its parent's CUDA state: its first stream warms up again.
 os.register_at_fork(after_in_child=_warmed.clear)
+
+
+def open_source(uri: Any, device: str | int | None = "auto", **demuxer_kwargs: Any) -> Demuxer:
+    """``Demuxer(uri, **demuxer_kwargs)`` for a stream to decode on ``device``, opened while the
+    driver warms up (:func:`warm_up`); a source that fails to open does not wait for the driver."""
+    warming = warm_up(device)
+    demuxer = Demuxer(uri, **demuxer_kwargs)
+    if warming is not None:
+        warming.join()
+    return demuxer
 
 
 def clear_decoder_cache() -> int:

@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from pysm import errors
-from pysm.codec.decoder import Decoder, _is_key, parse_device, warm_up
+from pysm.codec.decoder import Decoder, _is_key, open_source, parse_device
 from pysm.codec.demux import Demuxer, StreamInfo
 from pysm.codec import parallel as _parallel
 from pysm.codec.parallel import LOOKAHEAD_MIB, ParallelDecode, auto_lookahead_mib, auto_sessions
@@ -115,10 +115,8 @@ class VideoReader:
             raise errors.InvalidArgument(f"sessions must be None (automatic) or an int >= 1, got {sessions!r}")
         if lookahead_mib is not None and not lookahead_mib > 0:
             raise errors.InvalidArgument(f"lookahead_mib must be > 0, got {lookahead_mib!r}")
-        warming = warm_up(device)  # the driver initialises while the source opens
-        self._demuxer = Demuxer(uri, open_timeout=open_timeout, read_timeout=read_timeout, options=options)
-        if warming is not None:
-            warming.join()  # (a source that fails to open does not wait for the driver)
+        self._demuxer = open_source(uri, device, open_timeout=open_timeout, read_timeout=read_timeout,
+                                    options=options)
         try:
             if low_latency is None:
                 low_latency = bool(self._demuxer.info.is_live)

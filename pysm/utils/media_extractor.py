@@ -247,15 +247,11 @@ class MediaExtractor:
             _put_end(q, self._stopped)
 
     def _extract(self, chunk: MediaChunk, q: queue.Queue) -> None:
-        from pysm.codec import Decoder, Demuxer
-        from pysm.codec.decoder import warm_up
+        from pysm.codec import Decoder
+        from pysm.codec.decoder import open_source
 
         sampler = FrameSampler(chunk)
-        warming = warm_up(self._device)  # the driver initialises while the source opens
-        demux = Demuxer(chunk.source)
-        if warming is not None:
-            warming.join()
-        with demux, Decoder(demux.info, self._device,
+        with open_source(chunk.source, self._device) as demux, Decoder(demux.info, self._device,
                                                       output_size=self._scaling) as decoder:
             origin = demux.info.start_time  # the sampler works in time since the source's start
             if chunk.start_pts > 0 and not demux.info.is_live:
