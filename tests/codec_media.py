@@ -237,6 +237,33 @@ def yuv_to_rgb_reference(nv12: np.ndarray, width: int, height: int, matrix: str,
     return np.clip(np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
 
 
+def yuv_to_rgb_float32_twin(nv12: np.ndarray, width: int, height: int, matrix: str, full: bool,
+                            sixteen: bool = False) -> np.ndarray:
+    """The conversion as csrc/imgproc computes it, step by step: float64 coefficients rounded to
+    float32, then ((c0*Y + c1*Cb) + c2*Cr) + c3 per channel in float32 with every operation rounded
+    (no fused multiply-add), floor(x + 0.5) and clamp. The CPU twin must match this bit for bit."""
+    kr, kb = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}[matrix]
+    kg = 1.0 - kr - kb
+    s = 256.0 if sixteen else 1.0
+    yoff, ys, cs = (0.0, 1.0 / (255.0 * s), 1.0 / (255.0 * s)) if full else \
+        (16.0 * s, 1.0 / (219.0 * s), 1.0 / (224.0 * s))
+    coff = 128.0 * s
+    w = [(1.0, 0.0, 2.0 * (1.0 - kr)), (1.0, -2.0 * kb * (1.0 - kb) / kg, -2.0 * kr * (1.0 - kr) / kg),
+         (1.0, 2.0 * (1.0 - kb), 0.0)]
+    f32 = np.float32
+    y = nv12[:height, :width].astype(f32)
+    uv = nv12[height:]
+    u = np.repeat(np.repeat(uv[:, 0::2], 2, axis=0), 2, axis=1)[:height, :width].astype(f32)
+    v = np.repeat(np.repeat(uv[:, 1::2], 2, axis=0), 2, axis=1)[:height, :width].astype(f32)
+    out = []
+    for wy, wu, wv in w:
+        a, b, d = 255.0 * wy * ys, 255.0 * wu * cs, 255.0 * wv * cs
+        c0, c1, c2, c3 = f32(a), f32(b), f32(d), f32(-a * yoff - b * coff - d * coff)
+        x = ((c0 * y + c1 * u) + c2 * v) + c3
+        out.append(np.clip(np.floor(x + f32(0.5)), 0, 255).astype(np.uint8))
+    return np.stack(out, axis=-1)
+
+
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)

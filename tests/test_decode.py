@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from codec_media import (annexb_file, encoder_for, make_clip, random_nv12, reference_planes, split_nv12,
-                         yuv_to_rgb_reference)
+                         yuv_to_rgb_float32_twin, yuv_to_rgb_reference)
 
 import pysm
 from pysm import errors
@@ -323,6 +323,31 @@ def test_color_convert_cpu_vs_reference(matrix, rng_name, sixteen):
     np.testing.assert_array_equal(out["RGBA"][..., :3], out["RGB"])
     assert (out["RGBA"][..., 3] == 255).all()
     np.testing.assert_array_equal(out["BGRA"][..., :3], out["RGB"][..., ::-1])
+
+
+@pytest.mark.parametrize("w,h", [(1, 1), (3, 5), (67, 39), (1920, 1080)])
+@pytest.mark.parametrize("sixteen", [False, True])
+def test_color_convert_cpu_is_exact(w, h, sixteen):
+    """The vectorised CPU twin (SIMD clones chosen at load time) computes exactly the float32
+    operations the CUDA kernel is written with: odd sizes, full-scale 16-bit samples, every layout."""
+    rng = np.random.default_rng(w * 31 + h)
+    cw = (w + 1) // 2 * 2
+    dtype, top = (np.uint16, 65536) if sixteen else (np.uint8, 256)
+    y = rng.integers(0, top, size=(h, w), dtype=dtype)
+    uv = rng.integers(0, top, size=((h + 1) // 2, cw), dtype=dtype)
+    nv12 = np.zeros((h + (h + 1) // 2, cw), dtype)
+    nv12[:h, :w], nv12[h:] = y, uv
+    bpp = 2 if sixteen else 1
+    for matrix, rng_name in [("bt601", "limited"), ("bt709", "full"), ("bt2020", "limited")]:
+        frame = _core.frame_from_yuv420(y, uv, None, w * bpp, cw * bpp, 0, w, h, 16 if sixteen else 8, 0,
+                                        matrix, rng_name)
+        twin = yuv_to_rgb_float32_twin(nv12, w, h, matrix, rng_name == "full", sixteen)
+        np.testing.assert_array_equal(frame.to("RGB").numpy(), twin)
+        np.testing.assert_array_equal(frame.to("BGR").numpy(), twin[..., ::-1])
+        rgba = frame.to("RGBA").numpy()
+        np.testing.assert_array_equal(rgba[..., :3], twin)
+        assert (rgba[..., 3] == 255).all()
+        np.testing.assert_array_equal(frame.to("BGRA").numpy()[..., :3], twin[..., ::-1])
 
 
 def test_convert_uses_frame_colour_and_overrides(clips):
