@@ -379,6 +379,12 @@ def test_pack_yuv420_planes():
     assert f.pts == 5
     with pytest.raises(errors.InvalidArgument):
         _core.frame_from_yuv420(y[:2], u, v, 16, 8, 8, 14, 10)
+    # Strides that would read before the buffer or overlap rows are refused, not followed.
+    for strides in [(-16, 8, 8), (16, -8, 8), (16, 8, -8), (13, 8, 8), (16, 6, 8)]:
+        with pytest.raises(errors.InvalidArgument, match="strides"):
+            _core.frame_from_yuv420(y, u, v, *strides, 14, 10)
+    with pytest.raises(errors.InvalidArgument, match="strides"):
+        _core.frame_from_yuv420(y, u, None, 16, 8, 0, 14, 10)  # interleaved CbCr rows need 2 x 7 bytes
 
 
 def _tensor_of(arr: np.ndarray, fmt: str):

@@ -86,6 +86,13 @@ def frame_from_yuv420(y, u, v, int y_stride, int u_stride, int v_stride, int wid
     cdef int64_t bpp = 2 if bit_depth > 8 else 1
     if width <= 0 or height <= 0:
         raise _errors.InvalidArgument(f"frame size must be positive, got {width}x{height}")
+    # A stride shorter than its row (or negative) would make the size checks below pass while
+    # the copy reads before or past the buffer.
+    if y_stride < width * bpp or u_stride < cw * bpp * (1 if v is not None else 2) or \
+            (v is not None and v_stride < cw * bpp):
+        raise _errors.InvalidArgument(
+            f"plane strides ({y_stride}, {u_stride}, {v_stride} bytes) must hold a row of {width}x{height} "
+            f"{bit_depth}-bit 4:2:0 samples")
     if ym.shape[0] < (height - 1) * y_stride + width * bpp:
         raise _errors.InvalidArgument("the luma plane is smaller than its stride and height say")
     if v is not None:
