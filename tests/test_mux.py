@@ -33,6 +33,30 @@ def _ref_resize(src: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     return out[..., 0] if src.ndim == 2 else out
 
 
+def _float32_twin_resize(src: np.ndarray, roi_w: int, roi_h: int) -> np.ndarray:
+    """The scaler as csrc/mux computes it, step by step in float32 (every operation rounded, no
+    fused multiply-add): the CPU twin and the CUDA kernel must both match this bit for bit."""
+    f32 = np.float32
+    s = src.astype(f32)
+    if s.ndim == 2:
+        s = s[..., None]
+
+    def taps(n_out: int, n_in: int):
+        scale = f32(n_in) / f32(n_out)
+        f = (np.arange(n_out, dtype=f32) + f32(0.5)) * scale - f32(0.5)
+        f = np.minimum(np.maximum(f, f32(0)), f32(n_in - 1))
+        t = f.astype(np.int64)  # f >= 0: truncation is the floor
+        return t, np.minimum(t + 1, n_in - 1), (f - t.astype(f32)).astype(f32)
+
+    y0, y1, wy = taps(roi_h, s.shape[0])
+    x0, x1, wx = taps(roi_w, s.shape[1])
+    wx, wy = wx[None, :, None], wy[:, None, None]
+    top = s[y0][:, x0] * (f32(1) - wx) + s[y0][:, x1] * wx
+    bot = s[y1][:, x0] * (f32(1) - wx) + s[y1][:, x1] * wx
+    out = np.clip(top * (f32(1) - wy) + bot * wy + f32(0.5), 0, 255).astype(np.uint8)
+    return out[..., 0] if src.ndim == 2 else out
+
+
 def _rand_nv12(rng, w: int, h: int) -> np.ndarray:
     return rng.integers(0, 256, (h * 3 // 2, w), dtype=np.uint8)
 
@@ -87,6 +111,44 @@ def test_nv12_scaling_planes_match_reference():
     uv_ref = _ref_resize(uv, 16, 10).reshape(10, 32)
     assert np.abs(out[:20].astype(int) - y_ref).max() <= 1
     assert np.abs(out[20:].astype(int) - uv_ref).max() <= 1
+
+
+@pytest.mark.parametrize("fmt", ["GRAY8", "RGB", "RGBA", "NV12"])
+@pytest.mark.parametrize("src_size,out_size,pad", [((193, 71), (64, 48), False), ((50, 30), (177, 91), False),
+                                                   ((190, 60), (96, 96), True), ((64, 128), (100, 50), True)])
+def test_cpu_scaling_is_exact(fmt, src_size, out_size, pad):
+    """Every sample, letterbox bands included, equals the float32 twin: the CPU scaler's loops
+    (taps hoisted per column and row, SIMD clones) compute what the per-pixel kernel does."""
+    rng = np.random.default_rng(hash((fmt, src_size, out_size, pad)) % 2**32)
+    (sw, sh), (ow, oh) = src_size, out_size
+    if fmt == "NV12":  # even sizes throughout
+        sw, sh, ow, oh = sw & ~1, sh & ~1, ow & ~1, oh & ~1
+        src = _rand_nv12(rng, sw, sh)
+    else:
+        src = rng.integers(0, 256, (sh, sw) + {"GRAY8": (), "RGB": (3,), "RGBA": (4,)}[fmt], dtype=np.uint8)
+    mux = _core.NativeMux(ow, oh, pad, 0, 1)
+    out = _core.frame_to_array(mux.batch([(_core.frame_from_array(src, fmt), 0, 0, 0, -1, 0)]), 0)
+    # The ROI as fit_rect places it: the largest centred rectangle of the source's aspect.
+    rw, rh = ow, oh
+    if pad:
+        rw, rh = (ow, sh * ow // sw) if sw * oh > sh * ow else (sw * oh // sh, oh)
+    if fmt == "NV12":
+        rw, rh = max(rw & ~1, 2), max(rh & ~1, 2)
+    rx, ry = (ow - rw) // 2, (oh - rh) // 2
+    if fmt == "NV12":
+        rx, ry = rx & ~1, ry & ~1
+        want = np.full((oh * 3 // 2, ow), 128, np.uint8)
+        want[:oh] = 16
+        want[ry:ry + rh, rx:rx + rw] = _float32_twin_resize(src[:sh], rw, rh)
+        uv = src[sh:].reshape(sh // 2, sw // 2, 2)
+        want[oh + ry // 2:oh + (ry + rh) // 2, rx:rx + rw] = _float32_twin_resize(uv, rw // 2, rh // 2).reshape(
+            rh // 2, rw)
+    else:
+        fill = {"GRAY8": 16, "RGB": (0, 0, 0), "RGBA": (0, 0, 0, 255)}[fmt]  # GRAY8: limited-range black
+        want = np.empty((oh, ow) + src.shape[2:], np.uint8)
+        want[...] = fill
+        want[ry:ry + rh, rx:rx + rw] = _float32_twin_resize(src, rw, rh)
+    np.testing.assert_array_equal(out, want)
 
 
 def test_padding_keeps_aspect_with_black_bands():

@@ -1,21 +1,16 @@
 // CPU twin of color_convert_cuda.cu: the reference the GPU kernel is tested against, and the
 // conversion of host frames (CPU decode). Both evaluate each channel as ((c0*Y + c1*Cb) + c2*Cr) + c3
-// in float, in that order and with no fused multiply-add (CMake builds this file with
+// in float, in that order and with no fused multiply-add (CMake builds the core with
 // -ffp-contract=off), then round half up and saturate.
 #include <cstring>
 #include <vector>
 
 #include "pysm/color_convert.hpp"
 #include "pysm/error.hpp"
+#include "pysm/host_device.hpp"
 
-// SIMD clones picked at load time by the CPU's features: a 1080p frame to RGB took 4.4 ms with the
-// x86-64 baseline (SSE2), 1.9 with AVX2 and 1.7 with AVX-512 on an EPYC (the pixel-at-a-time loop
-// before them: 20 ms).
-#if PYSM_TARGET_CLONES  // set by CMake where the compiler takes this list
-#define PYSM_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#else
-#define PYSM_SIMD_CLONES
-#endif
+// SIMD clones (PYSM_SIMD_CLONES): a 1080p frame to RGB took 4.4 ms with the x86-64 baseline (SSE2),
+// 1.9 with AVX2 and 1.7 with AVX-512 on an EPYC (the pixel-at-a-time loop before them: 20 ms).
 
 namespace pysm::imgproc {
 namespace {

@@ -7,6 +7,14 @@
 #define PYSM_HD inline
 #endif
 
+// The hot loops of the CPU twins, compiled as SIMD clones that the loader picks by the CPU's
+// features (AVX-512, AVX2, the x86-64 baseline), where the compiler takes the list (CMake checks).
+#if PYSM_TARGET_CLONES && !defined(__CUDACC__)
+#define PYSM_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#else
+#define PYSM_SIMD_CLONES
+#endif
+
 namespace pysm::detail {
 
 // Multiply/add/subtract rounded once each, on the device as on the host: the CUDA compiler
