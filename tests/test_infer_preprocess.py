@@ -151,3 +151,75 @@ def test_bad_arguments_raise():
         _core.infer_preprocess_arrays([(odd, "NV12")], [(0, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 8, 8), np.float32))
     with pytest.raises(E.OutOfRangeError, match="frame 3"):
         _core.infer_preprocess_arrays(frames, [(3, 0, 0, 0, 0)], dict(width=8, height=8), np.zeros((1, 3, 8, 8), np.float32))
+
+
+def _float32_twin(arr: np.ndarray, fmt: str, t: dict, params: dict, matrix: int = 1, rng: int = 0) -> np.ndarray:
+    """Bilinear preprocessing as csrc/infer/preprocess_math.hpp computes it, operation by operation in
+    float32 (each rounded, no fused multiply-add), for NV12 and packed RGB/BGR sources, NCHW."""
+    f32 = np.float32
+    W, H = params["width"], params["height"]
+    scale, off = f32(params["scale"]), np.asarray(params["offsets"], f32)
+    pad = np.asarray(params["pad_value"], f32)
+    cx, cy, cw, ch = t["crop"]
+    (px, py), (sw, sh), (sx, sy) = t["pad"], t["scaled"], (f32(t["scale"][0]), f32(t["scale"][1]))
+
+    def taps(lo: int, s: np.float32, hi: int, n: int):
+        f = (f32(lo) + (np.arange(n, dtype=f32) + f32(0.5)) * s) - f32(0.5)
+        f = np.minimum(np.maximum(f, f32(lo)), f32(hi))
+        i0 = f.astype(np.int64)
+        return i0, np.minimum(i0 + 1, hi), (f - i0.astype(f32)).astype(f32)
+
+    def rgb_at(ys, xs):
+        if fmt == "NV12":
+            h = arr.shape[0] * 2 // 3
+            Y = arr[ys, xs].astype(f32)
+            U = arr[h + ys // 2, (xs // 2) * 2].astype(f32)
+            V = arr[h + ys // 2, (xs // 2) * 2 + 1].astype(f32)
+            if rng == 1:
+                yy, cb, cr = Y, U - f32(128), V - f32(128)
+            else:
+                yy = (Y - f32(16)) * (f32(255) / f32(219))
+                cb = (U - f32(128)) * (f32(255) / f32(224))
+                cr = (V - f32(128)) * (f32(255) / f32(224))
+            kr_v, kg_u, kg_v, kb_u = {0: (1.402, 0.344136, 0.714136, 1.772), 2: (1.4746, 0.164553, 0.571353, 1.8814),
+                                      1: (1.5748, 0.187324, 0.468124, 1.8556)}[matrix]
+            r = np.clip(yy + f32(kr_v) * cr, 0, 255)
+            g = np.clip((yy - f32(kg_u) * cb) - f32(kg_v) * cr, 0, 255)
+            b = np.clip(yy + f32(kb_u) * cb, 0, 255)
+            return np.stack([r, g, b]).astype(f32)
+        p = arr[ys, xs].astype(f32)
+        return np.stack([p[..., 2], p[..., 1], p[..., 0]] if fmt in ("BGR", "BGRA") else
+                        [p[..., 0], p[..., 1], p[..., 2]])
+
+    x0, x1, ax = taps(cx, sx, cx + cw - 1, sw)
+    y0, y1, ay = taps(cy, sy, cy + ch - 1, sh)
+    X0, Y0 = np.meshgrid(x0, y0)
+    X1, Y1 = np.meshgrid(x1, y1)
+    AX, AY = np.meshgrid(ax, ay)
+    p00, p01, p10, p11 = rgb_at(Y0, X0), rgb_at(Y0, X1), rgb_at(Y1, X0), rgb_at(Y1, X1)
+    top = p00 * (f32(1) - AX) + p01 * AX
+    bot = p10 * (f32(1) - AX) + p11 * AX
+    v = top * (f32(1) - AY) + bot * AY
+    if params.get("color", 0) == 1:
+        v = v[::-1]
+    out = np.empty((3, H, W), f32)
+    out[:] = (scale * (pad - off))[:, None, None]
+    out[:, py:py + sh, px:px + sw] = scale * (v - off[:, None, None])
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["NV12", "RGB", "BGRA"])
+@pytest.mark.parametrize("net,aspect", [((61, 45), True), ((96, 80), False), ((40, 40), True)])
+@pytest.mark.parametrize("color", [0, 1])
+def test_bilinear_is_exact(fmt, net, aspect, color):
+    """The CPU twin's bilinear loops (taps hoisted per column and row, format fixed per item)
+    compute exactly the float32 operations of the shared per-pixel math, letterbox included."""
+    frames = [(make_frame(fmt, 130, 74, pitch_pad=6), fmt, 1, 0), (make_frame(fmt, 36, 20), fmt, 0, 1)]
+    params = dict(width=net[0], height=net[1], color=color, scale=0.0173, offsets=(10.5, 3.25, 7.0),
+                  maintain_aspect_ratio=aspect, symmetric_padding=True, pad_value=(114.0, 7.0, 200.0), filter=1)
+    regions = [(0, 0, 0, 0, 0), (0, 5, 3, 71, 33), (1, 0, 0, 0, 0)]
+    out = np.full((3, 3, net[1], net[0]), -7.0, np.float32)
+    tr = _core.infer_preprocess_arrays(frames, regions, params, out)
+    for i, (r, t) in enumerate(zip(regions, tr)):
+        arr, _, matrix, rng = frames[r[0]]
+        np.testing.assert_array_equal(out[i], _float32_twin(arr, fmt, t, params, matrix, rng))

@@ -76,12 +76,16 @@ PYSM_HD void yuv_to_rgb(float y, float u, float v, int matrix, int range, float*
 
 // Source pixel (x, y) as RGB in 0..255; for GRAY output only px[0] (luma) is used.
 // YUV luma for GRAY output is the raw Y sample, as DeepStream's GRAY8 conversion takes the Y plane.
+// `Format`: the source format when the caller knows it at compile time (the CPU twin's loops, where
+// the switch then folds away), or -1 to read it from the item.
+template <int Format = -1>
 PYSM_HD void fetch(const PreItem& it, int x, int y, bool gray, float* px) {
   const uint8_t* row = it.data + static_cast<int64_t>(y) * it.pitch;
-  switch (it.format) {
+  const int format = Format >= 0 ? Format : it.format;
+  switch (format) {
     case F_NV12:
     case F_P016: {
-      const bool wide = it.format == F_P016;
+      const bool wide = format == F_P016;
       const uint8_t* crow = it.data + (static_cast<int64_t>(it.height) + y / 2) * it.pitch;
       float Y, U, V;
       if (wide) {
@@ -104,9 +108,9 @@ PYSM_HD void fetch(const PreItem& it, int x, int y, bool gray, float* px) {
       px[0] = px[1] = px[2] = row[x];
       return;
     default: {
-      const int bpp = (it.format == F_RGBA || it.format == F_BGRA) ? 4 : 3;
+      const int bpp = (format == F_RGBA || format == F_BGRA) ? 4 : 3;
       const uint8_t* p = row + static_cast<int64_t>(x) * bpp;
-      const bool bgr = it.format == F_BGR || it.format == F_BGRA;
+      const bool bgr = format == F_BGR || format == F_BGRA;
       px[0] = bgr ? p[2] : p[0];
       px[1] = p[1];
       px[2] = bgr ? p[0] : p[2];
@@ -117,6 +121,41 @@ PYSM_HD void fetch(const PreItem& it, int x, int y, bool gray, float* px) {
 }
 
 PYSM_HD void bilinear(const PreItem& it, int lx, int ly, float xmax, float ymax, bool gray, float* v);
+
+// Channel order and normalisation of an interpolated pixel `v` (RGB, or luma for GRAY).
+PYSM_HD void finish_pixel(const PreConst& k, const float* v, float* out) {
+  if (k.C == 1) {
+    out[0] = k.scale * (v[0] - k.off[0]);
+    return;
+  }
+  const bool bgr = k.color == 1;
+  out[0] = k.scale * ((bgr ? v[2] : v[0]) - k.off[0]);
+  out[1] = k.scale * (v[1] - k.off[1]);
+  out[2] = k.scale * ((bgr ? v[0] : v[2]) - k.off[2]);
+}
+
+// The bilinear taps of network column `lx` (or row: pass crop_y, sy, ymax) at pixel centres, the
+// coordinate clamped to the crop: they depend on the column (row) alone.
+PYSM_HD void bilinear_taps(int crop_lo, float scale, float max, int l, int* i0, int* i1, float* w) {
+  using pysm::detail::add_rn;
+  using pysm::detail::mul_rn;
+  using pysm::detail::sub_rn;
+  pysm::detail::clamp_taps(sub_rn(add_rn(float(crop_lo), mul_rn(add_rn(float(l), 0.5f), scale)), 0.5f), crop_lo,
+                           static_cast<int>(max), i0, i1, w);
+}
+
+// The bilinear blend of the four source pixels around a sample, from its taps.
+template <int Format = -1>
+PYSM_HD void bilinear_blend(const PreItem& it, int x0, int x1, float ax, int y0, int y1, float ay, bool gray,
+                            float* v) {
+  float p00[3], p01[3], p10[3], p11[3];
+  fetch<Format>(it, x0, y0, gray, p00);
+  fetch<Format>(it, x1, y0, gray, p01);
+  fetch<Format>(it, x0, y1, gray, p10);
+  fetch<Format>(it, x1, y1, gray, p11);
+  const int n = gray ? 1 : 3;
+  for (int c = 0; c < n; ++c) v[c] = pysm::detail::lerp2(p00[c], p01[c], p10[c], p11[c], ax, ay);
+}
 
 // Network pixel (nx, ny) of item `it`: C values, already normalised.
 PYSM_HD void compute_pixel(const PreItem& it, const PreConst& k, int nx, int ny, float* out) {
@@ -160,34 +199,16 @@ PYSM_HD void compute_pixel(const PreItem& it, const PreConst& k, int nx, int ny,
   } else {
     bilinear(it, lx, ly, xmax, ymax, gray, v);
   }
-  if (gray) {
-    out[0] = k.scale * (v[0] - k.off[0]);
-    return;
-  }
-  const bool bgr = k.color == 1;
-  out[0] = k.scale * ((bgr ? v[2] : v[0]) - k.off[0]);
-  out[1] = k.scale * (v[1] - k.off[1]);
-  out[2] = k.scale * ((bgr ? v[0] : v[2]) - k.off[2]);
+  finish_pixel(k, v, out);
 }
 
 // Bilinear at pixel centres (OpenCV INTER_LINEAR), the coordinate clamped to the crop.
 PYSM_HD void bilinear(const PreItem& it, int lx, int ly, float xmax, float ymax, bool gray, float* v) {
-  using pysm::detail::add_rn;
-  using pysm::detail::mul_rn;
-  using pysm::detail::sub_rn;
   int x0, x1, y0, y1;
   float ax, ay;
-  pysm::detail::clamp_taps(sub_rn(add_rn(float(it.crop_x), mul_rn(add_rn(float(lx), 0.5f), it.sx)), 0.5f), it.crop_x,
-                           static_cast<int>(xmax), &x0, &x1, &ax);
-  pysm::detail::clamp_taps(sub_rn(add_rn(float(it.crop_y), mul_rn(add_rn(float(ly), 0.5f), it.sy)), 0.5f), it.crop_y,
-                           static_cast<int>(ymax), &y0, &y1, &ay);
-  float p00[3], p01[3], p10[3], p11[3];
-  fetch(it, x0, y0, gray, p00);
-  fetch(it, x1, y0, gray, p01);
-  fetch(it, x0, y1, gray, p10);
-  fetch(it, x1, y1, gray, p11);
-  const int n = gray ? 1 : 3;
-  for (int c = 0; c < n; ++c) v[c] = pysm::detail::lerp2(p00[c], p01[c], p10[c], p11[c], ax, ay);
+  bilinear_taps(it.crop_x, it.sx, xmax, lx, &x0, &x1, &ax);
+  bilinear_taps(it.crop_y, it.sy, ymax, ly, &y0, &y1, &ay);
+  bilinear_blend(it, x0, x1, ax, y0, y1, ay, gray, v);
 }
 
 PYSM_HD int64_t out_index(const PreConst& k, int n, int c, int y, int x) {
