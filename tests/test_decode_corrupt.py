@@ -149,3 +149,109 @@ def test_other_decoders_keep_running_after_a_bad_one(good, tmp_path):
     good_frames, bad = decode_beside(good["mp4"], junk, "cpu")
     assert good_frames == "30"
     assert bad in ("SourceError", "DecodeError") or int(bad) > 0  # never silently empty
+
+
+CLOSE_CHILD = textwrap.dedent("""
+    import sys, threading, time
+    from pysm import errors
+    from pysm.codec import Demuxer
+    path = sys.argv[1]
+    # 1. A packets() generator suspended while the demuxer closes: the next read raises.
+    d = Demuxer(path)
+    g = iter(d)
+    next(g)
+    d.close()
+    try:
+        next(g)
+        print("NO ERROR")
+    except errors.SourceError as exc:
+        print("SUSPENDED", "closed" in str(exc) and path in str(exc))
+    # 2. Closed from another thread while a thread reads as fast as it can.
+    for _ in range(20):
+        d = Demuxer(path)
+        seen = []
+        def read():
+            try:
+                while d.read_batch(2):
+                    pass
+                seen.append("end")
+            except errors.SourceError:
+                seen.append("error")
+        t = threading.Thread(target=read)
+        t.start()
+        time.sleep(0.001)
+        d.close()
+        t.join(30)
+        assert not t.is_alive() and seen, seen
+    print("THREADS ok")
+""")
+
+
+def test_reading_a_closed_demuxer_raises_instead_of_crashing(good):
+    # PyAV's demux generator read a freed container: the process died with SIGSEGV.
+    proc = subprocess.run([sys.executable, "-c", CLOSE_CHILD, str(good["mp4"])], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    assert proc.returncode == 0, f"rc={proc.returncode}:\n{proc.stderr[-3000:]}"
+    assert "SUSPENDED True" in proc.stdout and "THREADS ok" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_latin1_metadata_does_not_fail_the_open(good, tmp_path):
+    from pysm.codec import Demuxer
+    from pysm.utils import MediaInfo
+
+    import av
+
+    src = tmp_path / "latin1.mkv"
+    with av.open(str(good["mkv"])) as inp, av.open(str(src), "w") as out:
+        out.metadata["title"] = "Caf\u00e9 cam"
+        ost = out.add_stream_from_template(inp.streams.video[0])
+        for pkt in inp.demux(inp.streams.video[0]):
+            if pkt.size:
+                pkt.stream = ost
+                out.mux(pkt)
+    data = src.read_bytes()
+    assert data.count(b"Caf\xc3\xa9") == 1
+    src.write_bytes(data.replace(b"Caf\xc3\xa9", b"Caf\xe9_"))  # what older muxers write: not UTF-8
+    with Demuxer(src) as d:
+        assert d.info.codec == "h264"
+    assert MediaInfo.discover(str(src)).video is not None
+    assert run_child(src)["frames"] == 30
+
+
+def test_an_audio_file_with_cover_art_has_no_video(tmp_path):
+    import av
+
+    from pysm import errors
+    from pysm.codec import Demuxer
+    from pysm.utils import MediaInfo
+
+    path = tmp_path / "song.mp4"
+    with av.open(str(path), "w") as c:
+        a = c.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        cover = c.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 48, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        f = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24").reformat(format="yuvj420p")
+        f.pts = 0
+        for pkt in list(cover.encode(f)) + list(cover.encode()):
+            c.mux(pkt)
+        for i in range(50):
+            fr = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            fr.sample_rate, fr.pts = 48000, i * 1024
+            for pkt in a.encode(fr):
+                c.mux(pkt)
+        for pkt in a.encode():
+            c.mux(pkt)
+    assert MediaInfo.discover(str(path)).video is None  # was a 90,000 fps mjpeg "video"
+    with pytest.raises(errors.SourceError, match="cover picture"):
+        Demuxer(path)
+
+
+def test_percent_encoded_file_uri(good, tmp_path):
+    from pysm.codec import Demuxer
+
+    path = tmp_path / "my clip #1.mp4"
+    path.write_bytes(Path(good["mp4"]).read_bytes())
+    with Demuxer(path.as_uri()) as d:  # file:///.../my%20clip%20%231.mp4
+        assert d.info.codec == "h264" and d.uri == path.as_uri()

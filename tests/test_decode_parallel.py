@@ -425,3 +425,79 @@ def test_automatic_mode_stays_serial_for_a_slow_consumer(tmp_path):
         assert reader.sessions_used == 1 and reader._parallel is None  # noqa: SLF001
     _same(serial, got)
     assert _session_threads() == 0
+
+
+def test_close_stops_the_sessions(tmp_path):
+    # close() left the sessions' threads decoding ahead, on decoders closed or never closed, until
+    # the iterator itself was collected.
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=120, width=160, height=96, gop=12)
+    reader = VideoReader(clip, "cpu", sessions=3)
+    it = iter(reader)
+    next(it)
+    reader.close()
+    assert _session_threads() == 0
+    p = reader._parallel
+    assert all(w.decoder._closed for w in p._workers[1:] if w.decoder is not None)
+    assert sum(1 for _ in it) <= 1  # the iteration ends (a frame already handed over may come)
+    assert _session_threads() == 0
+
+
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_a_looping_source_whose_next_pass_is_empty_ends(tmp_path, sessions):
+    # A source whose seek does not bring it back: with sessions the reader sought forever.
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=36, width=160, height=96, gop=12)
+    reader = VideoReader(clip, "cpu", loop=True, sessions=sessions)
+    seeks = []
+    reader.demuxer.seek = lambda pts_ns=0: seeks.append(pts_ns)
+    got = []
+    t = threading.Thread(target=lambda: got.extend(f.pts for f in reader), daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive() and len(got) == 36 and len(seeks) == 1
+    reader.close()
+
+
+@pytest.mark.parametrize("sessions", [2, 3])
+def test_a_read_error_comes_after_the_frames_before_it(tmp_path, sessions):
+    # The sessions read far ahead: a read error threw away every frame decoded or queued before it.
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=120, width=160, height=96, gop=12)
+    reader = VideoReader(clip, "cpu", sessions=sessions)
+    read = reader.demuxer.read_batch
+    count = [0]
+
+    def failing(n=8):
+        if count[0] >= 90:
+            raise errors.SourceError(f"reading '{clip}' failed: simulated")
+        batch = read(min(n, 90 - count[0]))
+        count[0] += len(batch)
+        return batch
+
+    reader.demuxer.read_batch = failing
+    got = []
+    with pytest.raises(errors.SourceError, match="simulated"):
+        for f in reader:
+            got.append(f.pts)
+    reader.close()
+    assert len(got) == 90 and got == sorted(got)
+
+
+def test_a_session_decoder_leaves_leading_damage_to_the_frame_flags(tmp_path):
+    # A further session starts at any segment: 64 damaged packets before its first frame are
+    # damage to flag, not "a stream that is not its codec" (that check stays on for a decoder).
+    from pysm.codec import Decoder, Demuxer
+
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=12, width=160, height=96, gop=12)
+    with Demuxer(clip) as d:
+        info = d.info
+    junk = [bytes(random.Random(i).randbytes(200)) for i in range(70)]
+    quiet = Decoder(info, "cpu")
+    quiet.report_empty = False
+    for j in junk:
+        quiet.decode(j)
+    assert quiet.stats["errors"] > 0
+    loud = Decoder(info, "cpu")
+    with pytest.raises(errors.DecodeError, match="no frame came out"):
+        for j in junk:
+            loud.decode(j)
+    quiet.close()
+    loud.close()

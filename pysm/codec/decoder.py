@@ -253,6 +253,9 @@ class _CpuBackend:
         self._damaged_frames = 0
         self._pts_offset = 0
         self._annexb: Any = None
+        # Whether many failed packets before any frame raise (a stream that is not its codec); a
+        # reader's further session, which starts at any segment, leaves damage to the frame flags.
+        self.report_empty = True
         self.last_error = ""
         self.interlaced = False  # a field-coded or interlaced picture came out
 
@@ -359,7 +362,7 @@ class _CpuBackend:
             self.last_error = str(exc)
             if self._frames == 0:
                 self._leading_errors += 1
-                if self._leading_errors >= _MAX_LEADING_ERRORS:
+                if self._leading_errors >= _MAX_LEADING_ERRORS and self.report_empty:
                     raise errors.DecodeError(
                         f"{self._leading_errors} packets of {self._info.codec} from {self._info.uri} failed "
                         f"to decode and no frame came out: the stream is corrupt or not {self._info.codec} "
@@ -484,7 +487,7 @@ class Decoder:
         self.low_latency = low_latency
         # The decoders of a reader's further sessions leave both to the reader (VideoReader).
         self.synthesize_pts = True
-        self.report_empty = True
+        self._report_empty = True
         self.clock = FrameClock(info.fps)
         self._packets_in = 0
         self._frames_out = 0
@@ -561,6 +564,16 @@ class Decoder:
         if not self._frames_out and self._packets_in and self.report_empty:
             raise self.no_frame_error(self._packets_in)
         return frames
+
+    @property
+    def report_empty(self) -> bool:
+        return self._report_empty
+
+    @report_empty.setter
+    def report_empty(self, value: bool) -> None:
+        self._report_empty = bool(value)
+        if isinstance(self._impl, _CpuBackend):  # its own early check, after 64 failed packets
+            self._impl.report_empty = self._report_empty
 
     def no_frame_error(self, packets: int) -> errors.DecodeError:
         """The error for ``packets`` packets of this stream that gave not one frame."""

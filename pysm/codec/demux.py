@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Iterator
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from pysm.errors import SourceError
 
@@ -122,9 +123,28 @@ def _normalise_uri(uri: str | os.PathLike) -> tuple[str, str]:
     """(what PyAV opens, scheme)."""
     text = os.fspath(uri)
     if text.startswith("file://"):
-        return urlparse(text).path, "file"
+        return unquote(urlparse(text).path), "file"  # Path.as_uri() percent-encodes spaces and '#'
     scheme = urlparse(text).scheme.lower() if "://" in text else ""
     return text, scheme or "file"
+
+
+def _is_attached_picture(stream: Any) -> bool:
+    """A cover picture (an audio file's artwork): a video stream of one still, not a video."""
+    disposition = getattr(stream, "disposition", None)
+    try:
+        import av
+
+        return bool(disposition is not None and disposition & av.stream.Disposition.attached_pic)
+    except (AttributeError, TypeError):
+        return False
+
+
+def _moving_pictures(videos: Any) -> list:
+    return [s for s in videos if not _is_attached_picture(s)]
+
+
+def _stream_kind(stream: Any) -> str:
+    return "cover picture" if stream.type == "video" and _is_attached_picture(stream) else stream.type
 
 
 def _bit_depth(pix_fmt: str) -> int:
@@ -190,6 +210,10 @@ class Demuxer:
             opts.update({str(k): str(v) for k, v in options.items()})
         self._closed = False
         self._container = None
+        # Held while FFmpeg reads or seeks the container, and by close(): closing from another
+        # thread (to stop a reader) then waits for the read in progress instead of freeing the
+        # container under it, and the next read raises SourceError.
+        self._io = threading.RLock()
         self._batch_iter: Any = None
         self._skip_to_key = False  # after an approximate seek: drop packets up to a keyframe
         #: False once a seek found that FFmpeg cannot seek in this source (a raw elementary
@@ -208,10 +232,10 @@ class Demuxer:
         if self._container is None:
             self._container = self._open(target, opts, timeout, open_timeout, fast=False)
         try:
-            videos = self._container.streams.video
+            videos = _moving_pictures(self._container.streams.video)
             if not videos:
                 raise SourceError(f"'{self.uri}' has no video stream (streams: "
-                                  f"{[s.type for s in self._container.streams] or 'none'})")
+                                  f"{[_stream_kind(s) for s in self._container.streams] or 'none'})")
             self._stream = videos[0]
             self.info = self._describe(scheme)
         except BaseException:
@@ -227,8 +251,10 @@ class Demuxer:
             if fast:
                 # PyAV (18 and 19 alike) hands `options` to the container and to the decoders that
                 # probe each stream; the format ignores the codec keys.
-                return av.open(target, mode="r", options={**opts, **_FAST_PROBE}, timeout=timeout)
-            return av.open(target, mode="r", options=opts, timeout=timeout)
+                return av.open(target, mode="r", options={**opts, **_FAST_PROBE}, timeout=timeout,
+                               metadata_errors="replace")
+            # Titles in Latin-1 (older muxers) would otherwise fail the whole open.
+            return av.open(target, mode="r", options=opts, timeout=timeout, metadata_errors="replace")
         except FileNotFoundError as exc:
             raise SourceError(f"cannot open '{self.uri}': file not found; check the path") from exc
         except PermissionError as exc:
@@ -251,7 +277,7 @@ class Demuxer:
 
     def _fast_open_is_complete(self) -> bool:
         """After the fast open: whether the first video stream is described without a probe decode."""
-        videos = self._container.streams.video
+        videos = _moving_pictures(self._container.streams.video)
         if not videos:
             return True  # the usual "no video stream" error follows
         st = videos[0]
@@ -321,21 +347,22 @@ class Demuxer:
         """
         import av
 
-        if self._closed:
-            raise SourceError(f"the demuxer of '{self.uri}' is closed")
+        self._check_open()
         tb_num, tb_den = self._tb.numerator * _NS, self._tb.denominator
         demux = self._demux()
         while True:
-            try:
-                pkt = next(demux)
-            except StopIteration:
-                return
-            except av.error.ExitError as exc:
-                raise SourceError(f"reading '{self.uri}' timed out; the source stopped sending data") from exc
-            except av.error.EOFError:
-                return
-            except (av.error.FFmpegError, OSError) as exc:
-                raise SourceError(f"reading '{self.uri}' failed: {_av_error_text(exc)}") from exc
+            with self._io:
+                self._check_open()  # closed while this generator was suspended
+                try:
+                    pkt = next(demux)
+                except StopIteration:
+                    return
+                except av.error.ExitError as exc:
+                    raise SourceError(f"reading '{self.uri}' timed out; the source stopped sending data") from exc
+                except av.error.EOFError:
+                    return
+                except (av.error.FFmpegError, OSError) as exc:
+                    raise SourceError(f"reading '{self.uri}' failed: {_av_error_text(exc)}") from exc
             if pkt.size == 0:  # the demuxer's end-of-stream marker
                 continue
             pts, dts = pkt.pts, pkt.dts
@@ -358,10 +385,13 @@ class Demuxer:
         Raises:
             SourceError: a read failed or timed out.
         """
+        with self._io:
+            self._check_open()
+            return self._read_batch(max_packets)
+
+    def _read_batch(self, max_packets: int) -> list:
         import av
 
-        if self._closed:
-            raise SourceError(f"the demuxer of '{self.uri}' is closed")
         it = self._batch_iter
         if it is None:
             it = self._batch_iter = self._demux()
@@ -404,10 +434,13 @@ class Demuxer:
         that keyframe are skipped. A source FFmpeg cannot seek in at all (a raw H.264/HEVC
         elementary stream) is opened again and read from its start.
         """
-        if self._closed:
-            raise SourceError(f"the demuxer of '{self.uri}' is closed")
-        if self.info.is_live:
-            raise SourceError(f"'{self.uri}' is live and cannot seek")
+        with self._io:
+            self._check_open()
+            if self.info.is_live:
+                raise SourceError(f"'{self.uri}' is live and cannot seek")
+            self._seek(pts_ns)
+
+    def _seek(self, pts_ns: int) -> None:
         self._drop_batch_iter()
         self._skip_to_key = False
         back = 0
@@ -492,21 +525,26 @@ class Demuxer:
         target, opts, timeout, open_timeout = self._reopen_args
         old = self._container
         self._container = self._open(target, opts, timeout, open_timeout, fast=False)
-        self._stream = self._container.streams.video[0]
+        self._stream = _moving_pictures(self._container.streams.video)[0]
         try:
             old.close()
         except Exception:  # noqa: BLE001 - the old handle is of no further use
             pass
 
     # ---- lifetime -----------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SourceError(f"the demuxer of '{self.uri}' is closed")
+
     def close(self) -> None:
         if self._container is not None and not self._closed:
-            self._closed = True
-            self._drop_batch_iter()
-            try:
-                self._container.close()
-            except Exception:  # closing a broken network source must not raise
-                pass
+            self._closed = True  # a read in another thread stops at its next packet
+            with self._io:  # and the one in progress ends before the container goes
+                self._drop_batch_iter()
+                try:
+                    self._container.close()
+                except Exception:  # closing a broken network source must not raise
+                    pass
 
     @property
     def closed(self) -> bool:

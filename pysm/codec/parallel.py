@@ -116,13 +116,14 @@ class _Segment:
 class _Feed:
     """Where the consumer is in the packet source: packets read and not yet in a segment."""
 
-    __slots__ = ("pending", "offset", "segment", "eof")
+    __slots__ = ("pending", "offset", "segment", "eof", "error")
 
     def __init__(self) -> None:
         self.pending: deque = deque()  # all with the same pts offset
         self.offset: Any = 0
         self.segment: _Segment | None = None  # the segment packets go to
         self.eof = False
+        self.error: BaseException | None = None  # the source's, raised once the frames before it are out
 
 
 class _Worker:
@@ -383,6 +384,8 @@ class ParallelDecode:
                 out: list = []
                 error: BaseException | None = None
                 with cv:
+                    if self._stop:  # stop(): the reader was closed
+                        return
                     fed = self._feed(source, feed)
                     while self._segments:
                         head = self._segments[0]
@@ -402,6 +405,8 @@ class ParallelDecode:
                             break
                     if error is None and not out and not fed:
                         if feed.eof and not self._segments:
+                            if feed.error is not None:
+                                raise feed.error
                             return
                         t = time.perf_counter()
                         cv.wait(0.5)
@@ -416,14 +421,20 @@ class ParallelDecode:
                         first_since = time.perf_counter()
                     yield out
         finally:
-            with cv:
-                self._stop = True
-                cv.notify_all()
-            for w in self._workers:
-                if w.thread is not None:
-                    w.thread.join(timeout=30)
-                    if w.thread.is_alive():
-                        log.warning("decoder session %d did not stop within 30 s", w.index)
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the sessions' threads and close the decoders of sessions beyond the first, waiting
+        for a decode call in progress to end (up to 30 s a session). Any thread may call it; the
+        run then ends at its next step. Idempotent."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        for w in self._workers:
+            if w.thread is not None and w.thread is not threading.current_thread():
+                w.thread.join(timeout=30)
+                if w.thread.is_alive():
+                    log.warning("decoder session %d did not stop within 30 s", w.index)
 
     def _consumer_waited(self, waited: float, elapsed: float) -> None:
         """The consumer waited for frames (lock held). Once waiting is a fair share of its time it
@@ -469,6 +480,8 @@ class ParallelDecode:
                 t = time.perf_counter()
                 try:
                     item = next(source, None)
+                except Exception as exc:  # noqa: BLE001 - a read error: the packets before it decode first
+                    item, feed.error = None, exc
                 finally:
                     self._cv.acquire()
                     self._read_s += time.perf_counter() - t

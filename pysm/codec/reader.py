@@ -216,10 +216,12 @@ class VideoReader:
         while True:
             at_start = count()
             n = 1
+            read_any = False
             while True:
                 batch = demuxer.read_batch(n)
                 if not batch:
                     break
+                read_any = True
                 if self.seamless_loop is None:
                     self.seamless_loop = looping and decoder.continues_at(batch[0])
                 if n < self.batch_packets and count():  # single packets until frames flow
@@ -237,7 +239,9 @@ class VideoReader:
             # and the held-back frames come out with the next pass's first packets, still carrying
             # their own timestamps. Otherwise (and when a pass has shown nothing yet) flush.
             yield None, not (self.seamless_loop and count() > at_start)
-            if not looping or not made_frames(at_start):
+            # A pass without packets (a source whose seek does not bring it back) or frames ends
+            # the loop rather than spinning on it.
+            if not looping or not read_any or not made_frames(at_start):
                 return
             if span is None:
                 if step:
@@ -383,6 +387,10 @@ class VideoReader:
         self.frames += len(frames)
 
     def close(self) -> None:
+        """Stop the parallel sessions (if any), then close the decoder and the source; an
+        iteration in progress ends at its next frame."""
+        if self._parallel is not None:
+            self._parallel.stop()  # its threads decode on the decoders closed below
         self._decoder.close()
         self._demuxer.close()
 
