@@ -784,3 +784,36 @@ def test_a_forked_child_warms_up_again():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["0", "True"], out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("size", [(640, 360), (1280, 720)])
+def test_rgb_coded_source_keeps_its_colours(tmp_path, size):
+    # swscale made YUV from RGB with BT.601 while the frame was labelled with the stream's matrix
+    # (BT.709 at 720 lines and more): the red block (200, 30, 30) came back as (215, 46, 28).
+    import av
+
+    w, h = size
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, : w // 3] = (200, 30, 30)
+    img[:, w // 3: 2 * w // 3] = (30, 200, 30)
+    img[:, 2 * w // 3:] = (30, 30, 200)
+    path = tmp_path / "rgb.mkv"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=30)
+        s.width, s.height, s.pix_fmt = w, h, "bgr0"
+        for i in range(2):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="bgr0")
+            f.pts = i
+            for pkt in s.encode(f):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    with VideoReader(path, "cpu", output_format="RGB") as reader:
+        frames = [f.numpy() for f in reader]
+        assert reader.info.color_matrix == ("bt709" if h >= 720 else "bt601")
+    assert len(frames) == 2
+    err = np.abs(frames[0].astype(int) - img.astype(int))
+    inside = np.ones(w, bool)  # away from the block edges, where 4:2:0 chroma blends two blocks
+    for edge in (w // 3, 2 * w // 3):
+        inside[edge - 4:edge + 4] = False
+    assert err[:, inside].max() <= 3, err[:, inside].max()

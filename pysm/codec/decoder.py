@@ -296,12 +296,25 @@ class _CpuBackend:
             pkt.pts = (p * self._tb.denominator + unit // 2) // unit
         return pkt
 
-    def _convert(self, f: Any) -> Any:
+    def _reformat(self, f: Any, **kw: Any) -> Any:
+        """``f.reformat(**kw)``; an RGB-coded picture (screen captures, PNG, FFV1 RGB) becomes YUV
+        with the matrix and range the frame will be labelled with (swscale's default is BT.601
+        limited, whatever the label: HD colours came back shifted)."""
+        if f.format.is_rgb:
+            from av.video.reformatter import ColorRange, Colorspace
+
+            kw["dst_colorspace"] = {"bt709": Colorspace.ITU709, "bt2020": Colorspace.BT2020}.get(
+                self._matrix, Colorspace.ITU601)
+            kw["dst_color_range"] = ColorRange.JPEG if self._range == "full" else ColorRange.MPEG
+        return f.reformat(**kw)
+
+    def _convert(self, f: Any, from_rgb: bool = False) -> Any:
         fmt = f.format.name
         depth = max(int(c.bits) for c in f.format.components)
         if self._size and (f.width, f.height) != tuple(self._size):
-            f = f.reformat(width=self._size[0], height=self._size[1],
-                           format="yuv420p" if depth <= 8 else "yuv420p16le")
+            from_rgb = from_rgb or f.format.is_rgb
+            f = self._reformat(f, width=self._size[0], height=self._size[1],
+                               format="yuv420p" if depth <= 8 else "yuv420p16le")
             fmt = f.format.name
             depth = 8 if depth <= 8 else 16
         if fmt in ("yuv420p", "yuvj420p") or (fmt.startswith("yuv420p") and fmt.endswith("le")):
@@ -312,17 +325,21 @@ class _CpuBackend:
             planes = f.planes
             y, u, v = planes[0], planes[1], None
             us, vs = u.line_size, 0
-        else:  # 4:2:2, 4:4:4, gray, big-endian, ...: let swscale make it 4:2:0
-            f = f.reformat(format="yuv420p" if depth <= 8 else "yuv420p16le")
+        else:  # 4:2:2, 4:4:4, gray, RGB, big-endian, ...: let swscale make it 4:2:0
+            rgb = f.format.is_rgb
+            f = self._reformat(f, format="yuv420p" if depth <= 8 else "yuv420p16le")
             depth = 8 if depth <= 8 else 16
-            return self._convert(f)
+            return self._convert(f, from_rgb or rgb)
         pts = f.pts
         if pts is not None:
             tb = f.time_base or self._tb
             pts = pts * tb.numerator * _NS // tb.denominator
         # The frame's own description (the bitstream's VUI) wins over the container's, as on NVDEC.
-        rng = "full" if fmt == "yuvj420p" or _code(getattr(f, "color_range", 0)) == 2 else self._range
-        matrix = _AV_MATRIX.get(_code(getattr(f, "colorspace", 0)), self._matrix)
+        if from_rgb:  # made by _reformat with exactly these
+            rng, matrix = self._range, self._matrix
+        else:
+            rng = "full" if fmt == "yuvj420p" or _code(getattr(f, "color_range", 0)) == 2 else self._range
+            matrix = _AV_MATRIX.get(_code(getattr(f, "colorspace", 0)), self._matrix)
         out = _core.frame_from_yuv420(y, u, v, y.line_size, us, vs, f.width, f.height, depth,
                                       -1 if pts is None else pts, matrix, rng)
         return out
