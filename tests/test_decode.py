@@ -817,3 +817,23 @@ def test_rgb_coded_source_keeps_its_colours(tmp_path, size):
     for edge in (w // 3, 2 * w // 3):
         inside[edge - 4:edge + 4] = False
     assert err[:, inside].max() <= 3, err[:, inside].max()
+
+
+@pytest.mark.parametrize("style", ["tuples of demuxed packets", "bytes with pts="])
+def test_cpu_decoder_keeps_the_callers_timestamps_exactly(clips, style):
+    # The CPU backend used a demuxed packet's own timestamp over the caller's, and rounded the
+    # caller's nanoseconds to the container's ticks (1 ms in Matroska); NVDEC keeps them exact.
+    path = clips["h264"].with_suffix(".mkv")
+    make_clip(path, "h264", n=20, width=128, height=96)
+    with Demuxer(path) as d:
+        info = d.info
+        packets = d.read_batch(100)
+    assert info.time_base == Fraction(1, 1000)
+    want = [1_000_000_000 + i * 33_366_701 for i in range(len(packets))]  # the caller's own clock
+    with Decoder(info, "cpu") as dec:
+        if style.startswith("tuples"):
+            out = dec.decode_many(list(zip(packets, want)))
+        else:
+            out = [f for p, t in zip(packets, want) for f in dec.decode(bytes(p), pts=t)]
+        out += dec.flush()  # frames drained here too
+    assert sorted(f.pts for f in out) == want

@@ -38,6 +38,7 @@ _RANGE_CODE = {"limited": 0, "full": 1}
 _RGB_FORMATS = ("RGB", "BGR", "RGBA", "BGRA")
 #: Consecutive failing packets, with no frame ever decoded, after which the CPU path gives up.
 _MAX_LEADING_ERRORS = 64
+_NS_TB = Fraction(1, 1_000_000_000)
 
 
 def parse_device(device: str | int | None) -> tuple[str, int]:
@@ -242,6 +243,7 @@ class _CpuBackend:
             self._cc.flags |= av.codec.context.Flags.low_delay
         self._info = info
         self._tb = info.time_base
+        self._packet_tb = info.time_base  # of the packets fed last: the stream's, or ns for explicit times
         self._size = output_size
         self._matrix = info.color_matrix
         self._range = info.color_range
@@ -274,8 +276,8 @@ class _CpuBackend:
         import av
 
         data = packet.data if isinstance(packet, Packet) else packet
-        if isinstance(data, av.Packet) and data.stream is not None:
-            return data  # from a demuxer: FFmpeg's own memory
+        if isinstance(data, av.Packet) and data.stream is not None and pts is None:
+            return data  # from a demuxer, timed by its own stream: FFmpeg's own memory
         # FFmpeg-owned memory, not a Python object: PyAV frees a packet made from `bytes` under the
         # GIL, and FFmpeg's frame threads drop their packets while the context is freed, which the
         # freeing thread does holding the GIL - a deadlock when a decoder is dropped mid-stream.
@@ -286,14 +288,18 @@ class _CpuBackend:
         pkt = av.Packet(len(view))
         memoryview(pkt)[:] = view
         if isinstance(data, av.Packet):
-            pkt.pts, pkt.dts, pkt.is_keyframe = data.pts, data.dts, data.is_keyframe
-            if data.time_base is not None:
-                pkt.time_base = data.time_base
-            return pkt  # a PyAV packet's own timestamp, as for a demuxed one
+            pkt.is_keyframe = data.is_keyframe
+            if pts is None:
+                pkt.pts, pkt.dts = data.pts, data.dts
+                if data.time_base is not None:
+                    pkt.time_base = data.time_base
+                return pkt  # a PyAV packet's own timestamp, as for a demuxed one
         p = packet.pts if isinstance(packet, Packet) and pts is None else pts
         if p is not None and p >= 0:
-            unit = self._tb.numerator * _NS  # ns -> stream ticks, rounded to the nearest tick
-            pkt.pts = (p * self._tb.denominator + unit // 2) // unit
+            # Counted in nanoseconds, as NVDEC keeps them: FFmpeg carries a packet's time base to
+            # its frame, so the caller's timestamp comes back exact rather than rounded to ticks.
+            pkt.time_base = _NS_TB
+            pkt.pts = p
         return pkt
 
     def _reformat(self, f: Any, **kw: Any) -> Any:
@@ -332,7 +338,7 @@ class _CpuBackend:
             return self._convert(f, from_rgb or rgb)
         pts = f.pts
         if pts is not None:
-            tb = f.time_base or self._tb
+            tb = f.time_base or self._packet_tb  # frames drained at flush carry none
             pts = pts * tb.numerator * _NS // tb.denominator
         # The frame's own description (the bitstream's VUI) wins over the container's, as on NVDEC.
         if from_rgb:  # made by _reformat with exactly these
@@ -370,6 +376,7 @@ class _CpuBackend:
         import av
 
         pkt = self._av_packet(packet, pts)
+        self._packet_tb = pkt.time_base or self._tb
         try:
             frames = self._cc.decode(pkt)
         except (av.error.FFmpegError, ValueError) as exc:
