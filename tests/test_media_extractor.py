@@ -182,3 +182,48 @@ def test_seeking_ahead_in_a_source_that_cannot_seek_ends(tmp_path):
             got.append(item.timestamp)
         ex.stop(timeout=10)
     assert got == [0, 40 * step, 80 * step]
+
+
+def test_interval_sampling_across_a_gap_keeps_each_frame_once(tmp_path):
+    # A camera that paused 4 s: the frame after the gap stands for every grid point it passed;
+    # the sampler kept the next consecutive frames instead, one per skipped point.
+    from fractions import Fraction
+
+    import av
+
+    from codec_media import frames_rgb
+
+    path = tmp_path / "gap.mkv"
+    stamps = [i * 33 for i in range(30)] + [5000 + i * 33 for i in range(60)]  # ms
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        s.options = {"bf": "0"}
+        for t, img in zip(stamps, frames_rgb(len(stamps), 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            for pkt in s.encode(f):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    with MediaExtractor([MediaChunk(str(path), interval=1000 * MS)], q_size=100, blocking=True,
+                        device="cpu") as ex:
+        kept = [v.timestamp // MS for v in drain(ex()[0])]
+    assert kept == [0, 5000, 6023]
+
+
+def test_seeking_a_raw_stream_gives_the_right_pictures(tmp_path):
+    # FFmpeg cannot seek in a raw H.264 stream: the seek reopens it at its start, and the clock
+    # that times its frames went on counting (each timestamp then showed a picture 3 frames early).
+    src = make_clip(tmp_path / "long.mp4", "h264", n=200, width=64, height=48, bframes=0, gop=25, rate=25)
+    raw = annexb_file(src, tmp_path / "long.h264")
+    ref = [y[:48, :64] for _, y, _, _ in reference_planes(raw)]
+    step = 40 * MS  # 25 fps
+    for seek in (False, True):
+        chunk = MediaChunk(str(raw), interval=2000 * MS)
+        with MediaExtractor([chunk], q_size=64, blocking=True, device="cpu", enable_seek=seek) as ex:
+            got = drain(ex()[0], timeout=60)
+        assert [v.timestamp // MS for v in got] == [0, 2000, 4000, 6000], seek
+        for v in got:
+            np.testing.assert_array_equal(v.frame.numpy()[:48, :64], ref[v.timestamp // step])

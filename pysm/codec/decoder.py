@@ -468,6 +468,10 @@ class FrameClock:
                 pts = f.pts = self.last + step if self.last is not None else 0
             self.last = pts
 
+    def restart(self) -> None:
+        """The next untimed frame is the stream's first again (its source was reopened)."""
+        self.last = None
+
 
 class Decoder:
     """Decodes the packets of one video stream.

@@ -138,7 +138,12 @@ class FrameSampler:
             return False
         if self.chunk.interval > 0 and pts < self.start + self.chunk.interval * self.captured:
             return False
-        self.captured += 1
+        if self.chunk.interval > 0:
+            # The first frame at or after each grid point, each frame once: after a gap in the
+            # timestamps this frame stands for every point it passed, and the next is the one after it.
+            self.captured = (pts - self.start) // self.chunk.interval + 1
+        else:
+            self.captured += 1
         return True
 
 
@@ -282,6 +287,8 @@ class MediaExtractor:
                         if emit(decoder.flush()):
                             return
                         demux.seek(origin + target)
+                        if not demux.seekable:  # reopened at its start (a raw elementary stream)
+                            decoder.clock.restart()
                         last_seek = target
                         restart = True
                         break
