@@ -68,3 +68,73 @@ def test_bad_sources_are_falsy(tmp_path):
     junk = tmp_path / "junk.dat"
     junk.write_bytes(bytes(range(256)) * 32)
     assert not MediaInfo.discover(junk)
+
+
+def _video_with_longer_audio(path, video_frames: int = 90, audio_s: int = 6) -> None:
+    import av
+    import numpy as np
+
+    from codec_media import frames_rgb
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        for i, img in enumerate(frames_rgb(video_frames, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            f.pts = i
+            for pkt in s.encode(f):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+        for i in range(audio_s * 48000 // 1024):
+            fr = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            fr.sample_rate, fr.pts = 48000, i * 1024
+            for pkt in a.encode(fr):
+                c.mux(pkt)
+        for pkt in a.encode():
+            c.mux(pkt)
+
+
+@pytest.mark.parametrize("ext", ["mkv", "ts", "mp4"])
+def test_video_duration_is_the_video_tracks_not_the_files(tmp_path, ext):
+    # Matroska stores a track's length only in a DURATION tag: the file's (the audio's, 6 s) was
+    # taken, and the frame count derived from it (180 instead of 90).
+    from pysm.codec import Demuxer
+
+    if encoder_for("h264") is None:
+        pytest.skip("no H.264 encoder")
+    path = tmp_path / f"a.{ext}"
+    _video_with_longer_audio(path)
+    info = MediaInfo.discover(path)
+    assert info.video.frame_count == 90 and abs(info.video.duration - 3_000_000_000) < 50_000_000
+    for fast in (True, False):
+        with Demuxer(path, fast_open=fast) as d:
+            assert d.info.frame_count == 90 and abs(d.info.duration - 3_000_000_000) < 50_000_000, fast
+
+
+def test_frame_count_follows_the_edit_list(tmp_path):
+    # An MP4 whose edit list hides its first 5 samples (timestamps starting below 0): the index
+    # holds 20 samples, 15 pictures are shown, and PyAV decodes 15.
+    import av
+
+    from codec_media import frames_rgb
+
+    if encoder_for("h264") is None:
+        pytest.skip("no H.264 encoder")
+    path = tmp_path / "cut.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
+        s.options = {"bf": "0", "g": "10"}
+        for i, img in enumerate(frames_rgb(20, 128, 96)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            f.pts = i - 5
+            for pkt in s.encode(f):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    with av.open(str(path)) as c:
+        shown = sum(1 for _ in c.decode(video=0))
+    assert MediaInfo.discover(path).frame_count == shown == 15

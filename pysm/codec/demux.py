@@ -147,6 +147,17 @@ def _stream_kind(stream: Any) -> str:
     return "cover picture" if stream.type == "video" and _is_attached_picture(stream) else stream.type
 
 
+def _tag_duration(stream: Any) -> int:
+    """A Matroska track's DURATION tag ("HH:MM:SS.nnnnnnnnn") in ns; 0 when absent or unreadable."""
+    text = (getattr(stream, "metadata", None) or {}).get("DURATION") or ""
+    try:
+        h, m, sec = text.strip().split(":")
+        whole, _, frac = sec.partition(".")
+        return ((int(h) * 60 + int(m)) * 60 + int(whole)) * _NS + int((frac + "000000000")[:9])
+    except ValueError:
+        return 0
+
+
 def _bit_depth(pix_fmt: str) -> int:
     import av
 
@@ -311,11 +322,19 @@ class Demuxer:
         range_code = _code(getattr(cc, "color_range", 0))
         full = range_code == 2 or pix_fmt.startswith("yuvj") or (codec == "mjpeg" and range_code != 1)
         duration = -1
-        if st.duration is not None and st.duration > 0:
+        if _tag_duration(st) > 0:
+            # Matroska/WebM keep a track's own length only in a tag; FFmpeg fills the stream's
+            # duration with the file's (the longest track's, audio included).
+            duration = _tag_duration(st)
+        elif st.duration is not None and st.duration > 0:
             duration = _ns(st.duration, tb)
         elif self._container.duration:
             duration = int(self._container.duration) * _NS // 1_000_000  # AV_TIME_BASE is microseconds
         frames = int(st.frames or 0)  # from the container index; 0 when it has none
+        if frames > 0 and duration > 0 and fps > 0 and round(Fraction(duration, _NS) * fps) < frames - 1:
+            # The index counts samples an edit list hides (an MP4 cut, or B-frame delay): the
+            # pictures shown are those the duration holds.
+            frames = round(Fraction(duration, _NS) * fps)
         live = scheme in LIVE_SCHEMES or (duration <= 0 and scheme not in ("file", ""))
         if frames <= 0 and duration > 0 and fps > 0 and not live:
             frames = round(Fraction(duration, _NS) * fps)
