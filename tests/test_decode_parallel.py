@@ -501,3 +501,23 @@ def test_a_session_decoder_leaves_leading_damage_to_the_frame_flags(tmp_path):
             loud.decode(j)
     quiet.close()
     loud.close()
+
+
+def test_a_reader_in_a_cycle_with_its_iterator_is_collected(tmp_path):
+    # The sessions' threads held the run, and the run held the reader's methods: a reader that
+    # kept its own iterator was never collected, and its threads ran on.
+    import gc
+    import weakref
+
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=120, width=160, height=96, gop=12)
+    reader = VideoReader(clip, "cpu", sessions=3)
+    reader.frames_iter = iter(reader)
+    next(reader.frames_iter)
+    ref = weakref.ref(reader)
+    del reader
+    for _ in range(50):
+        gc.collect()
+        if ref() is None and _session_threads() == 0:
+            break
+        time.sleep(0.05)
+    assert ref() is None and _session_threads() == 0

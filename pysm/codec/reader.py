@@ -19,6 +19,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from typing import Any, Callable, Iterator
 
 from pysm import errors
@@ -57,6 +58,24 @@ def _memory_bytes(device: str) -> int:
 
         return int(cuda.device_info(index)["total_memory"])
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _weak(method: Callable, default: Any = None) -> Callable:
+    """``method`` called through a weak reference to its object; ``default`` once it is gone
+    (None: raise SourceError). Other callables (a test's stand-in) are used as they are."""
+    if not hasattr(method, "__self__"):
+        return method
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        m = ref()
+        if m is None:
+            if default is None:
+                raise errors.SourceError("the VideoReader of this decode was garbage-collected")
+            return default
+        return m(*args)
+
+    return call
 
 
 def _hand_out(frames: list):
@@ -320,8 +339,10 @@ class VideoReader:
         # ahead; beside other readers that made the sessions contend for the engines (see
         # ParallelDecode).
         alone = self._readers_now() == 1
+        # The sessions' threads hold the run: weak references to this reader let a reader kept in a
+        # cycle with its own iterator be collected (its iterator's cleanup then stops them).
         p = ParallelDecode(
-            decoder, self._new_session, self._sessions_now,
+            decoder, _weak(self._new_session), _weak(self._sessions_now, default=1),
             lambda pkt: _is_key(pkt) and decoder.starts_sequence(pkt), batch=self.batch_packets,
             max_lookahead_frames=self._lookahead_frames(),
             eager=asked, parallel_now=True, free_first=alone,
