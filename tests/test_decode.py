@@ -837,3 +837,20 @@ def test_cpu_decoder_keeps_the_callers_timestamps_exactly(clips, style):
             out = [f for p, t in zip(packets, want) for f in dec.decode(bytes(p), pts=t)]
         out += dec.flush()  # frames drained here too
     assert sorted(f.pts for f in out) == want
+
+
+def test_an_error_before_a_flush_does_not_flag_the_next_stream(clips):
+    # A decode error in a stream's last packets left a pending flag that marked the first frame
+    # decoded after the flush (the next segment of a parallel session, or the next loop pass).
+    with Demuxer(clips["h264"]) as d:
+        info = d.info
+        packets = [bytes(p) for p in d.read_batch(100)]
+    with Decoder(info, "cpu") as dec:
+        dec.decode_many(packets[:5])
+        dec.flush()
+        # FFmpeg reports such errors only for some damage (it conceals most): stand in for one
+        # that came with the stream's last packet, with no frame after it to carry the flag.
+        dec._impl._pending_error = True
+        assert dec.flush() == []
+        frames = dec.decode_many(packets) + dec.flush()
+    assert frames and not any(f.error for f in frames)

@@ -420,6 +420,7 @@ class _CpuBackend:
         out = _offset_frames(self._frames_from(frames), self._pts_offset)
         self._pts_offset = 0
         self._damaged = False
+        self._pending_error = False  # an error of this stream's last packets is not the next one's
         self._cc.flush_buffers()  # ready for a new stream (looping)
         return out
 
