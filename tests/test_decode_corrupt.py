@@ -255,3 +255,30 @@ def test_percent_encoded_file_uri(good, tmp_path):
     path.write_bytes(Path(good["mp4"]).read_bytes())
     with Demuxer(path.as_uri()) as d:  # file:///.../my%20clip%20%231.mp4
         assert d.info.codec == "h264" and d.uri == path.as_uri()
+
+
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_a_silent_server_is_reported_as_a_timeout(scheme):
+    # A server that accepts the connection and sends nothing: the open must end at open_timeout
+    # and say so (RTSP reported "not a media file FFmpeg understands").
+    import socket
+    import threading
+    import time
+
+    from pysm import errors
+    from pysm.codec import Demuxer
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    held = []
+    threading.Thread(target=lambda: held.append(srv.accept()), daemon=True).start()
+    t = time.monotonic()
+    try:
+        with pytest.raises(errors.SourceError, match="timed out after 1 s"):
+            Demuxer(f"{scheme}://127.0.0.1:{srv.getsockname()[1]}/cam", open_timeout=1, read_timeout=1)
+        assert time.monotonic() - t < 10
+    finally:
+        srv.close()
+        for conn, _ in held:
+            conn.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Iterator
@@ -258,6 +259,7 @@ class Demuxer:
         """The opened container; None when the fast open does not apply to this format."""
         import av
 
+        started = time.monotonic()
         try:
             if fast:
                 # PyAV (18 and 19 alike) hands `options` to the container and to the decoders that
@@ -274,6 +276,12 @@ class Demuxer:
             raise SourceError(f"opening '{self.uri}' timed out after {open_timeout:g} s; check that the "
                               f"source is reachable or raise open_timeout") from exc
         except av.error.InvalidDataError as exc:
+            if timeout is not None and time.monotonic() - started >= 0.9 * open_timeout:
+                # A server that accepts and then stays silent: FFmpeg's RTSP probe gives up with
+                # "invalid data" when the interrupt fires.
+                raise SourceError(f"opening '{self.uri}' timed out after {open_timeout:g} s (the server "
+                                  f"sent nothing usable); check that the source is streaming or raise "
+                                  f"open_timeout") from exc
             raise SourceError(f"cannot open '{self.uri}': not a media file FFmpeg understands "
                               f"({_av_error_text(exc)})") from exc
         except (av.error.FFmpegError, OSError) as exc:
