@@ -98,6 +98,32 @@ def make_clip(path: Path | str, codec: str = "h264", *, n: int = 24, width: int 
     return path
 
 
+def encode_into(container, stream, images: list, pts: list[int] | None = None) -> None:
+    """Encode RGB images into ``stream`` (in its pixel format) and mux them, then flush it."""
+    import av
+
+    for i, img in enumerate(images):
+        f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=stream.pix_fmt)
+        f.pts = i if pts is None else pts[i]
+        for pkt in stream.encode(f):
+            container.mux(pkt)
+    for pkt in stream.encode():
+        container.mux(pkt)
+
+
+def add_silence(container, stream, frames: int, size: int = 1024) -> None:
+    """Encode ``frames`` frames of stereo silence into the audio ``stream`` and mux them."""
+    import av
+
+    for i in range(frames):
+        fr = av.AudioFrame.from_ndarray(np.zeros((2, size), np.float32), format="fltp", layout="stereo")
+        fr.sample_rate, fr.pts = stream.rate, i * size
+        for pkt in stream.encode(fr):
+            container.mux(pkt)
+    for pkt in stream.encode():
+        container.mux(pkt)
+
+
 def annexb_file(src: Path | str, dst: Path | str) -> Path:
     """The H.264 stream of ``src`` as a raw Annex-B elementary stream (no timestamps, no index)."""
     import av

@@ -8,8 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from codec_media import (annexb_file, encoder_for, make_clip, random_nv12, reference_planes, split_nv12,
-                         yuv_to_rgb_float32_twin, yuv_to_rgb_reference)
+from codec_media import (annexb_file, encode_into, encoder_for, make_clip, random_nv12, reference_planes,
+                         split_nv12, yuv_to_rgb_float32_twin, yuv_to_rgb_reference)
 
 import pysm
 from pysm import errors
@@ -801,13 +801,7 @@ def test_rgb_coded_source_keeps_its_colours(tmp_path, size):
     with av.open(str(path), "w") as c:
         s = c.add_stream("ffv1", rate=30)
         s.width, s.height, s.pix_fmt = w, h, "bgr0"
-        for i in range(2):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="bgr0")
-            f.pts = i
-            for pkt in s.encode(f):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
+        encode_into(c, s, [img, img])
     with VideoReader(path, "cpu", output_format="RGB") as reader:
         frames = [f.numpy() for f in reader]
         assert reader.info.color_matrix == ("bt709" if h >= 720 else "bt601")

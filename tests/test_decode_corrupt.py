@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec_media import decode_beside, decode_with_one_damaged_packet, make_clip
+from codec_media import add_silence, decode_beside, decode_with_one_damaged_packet, make_clip
 
 CHILD = textwrap.dedent("""
     import json, sys
@@ -236,13 +236,7 @@ def test_an_audio_file_with_cover_art_has_no_video(tmp_path):
         f.pts = 0
         for pkt in list(cover.encode(f)) + list(cover.encode()):
             c.mux(pkt)
-        for i in range(50):
-            fr = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
-            fr.sample_rate, fr.pts = 48000, i * 1024
-            for pkt in a.encode(fr):
-                c.mux(pkt)
-        for pkt in a.encode():
-            c.mux(pkt)
+        add_silence(c, a, 50)
     assert MediaInfo.discover(str(path)).video is None  # was a 90,000 fps mjpeg "video"
     with pytest.raises(errors.SourceError, match="cover picture"):
         Demuxer(path)

@@ -72,29 +72,16 @@ def test_bad_sources_are_falsy(tmp_path):
 
 def _video_with_longer_audio(path, video_frames: int = 90, audio_s: int = 6) -> None:
     import av
-    import numpy as np
 
-    from codec_media import frames_rgb
+    from codec_media import add_silence, encode_into, frames_rgb
 
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=30)
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
         a = c.add_stream("aac", rate=48000)
         a.layout = "stereo"
-        for i, img in enumerate(frames_rgb(video_frames, 64, 48)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-            f.pts = i
-            for pkt in s.encode(f):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
-        for i in range(audio_s * 48000 // 1024):
-            fr = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
-            fr.sample_rate, fr.pts = 48000, i * 1024
-            for pkt in a.encode(fr):
-                c.mux(pkt)
-        for pkt in a.encode():
-            c.mux(pkt)
+        encode_into(c, s, frames_rgb(video_frames, 64, 48))
+        add_silence(c, a, audio_s * 48000 // 1024)
 
 
 @pytest.mark.parametrize("ext", ["mkv", "ts", "mp4"])
@@ -119,7 +106,7 @@ def test_frame_count_follows_the_edit_list(tmp_path):
     # holds 20 samples, 15 pictures are shown, and PyAV decodes 15.
     import av
 
-    from codec_media import frames_rgb
+    from codec_media import encode_into, frames_rgb
 
     if encoder_for("h264") is None:
         pytest.skip("no H.264 encoder")
@@ -128,13 +115,7 @@ def test_frame_count_follows_the_edit_list(tmp_path):
         s = c.add_stream("libx264", rate=30)
         s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
         s.options = {"bf": "0", "g": "10"}
-        for i, img in enumerate(frames_rgb(20, 128, 96)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-            f.pts = i - 5
-            for pkt in s.encode(f):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
+        encode_into(c, s, frames_rgb(20, 128, 96), pts=[i - 5 for i in range(20)])
     with av.open(str(path)) as c:
         shown = sum(1 for _ in c.decode(video=0))
     assert MediaInfo.discover(path).frame_count == shown == 15
