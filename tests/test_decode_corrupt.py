@@ -276,3 +276,48 @@ def test_a_silent_server_is_reported_as_a_timeout(scheme):
         srv.close()
         for conn, _ in held:
             conn.close()
+
+
+STALL_CHILD = textwrap.dedent("""
+    import socket, sys, threading, time
+    from pysm import errors
+    from pysm.codec import Demuxer
+    data = open(sys.argv[1], "rb").read()
+    srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(2)
+    held = []
+    def serve():  # headers and the first part of a TS file, then silence
+        c, _ = srv.accept(); c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Type: video/mp2t\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(data)
+                  + data[:len(data) // 2])
+        held.append(c)
+    threading.Thread(target=serve, daemon=True).start()
+    # A short probe, so that the open ends on the data sent and the stall comes in a read.
+    d = Demuxer(f"http://127.0.0.1:{srv.getsockname()[1]}/cam.ts", open_timeout=5, read_timeout=4,
+                options={"probesize": "32768", "analyzeduration": "100000"})
+    t_open = time.monotonic()
+    outcome = []
+    def read():
+        try:
+            while d.read_batch(4):
+                pass
+            outcome.append("end")
+        except errors.SourceError as exc:
+            outcome.append(str(exc))
+    t = threading.Thread(target=read); t.start()
+    time.sleep(1.0)  # the reader is blocked on the silent socket now
+    t0 = time.monotonic(); d.close(); took = time.monotonic() - t0
+    t.join(20)
+    print("CLOSE", round(took, 2), "READER", not t.is_alive(), "AFTER", round(time.monotonic() - t_open, 2), outcome)
+""")
+
+
+def test_close_does_not_wait_for_a_blocked_network_read(good):
+    # close() from another thread must neither free the container under a read (a crash) nor wait
+    # for a silent source's read timeout (stopping many dead cameras would add up).
+    proc = subprocess.run([sys.executable, "-c", STALL_CHILD, str(good["ts"])], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    assert proc.returncode == 0, f"rc={proc.returncode}:\n{proc.stderr[-3000:]}"
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("CLOSE ")]
+    assert line, proc.stdout + proc.stderr
+    took = float(line[0].split()[1])
+    assert took < 0.5 and "READER True" in line[0], line[0]

@@ -72,6 +72,7 @@ PYSM_SIMD_CLONES void pack_three(const uint8_t* __restrict words, int width, uin
 
 template <typename T, int R, int G, int B, int N>
 void convert(const Surface& src, Surface& dst, const YuvToRgb& c) {
+  if (src.width <= 0 || src.height <= 0) return;
   std::vector<uint32_t> words(static_cast<size_t>(src.width));
   const uint8_t* chroma = src.data + src.pitch * src.height;
   for (int y = 0; y < src.height; ++y) {

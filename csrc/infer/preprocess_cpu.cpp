@@ -2,6 +2,7 @@
 // bilinear case (the default) runs as loops over rows and columns with the taps computed once per
 // column and per row; every value is computed by the same functions as the kernel's per-pixel
 // compute_pixel, so the results are the same bit for bit.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -35,7 +36,8 @@ PYSM_SIMD_CLONES void bilinear_rows(const PreItem& it, const PreConst& k, int n,
   const bool gray = k.C == 1;
   const float xmax = static_cast<float>(it.crop_x + it.crop_w - 1);
   const float ymax = static_cast<float>(it.crop_y + it.crop_h - 1);
-  const int sw = it.scaled_w > 0 ? it.scaled_w : 0;
+  // Columns of the scaled image that fall inside the network input (a transform may be given).
+  const int sw = std::max(0, std::min(it.scaled_w, k.W - it.pad_x));
   std::vector<int> x0(sw), x1(sw);
   std::vector<float> ax(sw);
   for (int lx = 0; lx < sw; ++lx) bilinear_taps(it.crop_x, it.sx, xmax, lx, &x0[lx], &x1[lx], &ax[lx]);

@@ -63,7 +63,7 @@ void check_jobs(ColorFormat format, const std::vector<ResizeJob>& jobs) {
                                       color_format_name(format) + "; convert to NV12 or RGB before the mux");
   for (const auto& j : jobs) {
     if (!j.src || !j.dst || j.src_w <= 0 || j.src_h <= 0 || j.roi_w <= 0 || j.roi_h <= 0 ||
-        j.roi_x < 0 || j.roi_y < 0 || j.roi_x + j.roi_w > j.dst_w || j.roi_y + j.roi_h > j.dst_h)
+        j.roi_x < 0 || j.roi_y < 0 || int64_t(j.roi_x) + j.roi_w > j.dst_w || int64_t(j.roi_y) + j.roi_h > j.dst_h)
       raise(ErrorKind::Value, "batch resize: invalid job (empty frame or ROI outside the output surface)");
     if (format == ColorFormat::NV12 &&
         ((j.roi_x | j.roi_y | j.roi_w | j.roi_h | j.dst_w | j.dst_h) & 1))

@@ -221,6 +221,7 @@ class Demuxer:
         if options:
             opts.update({str(k): str(v) for k, v in options.items()})
         self._closed = False
+        self._released = False  # the container freed (see close)
         self._container = None
         # Held while FFmpeg reads or seeks the container, and by close(): closing from another
         # thread (to stop a reader) then waits for the read in progress instead of freeing the
@@ -374,9 +375,10 @@ class Demuxer:
         """
         import av
 
-        self._check_open()
+        with self._io:
+            self._check_open()
+            demux = self._demux()
         tb_num, tb_den = self._tb.numerator * _NS, self._tb.denominator
-        demux = self._demux()
         while True:
             with self._io:
                 self._check_open()  # closed while this generator was suspended
@@ -560,18 +562,36 @@ class Demuxer:
 
     # ---- lifetime -----------------------------------------------------------------------------
     def _check_open(self) -> None:
+        """Raise SourceError once closed (I/O lock held), freeing the container if close() left
+        that to the thread that was reading."""
         if self._closed:
+            self._release()
             raise SourceError(f"the demuxer of '{self.uri}' is closed")
 
+    def _release(self) -> None:
+        """Free the container (I/O lock held); once."""
+        if self._released or self._container is None:
+            return
+        self._released = True
+        self._drop_batch_iter()
+        try:
+            self._container.close()
+        except Exception:  # closing a broken network source must not raise
+            pass
+
     def close(self) -> None:
-        if self._container is not None and not self._closed:
-            self._closed = True  # a read in another thread stops at its next packet
-            with self._io:  # and the one in progress ends before the container goes
-                self._drop_batch_iter()
-                try:
-                    self._container.close()
-                except Exception:  # closing a broken network source must not raise
-                    pass
+        """Close the source; any thread may call it. A read in progress in another thread is never
+        cut under it: the container is freed at once when no read is running, else by the reading
+        thread as soon as its read returns (a network read can block up to ``read_timeout``), and
+        that thread's next read raises SourceError. Returns without waiting for such a read."""
+        if self._container is None:
+            return
+        self._closed = True
+        if self._io.acquire(timeout=0.05):
+            try:
+                self._release()
+            finally:
+                self._io.release()
 
     @property
     def closed(self) -> bool:
