@@ -10,6 +10,7 @@ import os
 import socket
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 import pytest
@@ -126,6 +127,10 @@ def test_bad_uri_errors_for_that_source_only(clips, tmp_path):
     errs = [m for m in msgs if isinstance(m, ErrorMessage)]
     assert {e.origin for e in errs} == {"missing", "junk"}
     assert all(not e.fatal for e in errs)
+    # Messages name the source by the id its frames would carry (the mux pad), not -1.
+    assert {e.origin: e.source_id for e in errs} == {"missing": 1, "junk": 2}
+    assert {m.origin: m.source_id for m in msgs if isinstance(m, StreamEOSMessage)} == \
+        {"good": 0, "missing": 1, "junk": 2}
     assert "does not exist" in next(e.message for e in errs if e.origin == "missing")
     assert len(c.frames[0]) == 20 and set(c.frames) == {0}
     assert any(isinstance(m, EOSMessage) for m in msgs)
@@ -265,3 +270,81 @@ def test_pipeline_add_source_needs_a_multi_source():
     p.add("videotestsrc", "s")
     with pytest.raises(pysm.ConfigError):
         p.add_source("file:///x.mp4")
+
+
+def test_a_live_stream_that_ends_is_reported_as_an_error(clips):
+    # A camera that closes the connection (here: an HTTP MPEG-TS live stream whose server serves a
+    # few seconds and hangs up) ended like a finished file, with no message saying it was lost.
+    import threading
+
+    from _pipeline_media import make_clip as make
+
+    ts = make(Path(clips[0]).with_name("live.ts"), 40)
+    data = Path(ts).read_bytes()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(2)
+
+    def serve():  # chunked, no length: live to FFmpeg; then a clean end of the stream
+        c, _ = srv.accept()
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  + b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n")
+        time.sleep(1)
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    p = Pipeline("live")
+    p.add("nvurisrcbin", "cam", {"uri": f"http://127.0.0.1:{srv.getsockname()[1]}/cam.ts"})
+    p.add("nvurisrcbin", "file", {"uri": "file://" + clips[1]})
+    p.add("nvstreammux", "mux", {"batch-size": 2, "batched-push-timeout": 10000}).add("appsink", "sink")
+    p.link(("cam", "mux"), ("vsrc_%u", "sink_%u")).link(("file", "mux"), ("vsrc_%u", "sink_%u")).link("mux", "sink")
+    c = Counter()
+    p.attach("sink", pysm.Receiver("r", c))
+    msgs = []
+    p.start(msgs.append).wait(30)
+    srv.close()
+    errs = [m for m in msgs if isinstance(m, ErrorMessage)]
+    assert [(e.origin, e.source_id, e.fatal) for e in errs] == [("cam", 0, False)], errs
+    assert "ended" in errs[0].message and "closed the connection" in errs[0].message
+    assert len(c.frames[1]) == 20 and len(c.frames.get(0, [])) > 0
+
+
+def test_rerun_after_a_stop_that_abandoned_a_thread_does_not_run_it_twice(clips):
+    # A probe that blocked past stop(timeout=...) left the mux thread behind; the next start()
+    # reset the shared halt flag and that thread fed the new run beside its replacement (frames
+    # twice, numbers going backwards). prepare() now waits for it.
+    import threading
+
+    slept = []
+    run = [1]
+    seen: dict[int, list[int]] = {}
+
+    class Slow(pysm.BatchMetadataOperator):
+        def handle_metadata(self, batch_meta):
+            now = run[0]  # the run this call belongs to (the blocked one records after it)
+            if not slept:
+                slept.append(1)
+                time.sleep(2.5)
+            if now == 2:
+                for fm in batch_meta.frame_items:
+                    seen.setdefault(fm.source_id, []).append(fm.frame_number)
+
+    p = Pipeline("rerun")
+    p.add("nvurisrcbin", "f0", {"uri": clips[2], "file-loop": True, "device": "cpu"})
+    p.add("nvstreammux", "mux", {"batch-size": 1, "batched-push-timeout": 33000}).add("fakesink", "sink")
+    p.link(("f0", "mux"), ("vsrc_%u", "sink_%u")).link("mux", "sink")
+    p.attach("mux", pysm.Probe("slow", Slow()))
+    p.start()
+    time.sleep(0.5)
+    p.stop(timeout=1)
+    p.wait(3)
+    run[0] = 2
+    p.start()
+    time.sleep(2.0)
+    muxes = [t for t in threading.enumerate() if t.name == "pysm:mux"]
+    p.stop(timeout=2)
+    p.wait(5)
+    assert len(muxes) == 1
+    nums = seen.get(0, [])
+    assert nums and all(b > a for a, b in zip(nums, nums[1:])), "frames repeated or out of order"

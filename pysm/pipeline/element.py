@@ -269,6 +269,30 @@ class Element:
     def abort(self) -> None:
         """Hard stop: interrupt blocking native calls if the element can (close sockets...)."""
 
+    def message_source_id(self) -> int:
+        """The source id that messages about this source carry: its ``source-id`` property, else
+        the index of the mux pad it feeds, which is the id the mux gives its frames."""
+        sid = self.props.get("source-id", -1) if hasattr(self, "props") else -1
+        if sid is not None and sid >= 0:
+            return sid
+        el, seen = self, set()
+        while el is not None and id(el) not in seen:  # through queues and other one-way elements
+            seen.add(id(el))
+            links = [link for pads in el.src_links.values() for link in pads]
+            if len(links) != 1:
+                return -1
+            dst, dpad = links[0]
+            if getattr(dst, "assigns_source_ids", False):
+                tail = dpad.rsplit("_", 1)[-1]
+                return int(tail) if tail.isdigit() else -1
+            el = dst
+        return -1
+
+    def thread_alive(self) -> bool:
+        """Whether this element's worker thread (of this run or an abandoned earlier one) runs."""
+        t = self._thread
+        return t is not None and t.is_alive() and t is not threading.current_thread()
+
     def join(self, timeout: float) -> bool:
         t = self._thread
         if t is None or t is threading.current_thread():

@@ -28,6 +28,8 @@ from pysm.pipeline.registry import lookup
 from pysm.pipeline.state import PipelineState, StateMachine
 
 log = logging.getLogger("pysm.pipeline")
+#: How long prepare() waits for threads that the last stop() abandoned before refusing to start.
+_RESTART_WAIT_S = 5.0
 
 _FINISH = object()  # bus control item: tear down
 
@@ -268,8 +270,7 @@ class Pipeline:
 
     def report_source_error(self, element: Element, exc: BaseException) -> None:
         """An error of one source: reported, the rest of the pipeline goes on."""
-        sid = element.props.get("source-id", -1) if hasattr(element, "props") else -1
-        self.post(ErrorMessage(element.name, exc, source_id=sid, fatal=False))
+        self.post(ErrorMessage(element.name, exc, source_id=element.message_source_id(), fatal=False))
 
     # ---- end of stream ------------------------------------------------------------------------
     def _element_eos(self, element: Element) -> None:
@@ -284,7 +285,7 @@ class Pipeline:
             self._request_finish()
 
     def _source_finished(self, element: Element) -> None:
-        self.post(StreamEOSMessage(element.name, element.props.get("source-id", -1), element.props.get("uri", "")))
+        self.post(StreamEOSMessage(element.name, element.message_source_id(), element.props.get("uri", "")))
 
     # ---- buffers for user code ------------------------------------------------------------------
     _passthrough_mux = None
@@ -356,7 +357,12 @@ class Pipeline:
                 raise PipelineError(f"element '{el.name}' ({el.factory}) has no input: link something into it")
 
     def prepare(self, on_message: Optional[Callable] = None) -> "Pipeline":
-        """EMPTY -> READY -> PAUSED in the calling thread (message callback installed)."""
+        """EMPTY -> READY -> PAUSED in the calling thread (message callback installed).
+
+        Raises StateError when a thread that the last stop() had to abandon (a source blocked in a
+        read, a probe that would not return) still runs after a further 5 s: started beside its
+        replacement it would feed the new run twice."""
+        self._wait_for_abandoned_threads()
         with self._lock:
             if self._sm.state not in (PipelineState.EMPTY,):
                 raise StateError(f"pipeline '{self.name}' is {self._sm.state.name}: prepare() needs EMPTY "
@@ -427,6 +433,19 @@ class Pipeline:
             self._request_finish()
             self._done.wait(timeout / 2 + 0.5)
         return self
+
+    def _wait_for_abandoned_threads(self) -> None:
+        stale = [el for el in self._elements.values() if el.thread_alive()]
+        if not stale:
+            return
+        end = time.monotonic() + _RESTART_WAIT_S
+        for el in stale:
+            el.join(max(0.0, end - time.monotonic()))
+        still = [el.name for el in stale if el.thread_alive()]
+        if still:
+            raise StateError(f"pipeline '{self.name}': the threads of {still} from the previous run have not "
+                             f"stopped yet (a source read waits up to its read-timeout, a probe until it "
+                             f"returns); try again later")
 
     def _request_finish(self) -> None:
         with self._lock:

@@ -67,6 +67,7 @@ class StreamMux(Element):
     aliases = ("pysm_mux", "streammux")
     PROPS = MUX_PROPS
     sink_templates = ("sink_%u",)
+    assigns_source_ids = True  # a source's frames get the index of its sink pad (sink_N -> N)
     inbox_capacity = 4
     dynamic_inputs = False  # True for nvmultiurisrcbin: no pipeline EOS while it may get sources
 

@@ -83,7 +83,7 @@ class UriSource(SourceElement):
         return "cuda" if d == "gpu" else d
 
     def _post_state(self, state: str, attempt: int = 0, delay: float = 0.0, live: bool = False) -> None:
-        self.pipeline.post(SourceStateMessage(self.name, self.props["source-id"], state, self.props["uri"],
+        self.pipeline.post(SourceStateMessage(self.name, self.message_source_id(), state, self.props["uri"],
                                               attempt, delay, live))
 
     def _sleep(self, seconds: float) -> bool:
@@ -147,6 +147,9 @@ class UriSource(SourceElement):
                 return
             if error is None and not live:
                 return  # end of file (with file-loop the reader loops: it ends when a pass shows nothing)
+            if error is None:  # a live stream has no end of its own: the camera or server went away
+                error = SourceError(f"source '{self.name}': the live stream '{uri}' ended (the camera or "
+                                    f"server closed the connection)")
             # A live stream that ended or failed, or a file that failed.
             retry_interval = interval if connected_once else init_interval
             if not live or retry_interval <= 0:
@@ -169,7 +172,7 @@ class UriSource(SourceElement):
     def abort(self) -> None:
         inp = self._input
         if inp is not None:
-            inp._closed = True
+            inp.close()  # never cuts a read in progress; that read's end stops the thread
 
 
 register(UriSource)
