@@ -321,3 +321,38 @@ def test_close_does_not_wait_for_a_blocked_network_read(good):
     assert line, proc.stdout + proc.stderr
     took = float(line[0].split()[1])
     assert took < 0.5 and "READER True" in line[0], line[0]
+
+
+def test_a_truncated_mp4_raises_after_its_frames(tmp_path):
+    # An MP4 whose index is at the start and whose data is cut in half (a recording that stopped)
+    # ended early without a word: the frames it has come out, then SourceError says why.
+    from pysm import errors
+    from pysm.codec import VideoReader
+    from pysm.utils import MediaChunk, MediaExtractor
+
+    import av
+
+    made = make_clip(tmp_path / "made.mp4", "h264", n=60, gop=10)
+    src = tmp_path / "full.mp4"
+    with av.open(str(made)) as inp, av.open(str(src), "w", options={"movflags": "+faststart"}) as out:
+        ost = out.add_stream_from_template(inp.streams.video[0])  # index first, as cameras write
+        for pkt in inp.demux(inp.streams.video[0]):
+            if pkt.size:
+                pkt.stream = ost
+                out.mux(pkt)
+    path = tmp_path / "cut.mp4"
+    data = Path(src).read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    got = []
+    with pytest.raises(errors.SourceError, match="truncated"):
+        with VideoReader(path, "cpu") as reader:
+            for f in reader:
+                got.append(f.pts)
+    assert 20 <= len(got) < 60 and got == sorted(got)
+    with MediaExtractor([MediaChunk(str(path))], q_size=64, blocking=True, device="cpu") as ex:
+        q = ex()[0]
+        n = 0
+        while q.get(timeout=30) is not None:
+            n += 1
+        assert n == len(got) and "truncated" in ex.errors[0]
+    assert run_child(Path(src))["frames"] == 60  # the whole file: no false alarm

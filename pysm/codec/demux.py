@@ -222,6 +222,12 @@ class Demuxer:
             opts.update({str(k): str(v) for k, v in options.items()})
         self._closed = False
         self._released = False  # the container freed (see close)
+        # Packets read since the source's start (None after a seek elsewhere): an MP4/MOV index
+        # lists every packet, so an end of the file before them all is a truncated file.
+        self._pass_packets: int | None = 0
+        #: True once a read from the start ended before the packets the file's index lists (an
+        #: MP4/MOV cut short, e.g. a recording that stopped without finishing the file)
+        self.truncated = False
         self._container = None
         # Held while FFmpeg reads or seeks the container, and by close(): closing from another
         # thread (to stop a reader) then waits for the read in progress instead of freeing the
@@ -385,15 +391,19 @@ class Demuxer:
                 try:
                     pkt = next(demux)
                 except StopIteration:
+                    self._at_end()
                     return
                 except av.error.ExitError as exc:
                     raise SourceError(f"reading '{self.uri}' timed out; the source stopped sending data") from exc
                 except av.error.EOFError:
+                    self._at_end()
                     return
                 except (av.error.FFmpegError, OSError) as exc:
                     raise SourceError(f"reading '{self.uri}' failed: {_av_error_text(exc)}") from exc
             if pkt.size == 0:  # the demuxer's end-of-stream marker
                 continue
+            if self._pass_packets is not None:
+                self._pass_packets += 1
             pts, dts = pkt.pts, pkt.dts
             yield Packet(
                 pkt,
@@ -431,6 +441,8 @@ class Demuxer:
                 if pkt.size:  # size 0: the demuxer's end-of-stream marker
                     append(pkt)
                     if len(out) >= max_packets:
+                        if self._pass_packets is not None:
+                            self._pass_packets += len(out)
                         return out
         except av.error.ExitError as exc:
             self._batch_iter = None
@@ -441,7 +453,24 @@ class Demuxer:
             self._batch_iter = None
             raise SourceError(f"reading '{self.uri}' failed: {_av_error_text(exc)}") from exc
         self._batch_iter = None
+        if self._pass_packets is not None:
+            self._pass_packets += len(out)
+        self._at_end()
         return out
+
+    def _at_end(self) -> None:
+        """The end of the source was read: note a truncated indexed file (see ``truncated``)."""
+        n, listed = self._pass_packets, self.info.frame_count
+        fmt = self._container.format.name if self._container.format else ""
+        if n is not None and listed > 0 and fmt.startswith("mov") and n < listed - 2 and not self.truncated:
+            self.truncated = True
+            log.warning("'%s' ends after %d of the %d video packets its index lists: the file is truncated",
+                        self.uri, n, listed)
+
+    def truncation_error(self) -> SourceError:
+        """The error for a truncated file (after its frames were decoded)."""
+        return SourceError(f"'{self.uri}' ends after {self._pass_packets} of the {self.info.frame_count} video "
+                           f"packets its index lists: the file is truncated (a recording cut short?)")
 
     def _drop_batch_iter(self) -> None:
         # Close the suspended generator now: its cleanup resets the container's read timeout,
@@ -471,6 +500,7 @@ class Demuxer:
 
     def _seek(self, pts_ns: int) -> None:
         self._drop_batch_iter()
+        self._pass_packets = 0 if pts_ns <= 0 else None
         self._skip_to_key = False
         back = 0
         for _ in range(_SEEK_TRIES):

@@ -260,6 +260,8 @@ class VideoReader:
             yield None, not (self.seamless_loop and count() > at_start)
             # A pass without packets (a source whose seek does not bring it back) or frames ends
             # the loop rather than spinning on it.
+            if demuxer.truncated and not looping:
+                raise demuxer.truncation_error()  # after its frames, as a read error would be
             if not looping or not read_any or not made_frames(at_start):
                 return
             if span is None:

@@ -292,7 +292,10 @@ class MediaExtractor:
                         last_seek = target
                         restart = True
                         break
-            emit(decoder.flush())
+            if emit(decoder.flush()):
+                return
+            if demux.truncated:
+                raise demux.truncation_error()  # in errors[chunk], after the frames it had
 
     # ---- stopping -------------------------------------------------------------------------------
     def stop(self, timeout: float | None = 10.0) -> None:
