@@ -171,3 +171,43 @@ def test_rtsp_reconnect_attempts_exhausted(tmp_path):
     attempts = [m.attempt for m in msgs if isinstance(m, SourceStateMessage) and m.state == "reconnecting"
                 and m.delay > 0]
     assert attempts == [1, 2]
+
+
+def test_a_frozen_camera_times_out_after_read_timeout_once(rtsp_server):
+    # FFmpeg's RTSP demuxer hands out what its reorder queue held when the interrupt cuts a read,
+    # and the next read waited read_timeout again: a frozen camera was reported after twice it.
+    import signal
+
+    from pysm import errors
+    from pysm.codec import VideoReader
+
+    reader = VideoReader(f"rtsp://127.0.0.1:{rtsp_server.port}/test", "cpu", read_timeout=2, open_timeout=10)
+    it = iter(reader)
+    for _ in range(10):
+        next(it)
+    rtsp_server.proc.send_signal(signal.SIGSTOP)
+    t = time.monotonic()
+    try:
+        with pytest.raises(errors.SourceError, match="timed out"):
+            for _ in it:
+                pass
+        waited = time.monotonic() - t
+    finally:
+        rtsp_server.proc.send_signal(signal.SIGCONT)
+        reader.close()
+    assert 1.5 < waited < 3.0, waited
+
+
+def test_a_killed_camera_is_an_error_of_that_source(rtsp_server):
+    # The server going away ended the source like a finished file: no message said it was lost.
+    p = Pipeline("killed")
+    p.add("nvurisrcbin", "cam", {"uri": f"rtsp://127.0.0.1:{rtsp_server.port}/test", "read-timeout": 3})
+    p.add("fakesink", "sink").link(("cam", "sink"), ("vsrc_%u", ""))
+    msgs = []
+    p.start(msgs.append)
+    assert _wait(lambda: any(isinstance(m, SourceStateMessage) and m.state == "playing" for m in msgs), 20)
+    time.sleep(0.5)
+    rtsp_server.kill()
+    p.wait(20)
+    errs = [m for m in msgs if isinstance(m, ErrorMessage)]
+    assert len(errs) == 1 and errs[0].origin == "cam" and not errs[0].fatal, errs
