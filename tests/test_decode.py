@@ -848,3 +848,24 @@ def test_an_error_before_a_flush_does_not_flag_the_next_stream(clips):
         assert dec.flush() == []
         frames = dec.decode_many(packets) + dec.flush()
     assert frames and not any(f.error for f in frames)
+
+
+@pytest.mark.parametrize("mode", ["demuxed then explicit", "explicit, last untimed"])
+def test_cpu_decoder_keeps_one_time_base_when_the_callers_style_changes(tmp_path, mode):
+    # PyAV stamps the frames of a call with that call's packet time base: frames held back for
+    # B-frame reordering came out in another unit when the caller switched between demuxed
+    # packets and explicit times, or fed an untimed packet last.
+    clip = make_clip(tmp_path / "bf.mp4", "h264", n=24, bframes=2, gop=12)
+    with Demuxer(clip) as d:
+        packets = list(d.packets())
+        info = d.info
+    truth = sorted(p.pts for p in packets)
+    out = []
+    with Decoder(info, "cpu") as dec:
+        for i, p in enumerate(packets):
+            if mode.startswith("demuxed"):
+                out += dec.decode(p) if i < 12 else dec.decode(bytes(p.data), p.pts)
+            else:
+                out += dec.decode(bytes(p.data), p.pts if i < len(packets) - 1 else None)
+        out += dec.flush()
+    assert [f.pts for f in out] == truth

@@ -356,3 +356,28 @@ def test_a_truncated_mp4_raises_after_its_frames(tmp_path):
             n += 1
         assert n == len(got) and "truncated" in ex.errors[0]
     assert run_child(Path(src))["frames"] == 60  # the whole file: no false alarm
+
+
+@pytest.mark.parametrize("movflags", ["empty_moov+frag_every_frame", "frag_keyframe+empty_moov", "frag_keyframe"])
+def test_a_complete_fragmented_mp4_is_not_taken_for_truncated(tmp_path, movflags):
+    # A fragmented MP4 lists no samples in its index: its frame count is a guess from the duration
+    # and FFmpeg's average rate (768 for 48 frames with audio beside), never a packet count.
+    import av
+
+    from codec_media import encode_into, frames_rgb
+
+    from pysm.codec import VideoReader
+
+    path = tmp_path / "frag.mp4"
+    with av.open(str(path), "w", options={"movflags": movflags}) as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
+        s.options = {"bf": "2", "g": "12", "preset": "veryfast"}
+        a = c.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        encode_into(c, s, frames_rgb(48, 128, 96))
+        add_silence(c, a, 470)
+    with av.open(str(path)) as c:
+        shown = sum(1 for _ in c.decode(video=0))  # 47 with frag_every_frame: PyAV's count rules
+    with VideoReader(path, "cpu") as reader:
+        assert sum(1 for _ in reader) == shown and not reader.demuxer.truncated

@@ -521,3 +521,43 @@ def test_a_reader_in_a_cycle_with_its_iterator_is_collected(tmp_path):
             break
         time.sleep(0.05)
     assert ref() is None and _session_threads() == 0
+
+
+def test_a_collection_inside_a_session_thread_does_not_stall_it(tmp_path, monkeypatch):
+    # A reader kept in a cycle with its iterator is collected now; when that collection ran in a
+    # session thread holding the run's lock, stop() joined the other sessions, which needed the
+    # lock to see the stop: 30 s per session.
+    import gc
+
+    from pysm.codec import parallel
+
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=240, width=160, height=96, gop=12)
+    armed = threading.Event()
+    took = []
+    deliver = parallel.ParallelDecode._deliver
+
+    def collecting(self, seg, frames):  # stands in for an automatic collection under the lock
+        if armed.is_set() and threading.current_thread().name.startswith("pysm-decode-session"):
+            with self._cv:
+                armed.clear()
+                t = time.monotonic()
+                gc.collect()
+                took.append(time.monotonic() - t)
+        return deliver(self, seg, frames)
+
+    monkeypatch.setattr(parallel.ParallelDecode, "_deliver", collecting)
+    gc.disable()
+    try:
+        reader = VideoReader(clip, "cpu", sessions=2, lookahead_mib=64)
+        it = iter(reader)
+        reader.cycle = it
+        for _ in range(30):
+            next(it)
+        del reader, it
+        armed.set()
+        deadline = time.monotonic() + 20
+        while (not took or _session_threads()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        gc.enable()
+    assert took and took[0] < 5 and _session_threads() == 0, (took, _session_threads())

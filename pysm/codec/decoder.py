@@ -243,7 +243,7 @@ class _CpuBackend:
             self._cc.flags |= av.codec.context.Flags.low_delay
         self._info = info
         self._tb = info.time_base
-        self._packet_tb = info.time_base  # of the packets fed last: the stream's, or ns for explicit times
+        self._packet_tb: Fraction | None = None  # the time base of the packets fed (see _av_packet)
         self._size = output_size
         self._matrix = info.color_matrix
         self._range = info.color_range
@@ -273,11 +273,27 @@ class _CpuBackend:
         return self._annexb.starts_sequence(data, _is_key(packet))
 
     def _av_packet(self, packet: Any, pts: int | None) -> Any:
+        """The PyAV packet to decode, timed in this decoder's one time base (``_packet_tb``): PyAV
+        stamps the frames a call returns with the time base of that call's packet, so frames held
+        back for reordering would come out in another unit if the packets' time bases changed.
+        The first timed packet chooses it: a demuxed packet its stream's, an explicit time (ns)
+        nanoseconds, as NVDEC keeps them exact."""
         import av
 
         data = packet.data if isinstance(packet, Packet) else packet
-        if isinstance(data, av.Packet) and data.stream is not None and pts is None:
-            return data  # from a demuxer, timed by its own stream: FFmpeg's own memory
+        if isinstance(data, av.Packet) and pts is None:
+            ticks, dts, tb = data.pts, data.dts, data.time_base  # its own timestamp
+        else:
+            p = packet.pts if isinstance(packet, Packet) and pts is None else pts
+            ticks, dts, tb = (p, None, _NS_TB) if p is not None and p >= 0 else (None, None, None)
+        if self._packet_tb is None and tb is not None and ticks is not None:
+            self._packet_tb = tb
+        mode = self._packet_tb or self._tb
+        if tb is not None and tb != mode:  # rounded to the nearest tick of the decoder's time base
+            ticks = None if ticks is None else _to_ticks(ticks, tb, mode)
+            dts = None if dts is None else _to_ticks(dts, tb, mode)
+        if isinstance(data, av.Packet) and data.stream is not None and (tb is None or tb == mode) and pts is None:
+            return data  # from a demuxer, in the decoder's time base: FFmpeg's own memory
         # FFmpeg-owned memory, not a Python object: PyAV frees a packet made from `bytes` under the
         # GIL, and FFmpeg's frame threads drop their packets while the context is freed, which the
         # freeing thread does holding the GIL - a deadlock when a decoder is dropped mid-stream.
@@ -289,17 +305,11 @@ class _CpuBackend:
         memoryview(pkt)[:] = view
         if isinstance(data, av.Packet):
             pkt.is_keyframe = data.is_keyframe
-            if pts is None:
-                pkt.pts, pkt.dts = data.pts, data.dts
-                if data.time_base is not None:
-                    pkt.time_base = data.time_base
-                return pkt  # a PyAV packet's own timestamp, as for a demuxed one
-        p = packet.pts if isinstance(packet, Packet) and pts is None else pts
-        if p is not None and p >= 0:
-            # Counted in nanoseconds, as NVDEC keeps them: FFmpeg carries a packet's time base to
-            # its frame, so the caller's timestamp comes back exact rather than rounded to ticks.
-            pkt.time_base = _NS_TB
-            pkt.pts = p
+        pkt.time_base = mode  # untimed packets too: the frames they release are stamped with it
+        if ticks is not None:
+            pkt.pts = ticks
+        if dts is not None:
+            pkt.dts = dts
         return pkt
 
     def _reformat(self, f: Any, **kw: Any) -> Any:
@@ -338,7 +348,7 @@ class _CpuBackend:
             return self._convert(f, from_rgb or rgb)
         pts = f.pts
         if pts is not None:
-            tb = f.time_base or self._packet_tb  # frames drained at flush carry none
+            tb = f.time_base or self._packet_tb or self._tb  # frames drained at flush carry none
             pts = pts * tb.numerator * _NS // tb.denominator
         # The frame's own description (the bitstream's VUI) wins over the container's, as on NVDEC.
         if from_rgb:  # made by _reformat with exactly these
@@ -376,7 +386,6 @@ class _CpuBackend:
         import av
 
         pkt = self._av_packet(packet, pts)
-        self._packet_tb = pkt.time_base or self._tb
         try:
             frames = self._cc.decode(pkt)
         except (av.error.FFmpegError, ValueError) as exc:
@@ -431,6 +440,12 @@ class _CpuBackend:
 
     def close(self) -> None:
         self._cc = None
+
+
+def _to_ticks(value: int, tb: Fraction, to: Fraction) -> int:
+    """``value`` counted in ``tb`` as the nearest count of ``to``."""
+    q = Fraction(value) * tb / to
+    return int(q.numerator * 2 + q.denominator) // (2 * q.denominator)
 
 
 def _offset_frames(frames: list, offset: int) -> list:

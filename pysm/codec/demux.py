@@ -247,6 +247,7 @@ class Demuxer:
         # out what its reorder queue held), and the next read then waits read_timeout again: a
         # stalled camera was reported after twice the timeout. Such a read marks the source stalled.
         self._stall_after = None if local else read_timeout
+        self._index_packets = 0
         self._stalled = False
         if local and fast_open:
             self._container = self._open(target, opts, timeout, open_timeout, fast=True)
@@ -351,6 +352,7 @@ class Demuxer:
         elif self._container.duration:
             duration = int(self._container.duration) * _NS // 1_000_000  # AV_TIME_BASE is microseconds
         frames = int(st.frames or 0)  # from the container index; 0 when it has none
+        self._index_packets = frames  # an MP4/MOV sample table's count (0: fragmented, or no index)
         if frames > 0 and duration > 0 and fps > 0 and round(Fraction(duration, _NS) * fps) < frames - 1:
             # The index counts samples an edit list hides (an MP4 cut, or B-frame delay): the
             # pictures shown are those the duration holds.
@@ -485,7 +487,9 @@ class Demuxer:
         """The end of the source was read: note a truncated indexed file (see ``truncated``)."""
         n, listed = self._pass_packets, self.info.frame_count
         fmt = self._container.format.name if self._container.format else ""
-        if n is not None and listed > 0 and fmt.startswith("mov") and n < listed - 2 and not self.truncated:
+        # Only against a real sample table (a fragmented MP4 lists none: its count is a guess).
+        if (n is not None and self._index_packets > 0 and listed > 0 and fmt.startswith("mov")
+                and n < listed - 2 and not self.truncated):
             self.truncated = True
             log.warning("'%s' ends after %d of the %d video packets its index lists: the file is truncated",
                         self.uri, n, listed)

@@ -430,6 +430,11 @@ class ParallelDecode:
         with self._cv:
             self._stop = True
             self._cv.notify_all()
+        if self._cv._is_owned():
+            # Called with the run's lock held (the run's generator collected by a garbage collection
+            # in a thread that holds it): the sessions need that lock to see the stop, so joining
+            # here would wait for nothing. They end on their own.
+            return
         for w in self._workers:
             if w.thread is not None and w.thread is not threading.current_thread():
                 w.thread.join(timeout=30)

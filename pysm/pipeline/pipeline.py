@@ -362,7 +362,8 @@ class Pipeline:
         Raises StateError when a thread that the last stop() had to abandon (a source blocked in a
         read, a probe that would not return) still runs after a further 5 s: started beside its
         replacement it would feed the new run twice."""
-        self._wait_for_abandoned_threads()
+        if self._sm.state == PipelineState.EMPTY:  # else the state check below raises at once
+            self._wait_for_abandoned_threads()
         with self._lock:
             if self._sm.state not in (PipelineState.EMPTY,):
                 raise StateError(f"pipeline '{self.name}' is {self._sm.state.name}: prepare() needs EMPTY "

@@ -147,7 +147,9 @@ class UriSource(SourceElement):
                 return
             if error is None and not live:
                 return  # end of file (with file-loop the reader loops: it ends when a pass shows nothing)
-            if error is None:  # a live stream has no end of its own: the camera or server went away
+            if error is None and is_live_uri(uri):
+                # A camera stream has no end of its own: the camera or server went away. (An HTTP
+                # stream of unknown length may just have ended.)
                 error = SourceError(f"source '{self.name}': the live stream '{uri}' ended (the camera or "
                                     f"server closed the connection)")
             # A live stream that ended or failed, or a file that failed.
@@ -172,7 +174,9 @@ class UriSource(SourceElement):
     def abort(self) -> None:
         inp = self._input
         if inp is not None:
-            inp.close()  # never cuts a read in progress; that read's end stops the thread
+            # A flag only: the source's own thread closes the input once its decode call returns
+            # (closing the decoder under a running decode could park an NVDEC session in use).
+            inp._closed = True
 
 
 register(UriSource)
