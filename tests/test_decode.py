@@ -869,3 +869,17 @@ def test_cpu_decoder_keeps_one_time_base_when_the_callers_style_changes(tmp_path
                 out += dec.decode(bytes(p.data), p.pts if i < len(packets) - 1 else None)
         out += dec.flush()
     assert [f.pts for f in out] == truth
+
+
+def test_cpu_decoder_chooses_its_time_base_again_after_a_flush(tmp_path):
+    # The first stream's time base (Matroska: 1 ms) stayed for the decoder's life: the next
+    # stream's explicit nanoseconds were rounded to milliseconds after flush().
+    clip = make_clip(tmp_path / "c.mkv", "h264", n=12, bframes=2, gop=12)
+    with Demuxer(clip) as d:
+        packets = list(d.packets())
+        info = d.info
+    want = [1_000_000_123 + i * 33_366_667 for i in range(len(packets))]
+    with Decoder(info, "cpu") as dec:
+        first = [f for p in packets for f in dec.decode(p)] + dec.flush()
+        again = [f for p, t in zip(packets, want) for f in dec.decode(bytes(p.data), t)] + dec.flush()
+    assert len(first) == 12 and sorted(f.pts for f in again) == want

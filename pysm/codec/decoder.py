@@ -282,7 +282,8 @@ class _CpuBackend:
 
         data = packet.data if isinstance(packet, Packet) else packet
         if isinstance(data, av.Packet) and pts is None:
-            ticks, dts, tb = data.pts, data.dts, data.time_base  # its own timestamp
+            # Its own timestamp: in its time base, or (a packet built by hand) the stream's.
+            ticks, dts, tb = data.pts, data.dts, data.time_base or self._tb
         else:
             p = packet.pts if isinstance(packet, Packet) and pts is None else pts
             ticks, dts, tb = (p, None, _NS_TB) if p is not None and p >= 0 else (None, None, None)
@@ -428,6 +429,7 @@ class _CpuBackend:
             frames = []
         out = _offset_frames(self._frames_from(frames), self._pts_offset)
         self._pts_offset = 0
+        self._packet_tb = None  # the next stream's first timed packet chooses again
         self._damaged = False
         self._pending_error = False  # an error of this stream's last packets is not the next one's
         self._cc.flush_buffers()  # ready for a new stream (looping)
@@ -443,8 +445,11 @@ class _CpuBackend:
 
 
 def _to_ticks(value: int, tb: Fraction, to: Fraction) -> int:
-    """``value`` counted in ``tb`` as the nearest count of ``to``."""
+    """``value`` counted in ``tb`` as a count of ``to``: floored to nanoseconds (as ``Packet.pts``
+    and the frames' timestamps are), else the nearest tick."""
     q = Fraction(value) * tb / to
+    if to == _NS_TB:
+        return q.numerator // q.denominator
     return int(q.numerator * 2 + q.denominator) // (2 * q.denominator)
 
 

@@ -201,7 +201,9 @@ class Demuxer:
     Args:
         uri: a path, ``file://`` URI, ``rtsp://``, ``http(s)://`` or anything FFmpeg opens.
         open_timeout: seconds to wait for the source to open.
-        read_timeout: seconds to wait for each read before giving up (live sources).
+        read_timeout: seconds to wait for each read before giving up (live sources). A frozen RTSP
+            camera is reported after one to two of them: when FFmpeg's interrupt cuts a read, its
+            RTSP demuxer first hands out the packets its reorder queue held.
         options: extra FFmpeg format options (e.g. ``{"rtsp_transport": "udp"}``).
         fast_open: for local H.264/HEVC files, skip FFmpeg's probe decode (see the module doc).
             With it, ``info`` takes H.264 colour descriptions from the container only (the
@@ -243,12 +245,7 @@ class Demuxer:
         local = scheme == "file" and os.path.isfile(target)
         timeout = None if local else (open_timeout, read_timeout)
         self._reopen_args = (target, opts, timeout, open_timeout)  # for a source that cannot seek
-        # A read that FFmpeg's interrupt cut after read_timeout may still return a packet (RTSP hands
-        # out what its reorder queue held), and the next read then waits read_timeout again: a
-        # stalled camera was reported after twice the timeout. Such a read marks the source stalled.
-        self._stall_after = None if local else read_timeout
         self._index_packets = 0
-        self._stalled = False
         if local and fast_open:
             self._container = self._open(target, opts, timeout, open_timeout, fast=True)
             if self._container is not None and not self._fast_open_is_complete():
@@ -392,18 +389,11 @@ class Demuxer:
             self._check_open()
             demux = self._demux()
         tb_num, tb_den = self._tb.numerator * _NS, self._tb.denominator
-        stall = self._stall_after
         while True:
             with self._io:
                 self._check_open()  # closed while this generator was suspended
-                if self._stalled:  # the last read came back only after read_timeout (see __init__)
-                    self._stalled = False
-                    raise SourceError(f"reading '{self.uri}' timed out; the source stopped sending data")
-                t = time.monotonic() if stall else 0.0
                 try:
                     pkt = next(demux)
-                    if stall and time.monotonic() - t >= 0.95 * stall:
-                        self._stalled = True
                 except StopIteration:
                     self._at_end()
                     return
@@ -445,27 +435,16 @@ class Demuxer:
     def _read_batch(self, max_packets: int) -> list:
         import av
 
-        if self._stalled:
-            self._stalled = False
-            self._batch_iter = None
-            raise SourceError(f"reading '{self.uri}' timed out; the source stopped sending data")
         it = self._batch_iter
         if it is None:
             it = self._batch_iter = self._demux()
         out: list = []
         append = out.append
-        stall = self._stall_after
-        t = time.monotonic() if stall else 0.0
         try:
             for pkt in it:
-                if stall:
-                    now = time.monotonic()
-                    if now - t >= 0.95 * stall:
-                        self._stalled = True  # this packet still goes out; the next read raises
-                    t = now
                 if pkt.size:  # size 0: the demuxer's end-of-stream marker
                     append(pkt)
-                    if len(out) >= max_packets or self._stalled:
+                    if len(out) >= max_packets:
                         if self._pass_packets is not None:
                             self._pass_packets += len(out)
                         return out
