@@ -367,3 +367,33 @@ def test_prepare_on_a_running_pipeline_fails_at_once(clips):
     finally:
         p.stop(timeout=2)
         p.wait(5)
+
+
+def test_rerun_waits_for_an_abandoned_multiurisrcbin_source_too(clips):
+    # nvmultiurisrcbin's sources run threads of their own: the wait for an earlier run's abandoned
+    # threads looked only at its mux thread, and a source stuck opening fed the re-run twice.
+    import threading
+
+    from pysm.errors import StateError
+
+    p = Pipeline("multi-rerun")
+    p.add("nvmultiurisrcbin", "srcs", {"port": "0", "max-batch-size": 2, "batched-push-timeout": 5000,
+                                       "uri-list": clips[0]})
+    p.add("appsink", "sink").link("srcs", "sink")
+    p.start().wait(20)
+    srcs = p._elements["srcs"]
+    child = next(iter(srcs._sources.values())).child
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, daemon=True)  # stands in for a source stuck opening
+    stuck.start()
+    child._thread = stuck
+    try:
+        assert srcs.thread_alive()
+        t = time.monotonic()
+        with pytest.raises(StateError, match="srcs"):
+            p.prepare()
+        assert 4 < time.monotonic() - t < 8
+    finally:
+        release.set()
+        stuck.join(5)
+    assert not srcs.thread_alive()

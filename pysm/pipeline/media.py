@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from pysm.errors import SourceError, TimeoutError as PysmTimeoutError
 
-LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "rtp", "srt", "tcp")
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp")
 
 
 def uri_scheme(uri: str) -> str:

@@ -177,6 +177,12 @@ class MultiUriSource(StreamMux):
             self.rest.close()
             self.rest = None
 
+    def thread_alive(self) -> bool:
+        """Its own (mux) thread or any of its sources' threads, removed ones included."""
+        with self._lock:
+            children = [e.child for e in self._sources.values()] + self._retired
+        return super().thread_alive() or any(c.thread_alive() for c in children)
+
     def join(self, timeout: float) -> bool:
         import time
 

@@ -16,7 +16,7 @@ from pysm.errors import NotSupportedYet, SourceError
 from pysm.pipeline.element import SourceElement
 from pysm.pipeline.items import FrameItem
 from pysm.pipeline.media import VideoInput, check_uri, is_live_uri
-from pysm.pipeline.messages import SourceStateMessage
+from pysm.pipeline.messages import SourceStateMessage, WarningMessage
 from pysm.pipeline.properties import Prop
 from pysm.pipeline.registry import register
 
@@ -147,17 +147,19 @@ class UriSource(SourceElement):
                 return
             if error is None and not live:
                 return  # end of file (with file-loop the reader loops: it ends when a pass shows nothing)
-            if error is None and is_live_uri(uri):
-                # A camera stream has no end of its own: the camera or server went away. (An HTTP
-                # stream of unknown length may just have ended.)
-                error = SourceError(f"source '{self.name}': the live stream '{uri}' ended (the camera or "
-                                    f"server closed the connection)")
             # A live stream that ended or failed, or a file that failed.
             retry_interval = interval if connected_once else init_interval
             if not live or retry_interval <= 0:
                 if error is not None:
                     self._post_state("error", live=live)
                     self.pipeline.report_source_error(self, error)
+                elif is_live_uri(uri):
+                    # A camera stream has no end of its own: say that the server closed it (as
+                    # rtspsrc warns), so that a lost camera does not look like a finished file.
+                    self._post_state("eos", live=live)
+                    self.pipeline.post(WarningMessage(
+                        self.name, f"source '{self.name}': the live stream '{uri}' ended: the camera or "
+                                   f"server closed it (set rtsp-reconnect-interval to reconnect)"))
                 return
             if max_attempts >= 0 and attempt >= max_attempts:
                 self._post_state("error", attempt, live=live)
