@@ -397,3 +397,34 @@ def test_rerun_waits_for_an_abandoned_multiurisrcbin_source_too(clips):
         release.set()
         stuck.join(5)
     assert not srcs.thread_alive()
+
+
+def test_start_from_on_message_at_the_end_of_a_run(clips):
+    # The last run's bus thread, still delivering its final messages, read the new run's queue
+    # and set the new run's end event: wait() returned at once and stop() did nothing.
+    from pysm.pipeline import StateTransitionMessage
+
+    p = Pipeline("again")
+    p.add("nvurisrcbin", "s0", {"uri": clips[0], "device": "cpu"})
+    p.add("nvstreammux", "mux", {"batch-size": 1}).add("fakesink", "sink")
+    p.link(("s0", "mux"), ("vsrc_%u", "sink_%u")).link("mux", "sink")
+    restarted = []
+
+    def on_message(m):
+        if (isinstance(m, StateTransitionMessage) and m.origin == "again"
+                and m.new_state == pysm.PipelineState.EMPTY and not restarted):
+            p.element("s0").props["file-loop"] = True
+            p.start(on_message)
+            restarted.append(1)
+
+    p.start(on_message)
+    deadline = time.monotonic() + 20
+    while not restarted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert restarted
+    time.sleep(0.5)
+    with pytest.raises(pysm.errors.PipelineError, match="still running"):
+        p.wait(0.5)  # the looping second run goes on
+    p.stop(timeout=2)
+    p.wait(5)
+    assert p.state == pysm.PipelineState.EMPTY

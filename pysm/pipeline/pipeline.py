@@ -228,20 +228,22 @@ class Pipeline:
             # An on_message callback that raises must not kill the bus: report it once in the log.
             log.exception("on_message callback raised while handling %r", message)
 
-    def _bus_main(self) -> None:
+    def _bus_main(self, bus: "queue.Queue", done: threading.Event) -> None:
+        # This run's queue and end event, not the attributes: on_message may start the next run
+        # while this thread still drains (prepare() then replaces both).
         while True:
-            item = self._bus.get()
+            item = bus.get()
             if item is _FINISH:
                 self._teardown()
                 # Deliver what the teardown posted (state transitions), then finish.
                 while True:
                     try:
-                        m = self._bus.get_nowait()
+                        m = bus.get_nowait()
                     except queue.Empty:
                         break
                     if m is not _FINISH:
                         self._deliver(m)
-                self._done.set()
+                done.set()
                 return
             self._deliver(item)
 
@@ -371,13 +373,14 @@ class Pipeline:
             self._validate()
             self._on_message = on_message if on_message is not None else self._on_message
             self._halt.clear()
-            self._done.clear()
+            self._done = threading.Event()  # this run's; the last run's bus thread sets its own
             self._finishing = False
             self._eos_elements.clear()
             self._bus = queue.Queue()
             for el in self._elements.values():
                 el.reset()
-            self._bus_thread = threading.Thread(target=self._bus_main, name=f"pysm-bus:{self.name}", daemon=True)
+            self._bus_thread = threading.Thread(target=self._bus_main, args=(self._bus, self._done),
+                                                name=f"pysm-bus:{self.name}", daemon=True)
             self._bus_thread.start()
             try:
                 self._step(PipelineState.READY)
