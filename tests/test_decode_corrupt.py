@@ -37,12 +37,18 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def run_child(path: Path, device: str = "cpu") -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(path), device], capture_output=True, text=True,
+def run_script(code: str, *args: str) -> str:
+    """``code`` run in a child Python with ``args``: its stdout; a crash fails the test."""
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     assert proc.returncode == 0, f"decoder process died (rc={proc.returncode}):\n{proc.stderr[-3000:]}"
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert line, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def run_child(path: Path, device: str = "cpu") -> dict:
+    out = run_script(CHILD, str(path), device)
+    line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    assert line, out
     return json.loads(line[-1][len("RESULT "):])
 
 
@@ -189,10 +195,8 @@ CLOSE_CHILD = textwrap.dedent("""
 
 def test_reading_a_closed_demuxer_raises_instead_of_crashing(good):
     # PyAV's demux generator read a freed container: the process died with SIGSEGV.
-    proc = subprocess.run([sys.executable, "-c", CLOSE_CHILD, str(good["mp4"])], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
-    assert proc.returncode == 0, f"rc={proc.returncode}:\n{proc.stderr[-3000:]}"
-    assert "SUSPENDED True" in proc.stdout and "THREADS ok" in proc.stdout, proc.stdout + proc.stderr
+    out = run_script(CLOSE_CHILD, str(good["mp4"]))
+    assert "SUSPENDED True" in out and "THREADS ok" in out, out
 
 
 def test_latin1_metadata_does_not_fail_the_open(good, tmp_path):
@@ -314,11 +318,9 @@ STALL_CHILD = textwrap.dedent("""
 def test_close_does_not_wait_for_a_blocked_network_read(good):
     # close() from another thread must neither free the container under a read (a crash) nor wait
     # for a silent source's read timeout (stopping many dead cameras would add up).
-    proc = subprocess.run([sys.executable, "-c", STALL_CHILD, str(good["ts"])], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
-    assert proc.returncode == 0, f"rc={proc.returncode}:\n{proc.stderr[-3000:]}"
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("CLOSE ")]
-    assert line, proc.stdout + proc.stderr
+    out = run_script(STALL_CHILD, str(good["ts"]))
+    line = [ln for ln in out.splitlines() if ln.startswith("CLOSE ")]
+    assert line, out
     took = float(line[0].split()[1])
     assert took < 0.5 and "READER True" in line[0], line[0]
 

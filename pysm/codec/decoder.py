@@ -21,7 +21,7 @@ from typing import Any
 
 from pysm import errors
 from pysm._native import _core
-from pysm.codec.demux import Demuxer, Packet, StreamInfo
+from pysm.codec.demux import Demuxer, Packet, StreamInfo, _ns
 from pysm.codec.fast_start import FastStart
 
 __all__ = ["Decoder", "parse_device", "nvdec_unavailable_reason", "clear_decoder_cache", "decoder_cache_info",
@@ -447,9 +447,9 @@ class _CpuBackend:
 def _to_ticks(value: int, tb: Fraction, to: Fraction) -> int:
     """``value`` counted in ``tb`` as a count of ``to``: floored to nanoseconds (as ``Packet.pts``
     and the frames' timestamps are), else the nearest tick."""
-    q = Fraction(value) * tb / to
     if to == _NS_TB:
-        return q.numerator // q.denominator
+        return _ns(value, tb)
+    q = Fraction(value) * tb / to
     return int(q.numerator * 2 + q.denominator) // (2 * q.denominator)
 
 

@@ -245,7 +245,6 @@ class Demuxer:
         local = scheme == "file" and os.path.isfile(target)
         timeout = None if local else (open_timeout, read_timeout)
         self._reopen_args = (target, opts, timeout, open_timeout)  # for a source that cannot seek
-        self._index_packets = 0
         if local and fast_open:
             self._container = self._open(target, opts, timeout, open_timeout, fast=True)
             if self._container is not None and not self._fast_open_is_complete():
@@ -339,24 +338,25 @@ class Demuxer:
         matrix = _MATRIX.get(matrix_code, "bt709" if height >= 720 else "bt601")
         range_code = _code(getattr(cc, "color_range", 0))
         full = range_code == 2 or pix_fmt.startswith("yuvj") or (codec == "mjpeg" and range_code != 1)
-        duration = -1
-        if _tag_duration(st) > 0:
-            # Matroska/WebM keep a track's own length only in a tag; FFmpeg fills the stream's
-            # duration with the file's (the longest track's, audio included).
-            duration = _tag_duration(st)
-        elif st.duration is not None and st.duration > 0:
-            duration = _ns(st.duration, tb)
-        elif self._container.duration:
-            duration = int(self._container.duration) * _NS // 1_000_000  # AV_TIME_BASE is microseconds
+        # Matroska/WebM keep a track's own length only in a tag; FFmpeg fills the stream's duration
+        # with the file's (the longest track's, audio included).
+        duration = _tag_duration(st)
+        if duration <= 0:
+            if st.duration is not None and st.duration > 0:
+                duration = _ns(st.duration, tb)
+            elif self._container.duration:
+                duration = int(self._container.duration) * _NS // 1_000_000  # AV_TIME_BASE is microseconds
+            else:
+                duration = -1
         frames = int(st.frames or 0)  # from the container index; 0 when it has none
-        self._index_packets = frames  # an MP4/MOV sample table's count (0: fragmented, or no index)
-        if frames > 0 and duration > 0 and fps > 0 and round(Fraction(duration, _NS) * fps) < frames - 1:
+        by_duration = round(Fraction(duration, _NS) * fps) if duration > 0 and fps > 0 else 0
+        if 0 < by_duration < frames - 1:
             # The index counts samples an edit list hides (an MP4 cut, or B-frame delay): the
             # pictures shown are those the duration holds.
-            frames = round(Fraction(duration, _NS) * fps)
+            frames = by_duration
         live = scheme in LIVE_SCHEMES or (duration <= 0 and scheme not in ("file", ""))
-        if frames <= 0 and duration > 0 and fps > 0 and not live:
-            frames = round(Fraction(duration, _NS) * fps)
+        if frames <= 0 and not live:
+            frames = by_duration
         start = st.start_time if st.start_time is not None else None
         if start is None and self._container.start_time is not None:
             start_ns = int(self._container.start_time) * _NS // 1_000_000
@@ -445,21 +445,21 @@ class Demuxer:
                 if pkt.size:  # size 0: the demuxer's end-of-stream marker
                     append(pkt)
                     if len(out) >= max_packets:
-                        if self._pass_packets is not None:
-                            self._pass_packets += len(out)
-                        return out
+                        break
+            else:
+                self._batch_iter = None  # the end of the source
         except av.error.ExitError as exc:
             self._batch_iter = None
             raise SourceError(f"reading '{self.uri}' timed out; the source stopped sending data") from exc
         except av.error.EOFError:
-            pass
+            self._batch_iter = None  # the end of the source
         except (av.error.FFmpegError, OSError) as exc:
             self._batch_iter = None
             raise SourceError(f"reading '{self.uri}' failed: {_av_error_text(exc)}") from exc
-        self._batch_iter = None
         if self._pass_packets is not None:
             self._pass_packets += len(out)
-        self._at_end()
+        if self._batch_iter is None:
+            self._at_end()
         return out
 
     def _at_end(self) -> None:
@@ -467,7 +467,7 @@ class Demuxer:
         n, listed = self._pass_packets, self.info.frame_count
         fmt = self._container.format.name if self._container.format else ""
         # Only against a real sample table (a fragmented MP4 lists none: its count is a guess).
-        if (n is not None and self._index_packets > 0 and listed > 0 and fmt.startswith("mov")
+        if (n is not None and (self._stream.frames or 0) > 0 and listed > 0 and fmt.startswith("mov")
                 and n < listed - 2 and not self.truncated):
             self.truncated = True
             log.warning("'%s' ends after %d of the %d video packets its index lists: the file is truncated",

@@ -10,14 +10,14 @@ from typing import Any, Iterator
 
 from pysm.errors import SourceError, TimeoutError as PysmTimeoutError
 
-LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp")
-
 
 def uri_scheme(uri: str) -> str:
     return urllib.parse.urlparse(uri).scheme.lower()
 
 
 def is_live_uri(uri: str) -> bool:
+    from pysm.codec.demux import LIVE_SCHEMES  # one list, the demuxer's (imported on use, as the codec is)
+
     return uri_scheme(uri) in LIVE_SCHEMES
 
 
