@@ -159,6 +159,25 @@ def _tag_duration(stream: Any) -> int:
         return 0
 
 
+_metadata_errors_kw = True  # PyAV < 19 takes metadata_errors=; 19 dropped it
+
+
+def _av_open(target: str, **kw: Any) -> Any:
+    """``av.open(target, mode="r", **kw)``, where PyAV takes it with ``metadata_errors="replace"``:
+    titles in Latin-1 (older muxers) would otherwise fail the whole open."""
+    import av
+
+    global _metadata_errors_kw
+    if _metadata_errors_kw:
+        try:
+            return av.open(target, mode="r", metadata_errors="replace", **kw)
+        except TypeError as exc:
+            if "metadata_errors" not in str(exc):
+                raise
+            _metadata_errors_kw = False
+    return av.open(target, mode="r", **kw)
+
+
 def _bit_depth(pix_fmt: str) -> int:
     import av
 
@@ -273,10 +292,8 @@ class Demuxer:
             if fast:
                 # PyAV (18 and 19 alike) hands `options` to the container and to the decoders that
                 # probe each stream; the format ignores the codec keys.
-                return av.open(target, mode="r", options={**opts, **_FAST_PROBE}, timeout=timeout,
-                               metadata_errors="replace")
-            # Titles in Latin-1 (older muxers) would otherwise fail the whole open.
-            return av.open(target, mode="r", options=opts, timeout=timeout, metadata_errors="replace")
+                return _av_open(target, options={**opts, **_FAST_PROBE}, timeout=timeout)
+            return _av_open(target, options=opts, timeout=timeout)
         except FileNotFoundError as exc:
             raise SourceError(f"cannot open '{self.uri}': file not found; check the path") from exc
         except PermissionError as exc:
