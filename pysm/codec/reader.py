@@ -327,13 +327,18 @@ class VideoReader:
                 t = time.perf_counter()
                 yield from _hand_out(frames)
                 t_consumer += time.perf_counter() - t
-                # A consumer that takes less than half the decode's time per frame leaves this
-                # session's engine the bottleneck: more sessions pay, if still allowed, and if the
+                # More sessions pay while the consumer keeps up, if still allowed, and if the
                 # restart points come often enough for a segment or two to fit in the lookahead.
                 if (watch and not handover and self.frames >= _WATCH_FRAMES and len(restarts) == 2
-                        and t_consumer < 0.5 * t_decode):
+                        and self._consumer_keeps_up(t_consumer, t_decode)):
                     allowed = self._sessions_now()
                     handover = allowed > 1 and self._lookahead_fits(restarts[1] - restarts[0], allowed)
+
+    @staticmethod
+    def _consumer_keeps_up(t_consumer: float, t_decode: float) -> bool:
+        # A consumer that takes less than half the decode's time leaves this session's engine the
+        # bottleneck.
+        return t_consumer < 0.5 * t_decode
 
     def _parallel_frames(self, batches: Iterator, par: list, asked: bool) -> Iterator[Any]:
         decoder = self._decoder
