@@ -57,6 +57,14 @@ class FakeDecoder:
         self.closed = True
 
 
+class NoSessionDecoder(FakeDecoder):
+    """A further session that cannot be had: its first call raises what NVDEC's session creation
+    raises when the device has no room for it (the fake's packets are not consumed)."""
+
+    def decode_many(self, packets, offset):
+        raise errors.OutOfMemoryError("cuvidCreateDecoder: CUDA_ERROR_OUT_OF_MEMORY (fake)")
+
+
 class TimedDecoder(FakeDecoder):
     """Takes a fixed time per packet (plus FakeDecoder's random time per call, up to ``most_s``)
     and notes when each call ran in ``spans``."""

@@ -435,6 +435,38 @@ def test_nvdec_sessions_on_the_real_clip(nvdec, shared_data):
     assert par == serial
 
 
+def test_nvdec_sessions_that_cannot_start_leave_the_frames_to_the_others(nvdec, tmp_path):
+    """Two of four NVDEC sessions fail as cuvidCreateDecoder does when the device has no room
+    (at their first decode call): the reader goes on with the two that run, frames bit for bit."""
+    import itertools
+
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=240, width=640, height=360, gop=15, bframes=2, seed=5)
+    serial, _ = _frames_of(clip, sessions=1)
+
+    class NoRoom:
+        def __init__(self, decoder):
+            self.decoder = decoder
+
+        def decode_many(self, packets, offset):
+            raise errors.OutOfMemoryError("cuvidCreateDecoder: CUDA_ERROR_OUT_OF_MEMORY (test)")
+
+        def close(self):
+            self.decoder.close()
+
+    out = []
+    with VideoReader(clip, "cuda", sessions=4) as r:
+        made = itertools.count(1)
+        real = r._new_session  # noqa: SLF001
+        r._new_session = lambda: NoRoom(real()) if next(made) % 2 == 0 else real()  # noqa: SLF001
+        out = [(f.pts, f.error, f.numpy()) for f in r]
+        stats = r.parallel_stats["sessions"]
+    assert [s["failed_to_start"] for s in stats].count(True) >= 1  # (if the fourth took a segment: 2)
+    assert len(out) == len(serial) == 240
+    for i, ((pa, ea, fa), (pb, eb, fb)) in enumerate(zip(serial, out)):
+        assert (pa, ea) == (pb, eb), i
+        np.testing.assert_array_equal(fa, fb, err_msg=f"frame {i}")
+
+
 @pytest.mark.parametrize("sessions", [1, 3])
 @pytest.mark.parametrize("kind", ["h264", "hevc", "mpeg4"])
 def test_reader_loops_on_gpu_with_increasing_pts(nvdec, clips, tmp_path, kind, sessions):

@@ -6,6 +6,8 @@ stand in for them, and a fake decoder with random delays checks order, bounds an
 
 from __future__ import annotations
 
+import itertools
+import logging
 import random
 import threading
 import time
@@ -16,6 +18,7 @@ import pytest
 from codec_media import available, encoder_for, make_clip
 from parallel_fakes import FakeDecoder as _FakeDecoder
 from parallel_fakes import Frame as _Frame
+from parallel_fakes import NoSessionDecoder
 from parallel_fakes import TimedDecoder as _TimedDecoder
 from parallel_fakes import batches as _batches
 from pysm import errors
@@ -310,6 +313,73 @@ def test_an_error_comes_after_the_frames_before_it():
     assert got[:50] == list(range(50))
     assert all(n < 57 for n in got)
     assert _session_threads() == 0
+
+
+@pytest.mark.parametrize("where", ["creation", "first call"])
+@pytest.mark.parametrize("free_first", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_session_that_cannot_start_leaves_its_segments_to_the_others(seed, free_first, where, caplog):
+    # Sessions 2 and 3 (of 4) cannot be had; the frames still come, all and in order, from the
+    # sessions that run, and the run does not stall on segments the failed sessions had taken.
+    rng = random.Random(seed)
+    made: list = []
+    count = itertools.count(1)
+
+    def make():
+        k = next(count)
+        if k in (2, 3) and where == "creation":
+            raise errors.OutOfMemoryError("cuvidCreateDecoder: CUDA_ERROR_OUT_OF_MEMORY (fake)")
+        d = NoSessionDecoder(rng) if k in (2, 3) else _FakeDecoder(rng)
+        made.append(d)
+        return d
+
+    par = ParallelDecode(_FakeDecoder(rng), make, lambda: 4, lambda p: p.key, batch=4, min_segment=8,
+                         max_lookahead_frames=16, eager=True, free_first=free_first)
+    got: list[int] = []
+
+    def consume():
+        for frames in par.run(_batches(300, 10, 5, passes=2, cut_between_passes=True)):
+            got.extend(f.n for f in frames)
+
+    with caplog.at_level(logging.WARNING, logger="pysm.codec"):
+        t = threading.Thread(target=consume, daemon=True)  # a stall fails the test, never hangs it
+        t.start()
+        t.join(30)
+        assert not t.is_alive(), f"stuck after {len(got)} frames"
+    assert got == list(range(300)) + [1000 + i for i in range(300)]
+    sessions = par.stats["sessions"]  # (which two fail depends on which thread creates first)
+    assert [s["failed_to_start"] for s in sessions].count(True) == 2 and not sessions[0]["failed_to_start"]
+    assert all(s["segments"] > 0 for s in sessions if not s["failed_to_start"])  # the others decoded
+    assert sum("could not start" in r.getMessage() for r in caplog.records) == 2
+    assert all(d.closed for d in made) and _session_threads() == 0
+
+
+@pytest.mark.parametrize("free_first", [False, True])
+def test_with_no_further_session_the_first_decodes_everything(free_first):
+    rng = random.Random(5)
+    par = ParallelDecode(_FakeDecoder(rng), lambda: NoSessionDecoder(rng), lambda: 3, lambda p: p.key,
+                         batch=4, min_segment=8, max_lookahead_frames=8, eager=True, free_first=free_first)
+    got: list[int] = []
+    t = threading.Thread(target=lambda: got.extend(f.n for fr in par.run(_batches(200, 10, 5)) for f in fr),
+                         daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), f"stuck after {len(got)} frames"
+    assert got == list(range(200))
+    assert [s["failed_to_start"] for s in par.stats["sessions"]] == [False, True, True]
+
+
+def test_a_bad_stream_in_a_further_session_is_still_an_error():
+    # A DecodeError is the stream's fault, not the session's: no retry elsewhere, raised in order.
+    rng = random.Random(3)
+    made: list = []
+    par = _fake(3, rng, made, fail_at=12, max_lookahead_frames=64, eager=True)
+    got: list[int] = []
+    with pytest.raises(errors.DecodeError, match="packet 12"):
+        for frames in par.run(_batches(200, 10, 5)):
+            got.extend(f.n for f in frames)
+    assert all(n < 12 for n in got)
+    assert not any(s["failed_to_start"] for s in par.stats["sessions"])
 
 
 def test_stopping_early_stops_every_session():

@@ -37,6 +37,8 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
+from pysm import errors
+
 log = logging.getLogger("pysm.codec")
 
 __all__ = ["ParallelDecode", "auto_sessions", "auto_lookahead_mib", "MAX_AUTO_SESSIONS", "LOOKAHEAD_MIB"]
@@ -130,7 +132,7 @@ class _Worker:
     """One session: a decoder and the thread that runs it over the segments it takes, one at a time."""
 
     __slots__ = ("index", "thread", "segment", "queue", "decoder", "decode_s", "starved_s", "held_s",
-                 "idle_s", "taken")
+                 "idle_s", "taken", "retired")
 
     def __init__(self, index: int, decoder: Any) -> None:
         self.index = index
@@ -142,10 +144,22 @@ class _Worker:
         # packets of its segment, held back by the lookahead, waiting for a segment at all.
         self.decode_s = self.starved_s = self.held_s = self.idle_s = 0.0
         self.taken = 0  # segments decoded
+        self.retired = False  # its session could not start: it takes no segment
 
     def stats(self) -> dict:
         return {"decode_s": self.decode_s, "starved_s": self.starved_s, "held_s": self.held_s,
-                "idle_s": self.idle_s, "segments": self.taken}
+                "idle_s": self.idle_s, "segments": self.taken, "failed_to_start": self.retired}
+
+
+class _SessionDidNotStart(Exception):
+    """A further session failed before it decoded anything (its segment is untouched)."""
+
+
+def _cannot_start(exc: BaseException) -> bool:
+    """Whether a further session's first failure says the session could not be had (out of
+    memory, the driver refused it) rather than the stream being bad, which another session would
+    meet as well."""
+    return isinstance(exc, (MemoryError, errors.CudaError)) and not isinstance(exc, errors.DecodeError)
 
 
 class ParallelDecode:
@@ -176,6 +190,10 @@ class ParallelDecode:
     instead of 3,454), and costs where readers share the engines (4 HEVC files: 6,410-6,835 fps
     instead of 7,911, the sessions contending for the engines more): VideoReader asks for it, and
     for the larger packet bound, only for a reader alone on its GPU.
+
+    A further session that cannot be had (its decoder's creation runs out of device memory or the
+    driver refuses it, as at dozens of NVDEC sessions opened at once) is retired before it decodes
+    anything: its segments go back to the sessions that run, and the run goes on with those.
     """
 
     def __init__(self, first: Any, make_decoder: Callable[[], Any], sessions: Callable[[], int],
@@ -239,7 +257,14 @@ class ParallelDecode:
             # The head goes on while the consumer keeps up with it, whatever the lookahead holds:
             # bounding both together made the head's session wait for the consumer batch by batch.
             return len(seg.frames) < self._head_limit
-        return self._ahead() < self._budget
+        # A head given back by a retired session waits for a session to come free: this one
+        # finishes its segment whatever the bound, or nothing would decode the head.
+        return self._ahead() < self._budget or self._orphan_head()
+
+    def _orphan_head(self) -> bool:
+        """Whether the head waits for a session while others hold later segments (lock held). Only
+        a retired session's segments get there: otherwise sessions take segments in order."""
+        return bool(self._unstarted and self._segments and self._unstarted[0] is self._segments[0])
 
     def _run_worker(self, w: _Worker) -> None:
         cv = self._cv
@@ -252,13 +277,25 @@ class ParallelDecode:
                     w.idle_s += time.perf_counter() - t
                     if self._stop:
                         return
-                    seg = w.segment = (w.queue or self._unstarted).popleft()
+                    # A segment given back by a retired session first, once it is the head: the
+                    # consumer waits for it.
+                    take_from = self._unstarted if self._orphan_head() else (w.queue or self._unstarted)
+                    seg = w.segment = take_from.popleft()
                     self.sessions_used = max(self.sessions_used,
                                              sum(1 for x in self._workers if x.segment is not None))
                 try:
                     if w.decoder is None:
-                        w.decoder = self._make()
+                        try:
+                            w.decoder = self._make()
+                        except BaseException as exc:
+                            if w.index and _cannot_start(exc):
+                                raise _SessionDidNotStart(exc) from exc
+                            raise
                     self._decode_segment(w, seg)
+                except _SessionDidNotStart as gone:
+                    with cv:
+                        self._retire(w, seg, gone.__cause__)
+                    return
                 except BaseException as exc:  # noqa: BLE001 - handed to the consumer in order
                     with cv:
                         seg.error = exc
@@ -312,13 +349,37 @@ class ParallelDecode:
                 self._queued -= len(take)
                 cv.notify_all()  # room for the feeder
             t = time.perf_counter()
-            frames = decoder.decode_many(take, offset)
+            try:
+                frames = decoder.decode_many(take, offset)
+            except BaseException as exc:
+                # NVDEC creates a session at its first picture: a further session's first call is
+                # where it fails to be had. Its packets go back, untouched, for another session.
+                if w.index and not w.taken and not seg.length - seg.queued - len(take) and _cannot_start(exc):
+                    with cv:
+                        seg.chunks.appendleft([take, offset])
+                        seg.queued += len(take)
+                        self._queued += len(take)
+                    raise _SessionDidNotStart(exc) from exc
+                raise
             w.decode_s += time.perf_counter() - t
             self._deliver(seg, frames)
         t = time.perf_counter()
         frames = decoder.flush()
         w.decode_s += time.perf_counter() - t
         self._deliver(seg, frames)
+
+    def _retire(self, w: _Worker, seg: _Segment, cause: BaseException | None) -> None:
+        """Session ``w`` could not start on ``seg`` (lock held): it takes no more segments, and
+        ``seg`` and the ones tied to it wait, in order, for the sessions that run."""
+        log.warning("decoder session %d could not start (%s: %s); going on with the other sessions",
+                    w.index, type(cause).__name__, cause)
+        w.retired = True
+        w.segment = None
+        back = [seg, *w.queue]
+        w.queue.clear()
+        order = {id(s): i for i, s in enumerate(self._segments)}
+        self._unstarted = deque(sorted([*self._unstarted, *back], key=lambda s: order.get(id(s), -1)))
+        self._cv.notify_all()
 
     def _deliver(self, seg: _Segment, frames: list) -> None:
         if not frames:
@@ -348,9 +409,10 @@ class ParallelDecode:
                 w.thread = threading.Thread(target=self._run_worker, args=(w,), daemon=True,
                                             name=f"pysm-decode-session-{w.index}")
                 w.thread.start()
+        live = [w for w in self._workers[:allowed] if not w.retired] or self._workers[:1]
         if self._free_first:
-            return self._unstarted if len(self._unstarted) < allowed else None
-        w = min(self._workers[:allowed], key=lambda x: len(x.queue) + (x.segment is not None))
+            return self._unstarted if len(self._unstarted) < len(live) else None
+        w = min(live, key=lambda x: len(x.queue) + (x.segment is not None))
         return w.queue if len(w.queue) + (w.segment is not None) < 2 else None
 
     def _open(self) -> _Segment | None:
@@ -471,9 +533,11 @@ class ParallelDecode:
         yet (no session free, or the lookahead is full), and while the head has frames to hand out
         and the segment being fed has a batch queued. Returns whether anything moved."""
         fed = False
-        bound = self._max_queued
         while True:
             seg = feed.segment
+            # While a retired session's segment waits at the head, the sessions must finish the
+            # segments they hold to take it: the one being fed among them, whatever the bound.
+            bound = math.inf if self._orphan_head() else self._max_queued
             if self._queued >= bound:
                 break
             if self._segments and self._segments[0].frames and (seg is None or seg.queued >= self._batch):
