@@ -265,6 +265,28 @@ def test_source_manager_with_dynamic_source(clips):
     assert done == [0, 1]
 
 
+def test_a_missing_file_added_while_running_is_announced_before_its_error(tmp_path):
+    p = Pipeline("missing")
+    p.add("nvmultiurisrcbin", "srcs", {"port": "0", "max-batch-size": 2, "batched-push-timeout": 5000,
+                                       "drop-pipeline-eos": True})
+    p.add("videotestsrc", "bg", {"is-live": True, "framerate": 100, "width": 32, "height": 32})
+    p.add("nvstreammux", "mux", {"batch-size": 1}).add("fakesink", "sink0").add("fakesink", "sink")
+    p.link(("bg", "mux"), ("", "sink_%u")).link("mux", "sink0").link("srcs", "sink")
+    msgs = []
+    p.start(msgs.append)
+    try:
+        sid = p.add_source(str(tmp_path / "gone.mp4"), sensor_id="cam-gone")
+        deadline = time.monotonic() + 10
+        while not any(isinstance(m, ErrorMessage) for m in msgs) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        p.stop()
+        p.wait(10)
+    about = [m for m in msgs if isinstance(m, (DynamicSourceMessage, ErrorMessage))]
+    assert isinstance(about[0], DynamicSourceMessage) and about[0].source_added and about[0].source_id == sid
+    assert any(isinstance(m, ErrorMessage) and "gone.mp4" in m.message for m in about[1:])
+
+
 def test_pipeline_add_source_needs_a_multi_source():
     p = Pipeline("x")
     p.add("videotestsrc", "s")

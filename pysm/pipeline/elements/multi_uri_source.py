@@ -91,11 +91,14 @@ class MultiUriSource(StreamMux):
             child.src_links["vsrc_0"] = [(self, pad)]
             entry = _SourceEntry(sid, uri, child.sensor_id, child.sensor_name, child, pad)
             self._sources[sid] = entry
+            # Announced before its thread starts: a source that fails at once (a missing file)
+            # reports its error after the message that it was added.
+            self.pipeline.post(DynamicSourceMessage(True, sid, entry.sensor_id, entry.sensor_name, uri,
+                                                    origin=self.name))
             running = self.state == PipelineState.PLAYING and not self.pipeline._halt.is_set()
             if running:
                 child.state = PipelineState.PLAYING
                 child.start_thread()
-        self.pipeline.post(DynamicSourceMessage(True, sid, entry.sensor_id, entry.sensor_name, uri, origin=self.name))
         return sid
 
     def find_source(self, key: Any) -> Optional[int]:
