@@ -185,6 +185,15 @@ def _packet_fields(packet: Any, pts: int | None, tb: Fraction) -> tuple[Any, int
     return packet, pts
 
 
+def annexb_converter(info: StreamInfo) -> Any:
+    """A bitstream parser for ``info``'s codec (restart points, AVCC/HVCC to Annex-B), or False
+    where its codec configuration is malformed: then no restart point is known."""
+    try:
+        return _core.AnnexBConverter(info.codec, info.extradata or b"")
+    except errors.Error:
+        return False
+
+
 class _NvdecBackend:
     def __init__(self, info: StreamInfo, index: int, low_latency: bool, output_size: tuple[int, int] | None,
                  max_size: tuple[int, int] | None) -> None:
@@ -263,10 +272,7 @@ class _CpuBackend:
 
     def starts_sequence(self, packet: Any) -> bool:
         if self._annexb is None:
-            try:
-                self._annexb = _core.AnnexBConverter(self._info.codec, self._info.extradata or b"")
-            except errors.Error:
-                self._annexb = False  # malformed codec configuration: no restart point is known
+            self._annexb = annexb_converter(self._info)
         if not self._annexb:
             return False
         data, _ = _packet_fields(packet, None, self._tb)

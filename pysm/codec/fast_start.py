@@ -151,16 +151,13 @@ class FastStart:
         return [frame]
 
     def _worth_it(self, packet: Any, payload: Any) -> bool:
-        from pysm.codec.decoder import _is_key
+        from pysm.codec.decoder import _is_key, annexb_converter
 
         info = self._info
         if not _is_key(packet):
             return False
         if self._annexb is None:
-            try:
-                self._annexb = _core.AnnexBConverter(info.codec, info.extradata or b"")
-            except Exception:  # noqa: BLE001 - malformed codec configuration: no race
-                self._annexb = False
+            self._annexb = annexb_converter(info)  # False: malformed codec configuration, no race
         if not self._annexb or not self._annexb.starts_sequence(payload, True, True):
             return False
         return not _core.nvdec_cache_has(self._index, info.codec, info.bit_depth or 8, info.width, info.height)
