@@ -230,19 +230,28 @@ def test_free_first_sessions_keep_decoding_when_the_lookahead_holds_few_segments
     assert share[True] > 0.6 and share[True] > share[False], share
 
 
-def test_packets_read_ahead_stay_within_their_bound():
-    spans: list = []
-    par = ParallelDecode(_TimedDecoder(spans, 0.0005), lambda: _TimedDecoder(spans, 0.0005), lambda: 3,
-                         lambda p: p.key, batch=4, min_segment=8, max_lookahead_frames=24, eager=True)
-    seen: list[int] = []
-    got: list[int] = []
-    for frames in par.run(_batches(600, 40, 4)):
+def _watched(par: ParallelDecode, source, seen: list):
+    """``source``'s items, noting the packets queued in segments before each read (the feeder
+    reads with the lock released, right after it moved what it could)."""
+    for item in source:
         with par._cv:
             assert par._queued == sum(seg.queued for seg in par._segments)
-            seen.append(par._queued)
+            seen.append((par._queued, par._buffered))
+        yield item
+
+
+@pytest.mark.parametrize("free_first", [False, True])
+def test_packets_read_ahead_stay_within_their_bound(free_first):
+    spans: list = []
+    par = ParallelDecode(_TimedDecoder(spans, 0.0005), lambda: _TimedDecoder(spans, 0.0005), lambda: 3,
+                         lambda p: p.key, batch=4, min_segment=8, max_lookahead_frames=24, eager=True,
+                         free_first=free_first)
+    seen: list = []
+    got: list[int] = []
+    for frames in par.run(_watched(par, _batches(600, 40, 4), seen)):
         got.extend(f.n for f in frames)
     assert got == list(range(600))
-    assert max(seen) <= par._max_queued == 24 + 2 * 4
+    assert max(q for q, _ in seen) <= par._max_queued == 24 + 2 * 4
     assert par._queued == 0
 
 
@@ -336,9 +345,10 @@ def test_a_session_that_cannot_start_leaves_its_segments_to_the_others(seed, fre
     par = ParallelDecode(_FakeDecoder(rng), make, lambda: 4, lambda p: p.key, batch=4, min_segment=8,
                          max_lookahead_frames=16, eager=True, free_first=free_first)
     got: list[int] = []
+    seen: list = []
 
     def consume():
-        for frames in par.run(_batches(300, 10, 5, passes=2, cut_between_passes=True)):
+        for frames in par.run(_watched(par, _batches(300, 10, 5, passes=2, cut_between_passes=True), seen)):
             got.extend(f.n for f in frames)
 
     with caplog.at_level(logging.WARNING, logger="pysm.codec"):
@@ -352,6 +362,10 @@ def test_a_session_that_cannot_start_leaves_its_segments_to_the_others(seed, fre
     assert all(s["segments"] > 0 for s in sessions if not s["failed_to_start"])  # the others decoded
     assert sum("could not start" in r.getMessage() for r in caplog.records) == 2
     assert all(d.closed for d in made) and _session_threads() == 0
+    # The bounds hold, but for the rest of a segment (10 packets) per session that was part-way
+    # through a later one when a given-back segment became the head.
+    assert max(q for q, _ in seen) <= par._max_queued + 2 * 10
+    assert max(b for _, b in seen) <= 16 + 2 * 4 + 4 * 5 + 2 * 10
 
 
 @pytest.mark.parametrize("free_first", [False, True])

@@ -103,9 +103,11 @@ def auto_lookahead_mib(memory_bytes: int, readers: int, engines: int) -> float:
 class _Segment:
     """Packets from one restart point to the next and the frames decoded from them."""
 
-    __slots__ = ("chunks", "queued", "sealed", "frames", "done", "error", "length")
+    __slots__ = ("chunks", "queued", "sealed", "frames", "done", "error", "length", "seq", "started",
+                 "given_back")
 
-    def __init__(self) -> None:
+    def __init__(self, seq: int = 0) -> None:
+        self.seq = seq                # its place in the stream
         self.chunks: deque = deque()  # [packets, pts offset] not yet taken by the worker
         self.queued = 0               # packets in chunks
         self.length = 0               # packets fed so far
@@ -113,6 +115,8 @@ class _Segment:
         self.frames: list = []        # decoded, not yet handed to the consumer
         self.done = False             # flushed (or failed): no more frames will come
         self.error: BaseException | None = None
+        self.started = False          # its session took packets of it
+        self.given_back = False       # waits for any session, ahead of the later ones (see _give_back)
 
 
 class _Feed:
@@ -155,11 +159,17 @@ class _SessionDidNotStart(Exception):
     """A further session failed before it decoded anything (its segment is untouched)."""
 
 
-def _cannot_start(exc: BaseException) -> bool:
-    """Whether a further session's first failure says the session could not be had (out of
-    memory, the driver refused it) rather than the stream being bad, which another session would
-    meet as well."""
-    return isinstance(exc, (MemoryError, errors.CudaError)) and not isinstance(exc, errors.DecodeError)
+def _cannot_start(exc: BaseException, created: bool) -> bool:
+    """Whether a further session's failure, at its decoder's creation or (``created``) at its first
+    call, says the session could not be had (out of memory, the driver refused a session) rather
+    than the stream being bad, which any other session would meet as well."""
+    if isinstance(exc, errors.DecodeError):
+        return False
+    if isinstance(exc, MemoryError):
+        return True
+    # NVDEC creates its session at the first picture: only the driver's refusal then counts.
+    return isinstance(exc, errors.CudaError) and (not created or any(
+        call in str(exc) for call in ("cuvidCreateDecoder", "cuvidCtxLockCreate")))
 
 
 class ParallelDecode:
@@ -193,7 +203,11 @@ class ParallelDecode:
 
     A further session that cannot be had (its decoder's creation runs out of device memory or the
     driver refuses it, as at dozens of NVDEC sessions opened at once) is retired before it decodes
-    anything: its segments go back to the sessions that run, and the run goes on with those.
+    anything: its segments are given back, ahead of later ones, to the sessions that run, and the
+    run goes on with those. A session that has not started its segment yet gives it back too and
+    takes the earlier one; a session part-way through a later segment when a given-back one is the
+    head finishes it past the bounds first (the bounds are exceeded by the rest of one segment per
+    such session, once).
     """
 
     def __init__(self, first: Any, make_decoder: Callable[[], Any], sessions: Callable[[], int],
@@ -213,6 +227,7 @@ class ParallelDecode:
         # With free_first: open segments no session has taken yet, in order; the first session to
         # be free takes the earliest.
         self._unstarted: deque[_Segment] = deque()
+        self._opened = 0            # segments opened so far (their seq)
         self._allowed = 1           # sessions that may take segments now
         self._buffered = 0          # frames decoded and not handed out
         self._queued = 0            # packets in segments, not yet taken by their sessions
@@ -257,14 +272,25 @@ class ParallelDecode:
             # The head goes on while the consumer keeps up with it, whatever the lookahead holds:
             # bounding both together made the head's session wait for the consumer batch by batch.
             return len(seg.frames) < self._head_limit
-        # A head given back by a retired session waits for a session to come free: this one
-        # finishes its segment whatever the bound, or nothing would decode the head.
-        return self._ahead() < self._budget or self._orphan_head()
+        # A head given back by a retired session waits for a session to come free: one that is
+        # part-way through a later segment finishes it whatever the bound, or nothing would
+        # decode the head. (One that has not started its segment gives it back instead.)
+        return self._ahead() < self._budget or (seg.started and self._orphan_head())
 
     def _orphan_head(self) -> bool:
-        """Whether the head waits for a session while others hold later segments (lock held). Only
-        a retired session's segments get there: otherwise sessions take segments in order."""
-        return bool(self._unstarted and self._segments and self._unstarted[0] is self._segments[0])
+        """Whether the head is a given-back segment no session has taken yet (lock held)."""
+        return bool(self._segments) and self._segments[0].given_back
+
+    def _given_back_before(self, seg: _Segment) -> bool:
+        return any(s.given_back and s.seq < seg.seq for s in self._unstarted)
+
+    def _give_back(self, segs: list) -> None:
+        """Put segments no session decodes any more in ``_unstarted``, in stream order, ahead of
+        the later ones for every session (lock held)."""
+        for s in segs:
+            s.given_back = True
+        self._unstarted = deque(sorted([*self._unstarted, *segs], key=lambda s: s.seq))
+        self._cv.notify_all()
 
     def _run_worker(self, w: _Worker) -> None:
         cv = self._cv
@@ -277,10 +303,11 @@ class ParallelDecode:
                     w.idle_s += time.perf_counter() - t
                     if self._stop:
                         return
-                    # A segment given back by a retired session first, once it is the head: the
-                    # consumer waits for it.
-                    take_from = self._unstarted if self._orphan_head() else (w.queue or self._unstarted)
-                    seg = w.segment = take_from.popleft()
+                    # The earliest segment first: a given-back one may come before this session's own.
+                    shared = bool(self._unstarted) and w.index < self._allowed and (
+                        not w.queue or self._unstarted[0].seq < w.queue[0].seq)
+                    seg = w.segment = (self._unstarted if shared else w.queue).popleft()
+                    seg.given_back = False
                     self.sessions_used = max(self.sessions_used,
                                              sum(1 for x in self._workers if x.segment is not None))
                 try:
@@ -288,10 +315,13 @@ class ParallelDecode:
                         try:
                             w.decoder = self._make()
                         except BaseException as exc:
-                            if w.index and _cannot_start(exc):
+                            if w.index and _cannot_start(exc, created=False):
                                 raise _SessionDidNotStart(exc) from exc
                             raise
-                    self._decode_segment(w, seg)
+                    if not self._decode_segment(w, seg):
+                        with cv:
+                            w.segment = None
+                        continue
                 except _SessionDidNotStart as gone:
                     with cv:
                         self._retire(w, seg, gone.__cause__)
@@ -314,12 +344,17 @@ class ParallelDecode:
                 except Exception:  # noqa: BLE001 - closing must not mask the run's own outcome
                     log.debug("closing parallel decoder session %d failed", w.index, exc_info=True)
 
-    def _decode_segment(self, w: _Worker, seg: _Segment) -> None:
+    def _decode_segment(self, w: _Worker, seg: _Segment) -> bool:
+        """Decode ``seg``; False when it was given back before its first packet (an earlier
+        segment given back by a retired session needs this session more)."""
         cv = self._cv
         decoder = w.decoder
         while True:
             with cv:
                 while not self._stop:
+                    if not seg.started and self._given_back_before(seg):
+                        self._give_back([seg])
+                        return False
                     if seg.chunks or seg.sealed:
                         if self._may_decode(seg):
                             break
@@ -335,9 +370,10 @@ class ParallelDecode:
                     else:
                         w.held_s += time.perf_counter() - t
                 if self._stop:
-                    return
+                    return True
                 if not seg.chunks:  # sealed and empty
                     break
+                first, seg.started = not seg.started, True
                 packets, offset = seg.chunks[0]
                 if len(packets) > self._batch:
                     take = packets[:self._batch]
@@ -354,11 +390,12 @@ class ParallelDecode:
             except BaseException as exc:
                 # NVDEC creates a session at its first picture: a further session's first call is
                 # where it fails to be had. Its packets go back, untouched, for another session.
-                if w.index and not w.taken and not seg.length - seg.queued - len(take) and _cannot_start(exc):
+                if w.index and not w.taken and first and _cannot_start(exc, created=True):
                     with cv:
                         seg.chunks.appendleft([take, offset])
                         seg.queued += len(take)
                         self._queued += len(take)
+                        seg.started = False
                     raise _SessionDidNotStart(exc) from exc
                 raise
             w.decode_s += time.perf_counter() - t
@@ -367,6 +404,7 @@ class ParallelDecode:
         frames = decoder.flush()
         w.decode_s += time.perf_counter() - t
         self._deliver(seg, frames)
+        return True
 
     def _retire(self, w: _Worker, seg: _Segment, cause: BaseException | None) -> None:
         """Session ``w`` could not start on ``seg`` (lock held): it takes no more segments, and
@@ -375,11 +413,8 @@ class ParallelDecode:
                     w.index, type(cause).__name__, cause)
         w.retired = True
         w.segment = None
-        back = [seg, *w.queue]
+        self._give_back([seg, *w.queue])
         w.queue.clear()
-        order = {id(s): i for i, s in enumerate(self._segments)}
-        self._unstarted = deque(sorted([*self._unstarted, *back], key=lambda s: order.get(id(s), -1)))
-        self._cv.notify_all()
 
     def _deliver(self, seg: _Segment, frames: list) -> None:
         if not frames:
@@ -422,7 +457,8 @@ class ParallelDecode:
         queue = self._queue_for_new_segment()
         if queue is None:
             return None
-        seg = _Segment()
+        self._opened += 1
+        seg = _Segment(self._opened)
         self._segments.append(seg)
         queue.append(seg)
         self._cv.notify_all()
@@ -535,9 +571,9 @@ class ParallelDecode:
         fed = False
         while True:
             seg = feed.segment
-            # While a retired session's segment waits at the head, the sessions must finish the
-            # segments they hold to take it: the one being fed among them, whatever the bound.
-            bound = math.inf if self._orphan_head() else self._max_queued
+            # While a retired session's segment waits at the head, the sessions part-way through
+            # later segments must finish them to take it: the one being fed, whatever the bound.
+            bound = math.inf if seg is not None and seg.started and self._orphan_head() else self._max_queued
             if self._queued >= bound:
                 break
             if self._segments and self._segments[0].frames and (seg is None or seg.queued >= self._batch):
