@@ -78,13 +78,14 @@ def _weak(method: Callable, default: Any = None) -> Callable:
     return call
 
 
-def _hand_out(frames: list):
+def _hand_out(frames: list, closed: Callable[[], bool]):
     """Yield frames one by one, dropping the list's reference to each as it goes, so their pool
-    surfaces come back as soon as the caller lets go of them."""
+    surfaces come back as soon as the caller lets go of them; none once ``closed()``."""
     frames.reverse()
     pop = frames.pop
-    while frames:
+    while frames and not closed():
         yield pop()
+    frames.clear()
 
 
 class VideoReader:
@@ -148,6 +149,7 @@ class VideoReader:
         self._sessions = sessions
         self._output_size = output_size
         self._parallel: ParallelDecode | None = None
+        self._closed = False  # close() was called: an iteration hands out no more frames
         self._auto_lookahead = lookahead_mib is None
         #: the bound in force (MiB); an automatic one may grow at the hand-over to sessions
         self.lookahead_mib = LOOKAHEAD_MIB if lookahead_mib is None else float(lookahead_mib)
@@ -180,6 +182,10 @@ class VideoReader:
                 tune_switch_interval()
         try:
             yield from self._frames(self._sessions_now())
+        except errors.Error:
+            if not self._closed:
+                raise
+            # close() from the caller: the closed source or decoder failing ends the iteration
         finally:
             with _iterating_lock:
                 _iterating[device] -= 1
@@ -308,7 +314,7 @@ class VideoReader:
                         frames += decoder.flush()  # the serial part ends where a segment may start
                         if frames:
                             self._account(frames)
-                            yield from _hand_out(frames)
+                            yield from _hand_out(frames, self._is_closed)
                         rest = itertools.chain([(batch[j:], extra)], passes)
                         del batch
                         yield from self._parallel_frames(rest, par, asked=False)
@@ -325,7 +331,7 @@ class VideoReader:
             if frames:
                 self._account(frames)
                 t = time.perf_counter()
-                yield from _hand_out(frames)
+                yield from _hand_out(frames, self._is_closed)
                 t_consumer += time.perf_counter() - t
                 # More sessions pay while the consumer keeps up, if still allowed, and if the
                 # restart points come often enough for a segment or two to fit in the lookahead.
@@ -366,7 +372,7 @@ class VideoReader:
             for frames in run:
                 decoder.clock.stamp(frames)
                 self._account(frames)
-                yield from _hand_out(frames)
+                yield from _hand_out(frames, self._is_closed)
         finally:
             run.close()  # stops the sessions' threads now, not when the generator is collected
             decoder.synthesize_pts, decoder.report_empty = before
@@ -414,9 +420,13 @@ class VideoReader:
             self.first_frame_latency = time.perf_counter() - self._t0
         self.frames += len(frames)
 
+    def _is_closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Stop the parallel sessions (if any), then close the decoder and the source; an
         iteration in progress ends at its next frame."""
+        self._closed = True
         if self._parallel is not None:
             self._parallel.stop()  # its threads decode on the decoders closed below
         self._decoder.close()
