@@ -136,7 +136,7 @@ class _Worker:
     """One session: a decoder and the thread that runs it over the segments it takes, one at a time."""
 
     __slots__ = ("index", "thread", "segment", "queue", "decoder", "decode_s", "starved_s", "held_s",
-                 "idle_s", "taken", "retired")
+                 "idle_s", "taken", "retired", "proven")
 
     def __init__(self, index: int, decoder: Any) -> None:
         self.index = index
@@ -149,6 +149,7 @@ class _Worker:
         self.decode_s = self.starved_s = self.held_s = self.idle_s = 0.0
         self.taken = 0  # segments decoded
         self.retired = False  # its session could not start: it takes no segment
+        self.proven = index == 0  # a decode call of its session returned: it will not be retired
 
     def stats(self) -> dict:
         return {"decode_s": self.decode_s, "starved_s": self.starved_s, "held_s": self.held_s,
@@ -205,9 +206,10 @@ class ParallelDecode:
     driver refuses it, as at dozens of NVDEC sessions opened at once) is retired before it decodes
     anything: its segments are given back, ahead of later ones, to the sessions that run, and the
     run goes on with those. A session that has not started its segment yet gives it back too and
-    takes the earlier one; a session part-way through a later segment when a given-back one is the
-    head finishes it past the bounds first (the bounds are exceeded by the rest of one segment per
-    such session, once).
+    takes the earlier one. To keep the bounds, no session starts a segment after one held by a
+    session that has not decoded yet, but for the head (a few tens of ms, once per session, while
+    the driver creates it): a session part-way through such a later segment would otherwise have
+    to finish it past the bounds before it could take the given-back one.
     """
 
     def __init__(self, first: Any, make_decoder: Callable[[], Any], sessions: Callable[[], int],
@@ -276,6 +278,13 @@ class ParallelDecode:
         # part-way through a later segment finishes it whatever the bound, or nothing would
         # decode the head. (One that has not started its segment gives it back instead.)
         return self._ahead() < self._budget or (seg.started and self._orphan_head())
+
+    def _unproven_before(self, seg: _Segment) -> bool:
+        """Whether a further session that has not decoded yet holds a segment before ``seg``
+        (lock held)."""
+        return any(not x.proven and not x.retired and (
+            (x.segment is not None and x.segment.seq < seg.seq) or (x.queue and x.queue[0].seq < seg.seq))
+            for x in self._workers)
 
     def _orphan_head(self) -> bool:
         """Whether the head is a given-back segment no session has taken yet (lock held)."""
@@ -352,14 +361,18 @@ class ParallelDecode:
         while True:
             with cv:
                 while not self._stop:
-                    if not seg.started and self._given_back_before(seg):
+                    if not seg.started and w.index < self._allowed and self._given_back_before(seg):
                         self._give_back([seg])
                         return False
                     if seg.chunks or seg.sealed:
-                        if self._may_decode(seg):
-                            break
-                        if not (self._segments and self._segments[0] is seg):
-                            self._held_back = True
+                        head = bool(self._segments) and self._segments[0] is seg
+                        # Not ahead of a session that may yet fail to start: its segment would come
+                        # back, and this one would have to be finished past the bounds first.
+                        if head or seg.started or not self._unproven_before(seg):
+                            if self._may_decode(seg):
+                                break
+                            if not head:
+                                self._held_back = True
                         starved = False
                     else:
                         starved = True
@@ -399,6 +412,10 @@ class ParallelDecode:
                     raise _SessionDidNotStart(exc) from exc
                 raise
             w.decode_s += time.perf_counter() - t
+            if not w.proven:
+                with cv:
+                    w.proven = True
+                    cv.notify_all()  # sessions waiting to start later segments
             self._deliver(seg, frames)
         t = time.perf_counter()
         frames = decoder.flush()
