@@ -219,13 +219,19 @@ def test_multiurisrcbin_rest_add_remove_with_token(clips):
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()  # server closed
 
 
-def test_200_add_remove_cycles_keep_rss_flat(clips):
-    p = Pipeline("churn")
-    p.add("nvmultiurisrcbin", "srcs", {"port": "0", "max-batch-size": 4, "batched-push-timeout": 5000,
+def _dynamic_sources_pipeline(name: str, batch: int, fps: int) -> Pipeline:
+    """An nvmultiurisrcbin without sources, beside a live test source that keeps the run going."""
+    p = Pipeline(name)
+    p.add("nvmultiurisrcbin", "srcs", {"port": "0", "max-batch-size": batch, "batched-push-timeout": 5000,
                                        "drop-pipeline-eos": True})
-    p.add("videotestsrc", "bg", {"is-live": True, "framerate": 200, "width": 32, "height": 32})
+    p.add("videotestsrc", "bg", {"is-live": True, "framerate": fps, "width": 32, "height": 32})
     p.add("nvstreammux", "mux", {"batch-size": 1}).add("fakesink", "sink0").add("fakesink", "sink")
     p.link(("bg", "mux"), ("", "sink_%u")).link("mux", "sink0").link("srcs", "sink")
+    return p
+
+
+def test_200_add_remove_cycles_keep_rss_flat(clips):
+    p = _dynamic_sources_pipeline("churn", 4, 200)
     added = []
     p.start(lambda m: added.append(m) if isinstance(m, DynamicSourceMessage) else None)
     proc = psutil.Process()
@@ -266,12 +272,7 @@ def test_source_manager_with_dynamic_source(clips):
 
 
 def test_a_missing_file_added_while_running_is_announced_before_its_error(tmp_path):
-    p = Pipeline("missing")
-    p.add("nvmultiurisrcbin", "srcs", {"port": "0", "max-batch-size": 2, "batched-push-timeout": 5000,
-                                       "drop-pipeline-eos": True})
-    p.add("videotestsrc", "bg", {"is-live": True, "framerate": 100, "width": 32, "height": 32})
-    p.add("nvstreammux", "mux", {"batch-size": 1}).add("fakesink", "sink0").add("fakesink", "sink")
-    p.link(("bg", "mux"), ("", "sink_%u")).link("mux", "sink0").link("srcs", "sink")
+    p = _dynamic_sources_pipeline("missing", 2, 100)
     msgs = []
     p.start(msgs.append)
     try:
