@@ -366,11 +366,21 @@ def test_a_complete_fragmented_mp4_is_not_taken_for_truncated(tmp_path, movflags
     # and FFmpeg's average rate (768 for 48 frames with audio beside), never a packet count.
     import av
 
-    from codec_media import encode_into, frames_rgb
-
     from pysm.codec import VideoReader
 
-    path = tmp_path / "frag.mp4"
+    path = _fragmented_mp4(tmp_path / "frag.mp4", movflags)
+    with av.open(str(path)) as c:
+        shown = sum(1 for _ in c.decode(video=0))  # 47 with frag_every_frame: PyAV's count rules
+    with VideoReader(path, "cpu") as reader:
+        assert sum(1 for _ in reader) == shown and not reader.demuxer.truncated
+
+
+def _fragmented_mp4(path: Path, movflags: str) -> Path:
+    """48 frames of 128x96 H.264 with AAC beside, in a fragmented MP4."""
+    import av
+
+    from codec_media import encode_into, frames_rgb
+
     with av.open(str(path), "w", options={"movflags": movflags}) as c:
         s = c.add_stream("libx264", rate=30)
         s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
@@ -379,7 +389,23 @@ def test_a_complete_fragmented_mp4_is_not_taken_for_truncated(tmp_path, movflags
         a.layout = "stereo"
         encode_into(c, s, frames_rgb(48, 128, 96))
         add_silence(c, a, 470)
-    with av.open(str(path)) as c:
-        shown = sum(1 for _ in c.decode(video=0))  # 47 with frag_every_frame: PyAV's count rules
-    with VideoReader(path, "cpu") as reader:
-        assert sum(1 for _ in reader) == shown and not reader.demuxer.truncated
+    return path
+
+
+@pytest.mark.parametrize("share", [0.4, 0.55, 0.7])
+@pytest.mark.parametrize("movflags", ["frag_keyframe+empty_moov", "frag_keyframe"])
+def test_a_truncated_fragmented_mp4_raises_after_its_frames(tmp_path, movflags, share):
+    # No sample table to count against: the sign is the last sample cut short, which FFmpeg flags
+    # corrupt. It used to end early without a word.
+    from pysm import errors
+    from pysm.codec import VideoReader
+
+    data = _fragmented_mp4(tmp_path / "frag.mp4", movflags).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * share)])
+    got = []
+    with pytest.raises(errors.SourceError, match="middle of a video packet: the file is truncated"):
+        with VideoReader(cut, "cpu") as reader:
+            for f in reader:
+                got.append(f.pts)
+    assert 0 < len(got) < 48 and got == sorted(got)

@@ -246,9 +246,12 @@ class Demuxer:
         # Packets read since the source's start (None after a seek elsewhere): an MP4/MOV index
         # lists every packet, so an end of the file before them all is a truncated file.
         self._pass_packets: int | None = 0
-        #: True once a read from the start ended before the packets the file's index lists (an
-        #: MP4/MOV cut short, e.g. a recording that stopped without finishing the file)
+        #: True once a read from the start ended before the packets the file's index lists, or
+        #: (a fragmented MP4, whose index is incomplete) in the middle of a packet: an MP4/MOV cut
+        #: short, e.g. a recording that stopped without finishing the file
         self.truncated = False
+        self._truncation = ""
+        self._last_corrupt = False  # the last packet read was flagged corrupt (cut short, in an MP4)
         self._container = None
         # Held while FFmpeg reads or seeks the container, and by close(): closing from another
         # thread (to stop a reader) then waits for the read in progress instead of freeing the
@@ -425,6 +428,7 @@ class Demuxer:
                 continue
             if self._pass_packets is not None:
                 self._pass_packets += 1
+            self._last_corrupt = pkt.is_corrupt
             pts, dts = pkt.pts, pkt.dts
             yield Packet(
                 pkt,
@@ -475,6 +479,8 @@ class Demuxer:
             raise SourceError(f"reading '{self.uri}' failed: {_av_error_text(exc)}") from exc
         if self._pass_packets is not None:
             self._pass_packets += len(out)
+        if out:
+            self._last_corrupt = out[-1].is_corrupt
         if self._batch_iter is None:
             self._at_end()
         return out
@@ -483,17 +489,22 @@ class Demuxer:
         """The end of the source was read: note a truncated indexed file (see ``truncated``)."""
         n, listed = self._pass_packets, self.info.frame_count
         fmt = self._container.format.name if self._container.format else ""
-        # Only against a real sample table (a fragmented MP4 lists none: its count is a guess).
-        if (n is not None and (self._stream.frames or 0) > 0 and listed > 0 and fmt.startswith("mov")
-                and n < listed - 2 and not self.truncated):
-            self.truncated = True
-            log.warning("'%s' ends after %d of the %d video packets its index lists: the file is truncated",
-                        self.uri, n, listed)
+        if self.truncated or not fmt.startswith("mov"):
+            return
+        # Against a real sample table (a fragmented MP4 lists none: its count is a guess) ...
+        if n is not None and (self._stream.frames or 0) > 0 and listed > 0 and n < listed - 2:
+            self._truncation = f"ends after {n} of the {listed} video packets its index lists"
+        # ... or, as in a fragmented MP4, a last sample cut short (FFmpeg flags it corrupt).
+        elif self._last_corrupt:
+            self._truncation = "ends in the middle of a video packet"
+        else:
+            return
+        self.truncated = True
+        log.warning("'%s' %s: the file is truncated", self.uri, self._truncation)
 
     def truncation_error(self) -> SourceError:
         """The error for a truncated file (after its frames were decoded)."""
-        return SourceError(f"'{self.uri}' ends after {self._pass_packets} of the {self.info.frame_count} video "
-                           f"packets its index lists: the file is truncated (a recording cut short?)")
+        return SourceError(f"'{self.uri}' {self._truncation}: the file is truncated (a recording cut short?)")
 
     def _drop_batch_iter(self) -> None:
         # Close the suspended generator now: its cleanup resets the container's read timeout,
