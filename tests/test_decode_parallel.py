@@ -531,6 +531,32 @@ def test_close_stops_the_sessions(tmp_path):
     assert _session_threads() == 0
 
 
+@pytest.mark.parametrize("kw", [{}, {"loop": True}, {"sessions": 3}])
+def test_close_from_another_thread_ends_the_iteration_cleanly(tmp_path, kw):
+    # A reader stopped from another thread while it decodes: its CPU decoder's context went away
+    # under the decode call (AttributeError in 2 of 3 runs).
+    clip = make_clip(tmp_path / "c.mp4", "h264", n=120, width=320, height=240, gop=24)
+    rng = random.Random(4)
+    for _ in range(12):
+        reader = VideoReader(clip, "cpu", **kw)
+        outcome: list = []
+
+        def iterate(r=reader, o=outcome):
+            try:
+                o.append(sum(1 for _ in r))
+            except BaseException as exc:  # noqa: BLE001 - what the test is about
+                o.append(exc)
+
+        t = threading.Thread(target=iterate, daemon=True)
+        t.start()
+        time.sleep(rng.uniform(0, 0.08))
+        reader.close()
+        t.join(10)
+        assert not t.is_alive() and isinstance(outcome[0], int), outcome
+    with pytest.raises(errors.StateError, match="closed"):
+        iter(reader).__next__()  # a reader already closed says so
+
+
 @pytest.mark.parametrize("kw", [{}, {"loop": True}])
 def test_close_ends_a_serial_iteration_too(tmp_path, kw):
     # It used to hand out the rest of the last batch, then raise "the demuxer is closed".

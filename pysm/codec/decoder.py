@@ -393,8 +393,9 @@ class _CpuBackend:
         import av
 
         pkt = self._av_packet(packet, pts)
+        cc = self._context()
         try:
-            frames = self._cc.decode(pkt)
+            frames = cc.decode(pkt)
         except (av.error.FFmpegError, ValueError) as exc:
             # Corrupt data: FFmpeg conceals what it can; the next frame is flagged as damaged.
             self._errors += 1
@@ -425,8 +426,9 @@ class _CpuBackend:
     def flush(self) -> list:
         import av
 
+        cc = self._context()
         try:
-            frames = self._cc.decode(None)
+            frames = cc.decode(None)
         except av.error.EOFError:
             frames = []
         except av.error.FFmpegError as exc:
@@ -438,13 +440,21 @@ class _CpuBackend:
         self._packet_tb = None  # the next stream's first timed packet chooses again
         self._damaged = False
         self._pending_error = False  # an error of this stream's last packets is not the next one's
-        self._cc.flush_buffers()  # ready for a new stream (looping)
+        cc.flush_buffers()  # ready for a new stream (looping)
         return out
 
     @property
     def stats(self) -> dict:
         return {"displayed": self._frames, "errors": self._errors, "damaged": self._damaged_frames,
                 "last_error": self.last_error}
+
+    def _context(self) -> Any:
+        # Read once per call: close() from another thread (a reader stopped) drops the reference
+        # while a decode runs, and the context itself stays valid for the call that holds it.
+        cc = self._cc
+        if cc is None:
+            raise errors.StateError(f"the decoder of {self._info.uri} is closed")
+        return cc
 
     def close(self) -> None:
         self._cc = None

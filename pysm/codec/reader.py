@@ -175,6 +175,8 @@ class VideoReader:
         return self._demuxer
 
     def __iter__(self) -> Iterator[Any]:
+        if self._closed:
+            raise errors.StateError(f"the reader of {self.info.uri} is closed")
         device = self._decoder.device
         with _iterating_lock:
             _iterating[device] = _iterating.get(device, 0) + 1
