@@ -535,6 +535,7 @@ class Demuxer:
     def _seek(self, pts_ns: int) -> None:
         self._drop_batch_iter()
         self._pass_packets = 0 if pts_ns <= 0 else None
+        self._last_corrupt = False
         self._skip_to_key = False
         back = 0
         for _ in range(_SEEK_TRIES):
