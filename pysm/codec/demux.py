@@ -246,11 +246,7 @@ class Demuxer:
         # Packets read since the source's start (None after a seek elsewhere): an MP4/MOV index
         # lists every packet, so an end of the file before them all is a truncated file.
         self._pass_packets: int | None = 0
-        #: True once a read from the start ended before the packets the file's index lists, or
-        #: (a fragmented MP4, whose index is incomplete) in the middle of a packet: an MP4/MOV cut
-        #: short, e.g. a recording that stopped without finishing the file
-        self.truncated = False
-        self._truncation = ""
+        self._truncation = ""  # how the file ends short, once a read found it (see truncated)
         self._last_corrupt = False  # the last packet read was flagged corrupt (cut short, in an MP4)
         self._container = None
         # Held while FFmpeg reads or seeks the container, and by close(): closing from another
@@ -428,7 +424,7 @@ class Demuxer:
                 continue
             if self._pass_packets is not None:
                 self._pass_packets += 1
-            self._last_corrupt = pkt.is_corrupt
+            corrupt = self._last_corrupt = pkt.is_corrupt
             pts, dts = pkt.pts, pkt.dts
             yield Packet(
                 pkt,
@@ -436,7 +432,7 @@ class Demuxer:
                 dts * tb_num // tb_den if dts is not None else -1,
                 (pkt.duration or 0) * tb_num // tb_den,
                 pkt.is_keyframe,
-                pkt.is_corrupt,
+                corrupt,
             )
 
     def read_batch(self, max_packets: int = 8) -> list:
@@ -487,10 +483,10 @@ class Demuxer:
 
     def _at_end(self) -> None:
         """The end of the source was read: note a truncated indexed file (see ``truncated``)."""
-        n, listed = self._pass_packets, self.info.frame_count
         fmt = self._container.format.name if self._container.format else ""
-        if self.truncated or not fmt.startswith("mov"):
+        if self._truncation or not fmt.startswith("mov"):
             return
+        n, listed = self._pass_packets, self.info.frame_count
         # Against a real sample table (a fragmented MP4 lists none: its count is a guess) ...
         if n is not None and (self._stream.frames or 0) > 0 and listed > 0 and n < listed - 2:
             self._truncation = f"ends after {n} of the {listed} video packets its index lists"
@@ -499,8 +495,14 @@ class Demuxer:
             self._truncation = "ends in the middle of a video packet"
         else:
             return
-        self.truncated = True
         log.warning("'%s' %s: the file is truncated", self.uri, self._truncation)
+
+    @property
+    def truncated(self) -> bool:
+        """True once a read from the start ended before the packets the file's index lists, or (a
+        fragmented MP4, whose index is incomplete) in the middle of a packet: an MP4/MOV cut short,
+        e.g. a recording that stopped without finishing the file."""
+        return bool(self._truncation)
 
     def truncation_error(self) -> SourceError:
         """The error for a truncated file (after its frames were decoded)."""

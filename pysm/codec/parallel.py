@@ -461,7 +461,7 @@ class ParallelDecode:
                 w.thread = threading.Thread(target=self._run_worker, args=(w,), daemon=True,
                                             name=f"pysm-decode-session-{w.index}")
                 w.thread.start()
-        live = [w for w in self._workers[:allowed] if not w.retired] or self._workers[:1]
+        live = [w for w in self._workers[:allowed] if not w.retired]  # session 0 is never retired
         if self._free_first:
             return self._unstarted if len(self._unstarted) < len(live) else None
         w = min(live, key=lambda x: len(x.queue) + (x.segment is not None))

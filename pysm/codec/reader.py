@@ -78,16 +78,6 @@ def _weak(method: Callable, default: Any = None) -> Callable:
     return call
 
 
-def _hand_out(frames: list, closed: Callable[[], bool]):
-    """Yield frames one by one, dropping the list's reference to each as it goes, so their pool
-    surfaces come back as soon as the caller lets go of them; none once ``closed()``."""
-    frames.reverse()
-    pop = frames.pop
-    while frames and not closed():
-        yield pop()
-    frames.clear()
-
-
 class VideoReader:
     """Iterate over the decoded frames of a file or stream.
 
@@ -316,7 +306,7 @@ class VideoReader:
                         frames += decoder.flush()  # the serial part ends where a segment may start
                         if frames:
                             self._account(frames)
-                            yield from _hand_out(frames, self._is_closed)
+                            yield from self._hand_out(frames)
                         rest = itertools.chain([(batch[j:], extra)], passes)
                         del batch
                         yield from self._parallel_frames(rest, par, asked=False)
@@ -333,7 +323,7 @@ class VideoReader:
             if frames:
                 self._account(frames)
                 t = time.perf_counter()
-                yield from _hand_out(frames, self._is_closed)
+                yield from self._hand_out(frames)
                 t_consumer += time.perf_counter() - t
                 # More sessions pay while the consumer keeps up, if still allowed, and if the
                 # restart points come often enough for a segment or two to fit in the lookahead.
@@ -374,7 +364,7 @@ class VideoReader:
             for frames in run:
                 decoder.clock.stamp(frames)
                 self._account(frames)
-                yield from _hand_out(frames, self._is_closed)
+                yield from self._hand_out(frames)
         finally:
             run.close()  # stops the sessions' threads now, not when the generator is collected
             decoder.synthesize_pts, decoder.report_empty = before
@@ -422,8 +412,14 @@ class VideoReader:
             self.first_frame_latency = time.perf_counter() - self._t0
         self.frames += len(frames)
 
-    def _is_closed(self) -> bool:
-        return self._closed
+    def _hand_out(self, frames: list) -> Iterator[Any]:
+        """Yield frames one by one, dropping the list's reference to each as it goes, so their pool
+        surfaces come back as soon as the caller lets go of them; none once the reader is closed."""
+        frames.reverse()
+        pop = frames.pop
+        while frames and not self._closed:
+            yield pop()
+        frames.clear()
 
     def close(self) -> None:
         """Stop the parallel sessions (if any), then close the decoder and the source; an
