@@ -7,7 +7,11 @@
 For each clip (the retail 1080p30 H.264 and HEVC clips from ../shared/data, looped, plus a generated
 noisy 1080p H.264 clip) and each stream count N, both libraries run one decoder per thread, each
 thread demuxing the file itself and looping it, frames left on the GPU and dropped. Once every
-stream has produced a frame and a warm-up has passed, frames are counted over a fixed window.
+stream has produced a frame and a warm-up has passed, frames are counted over a window of
+``--window`` seconds rounded up to whole passes of the clip per stream (at the rate seen in the
+warm-up; at most 15 s; ``--fixed-window`` counts over exactly ``--window``): scenes decode at
+different costs and streams started together sit at the same place in the clip, so part of a pass
+would weigh some scenes over others.
 Reported per configuration:
 
 - aggregate decode fps, and pysm/PyNvVideoCodec ratio;
@@ -112,13 +116,33 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
-def sample_window(count, warmup: float, window: float, nvml: Nvml) -> dict:
+def whole_passes(window: float, pass_seconds: float | None, cap: float = 15.0) -> float:
+    """``window`` rounded up to a whole number of passes of the clip (at most ``cap`` s).
+
+    Content decodes at different costs from scene to scene; streams started together sit at the
+    same place in the clip, so a window covering part of a pass weighs that part and two runs that
+    reach it at different times disagree by a few percent. A whole pass per stream weighs every
+    frame of the clip once."""
+    if not pass_seconds or pass_seconds <= 0:
+        return window
+    passes = max(1, -(-window // pass_seconds))  # ceil
+    whole = passes * pass_seconds
+    return whole if whole <= cap else window
+
+
+def sample_window(count, warmup: float, window: float, nvml: Nvml, pass_frames: int = 0, streams: int = 1) -> dict:
     """Sleep ``warmup`` s, then count frames (``count()`` returns the running total) over ``window`` s.
 
+    With ``pass_frames`` (the clip's frame count) the window is rounded up to whole passes of the
+    clip per stream, at the per-stream rate seen during the warm-up (see ``whole_passes``).
     Returns frames, seconds and process CPU seconds of the window, the mean NVDEC utilisation and the
     peak used device memory sampled during it (None when NVML is unreadable)."""
+    cw, tw = count(), time.perf_counter()
     time.sleep(warmup)
     c0, t0, cpu0 = count(), time.perf_counter(), cpu_seconds()
+    rate = (c0 - cw) / max(t0 - tw, 1e-9) / max(streams, 1)
+    if pass_frames > 0 and rate > 0:
+        window = whole_passes(window, pass_frames / rate)
     utils: list[float] = []
     mem_peak = nvml.used_memory()
     end = t0 + window
@@ -131,11 +155,13 @@ def sample_window(count, warmup: float, window: float, nvml: Nvml) -> dict:
         if m is not None and (mem_peak is None or m > mem_peak):
             mem_peak = m
     c1, t1, cpu1 = count(), time.perf_counter(), cpu_seconds()
+    passes = (c1 - c0) / (pass_frames * max(streams, 1)) if pass_frames > 0 else None
     return {"frames": c1 - c0, "seconds": t1 - t0, "cpu_s": cpu1 - cpu0,
-            "nvdec_util": statistics.mean(utils) if utils else None, "mem_peak": mem_peak}
+            "nvdec_util": statistics.mean(utils) if utils else None, "mem_peak": mem_peak, "passes": passes}
 
 
-def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base: int | None) -> dict:
+def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base: int | None,
+            pass_frames: int = 0) -> dict:
     """Run n worker threads (each `workers(i, stop, counts)`), return fps/util/mem/cpu over the window."""
     stop = threading.Event()
     counts = [0] * n
@@ -155,7 +181,7 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
     while time.perf_counter() - t_start < 60 and sum(1 for c in counts if c) + len(errors) < n:
         time.sleep(0.01)
     startup = time.perf_counter() - t_start
-    w = sample_window(lambda: sum(counts), warmup, window, nvml)
+    w = sample_window(lambda: sum(counts), warmup, window, nvml, pass_frames, n)
     stop.set()
     for t in threads:
         t.join(timeout=30)
@@ -167,6 +193,8 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
         "mem_per_decoder_mib": ((mem_peak - mem_base) / n / 2**20) if (mem_base is not None and mem_peak is not None) else None,
         "cpu_per_stream_pct": 100.0 * w["cpu_s"] / dt / n,
         "startup_s": startup,
+        "window_s": dt,
+        "passes_per_stream": w["passes"],
         "errors": errors[:3],
         "failed_streams": len(errors),
     }
@@ -394,7 +422,7 @@ def combine_runs(runs: list[dict]) -> dict:
         values = [r[key] for r in runs if r.get(key) is not None]
         return statistics.median(values) if values else None
 
-    for key in ("fps", "nvdec_util", "cpu_per_stream_pct", "startup_s"):
+    for key in ("fps", "nvdec_util", "cpu_per_stream_pct", "startup_s", "window_s", "passes_per_stream"):
         out[key] = median(key)
     out["nvdec_runs"] = [r["nvdec_util"] for r in runs]
     out["failed_streams"] = max(r["failed_streams"] for r in runs)
@@ -404,6 +432,12 @@ def combine_runs(runs: list[dict]) -> dict:
     if "pool_frees" in runs[0]:
         out["pool_frees"] = sum(r["pool_frees"] for r in runs)
     return out
+
+
+def window_note(res: dict) -> str:
+    """'window 4.1 s = 1.02 passes' for a point's progress line."""
+    passes = res.get("passes_per_stream")
+    return f"window {res['window_s']:.1f} s" + (f" = {passes:.2f} passes" if passes else "")
 
 
 def busy_range(res: dict | None) -> str:
@@ -468,6 +502,9 @@ def main() -> int:
                     help="decoder sessions per pysm reader: 'auto' (VideoReader's default) or a number")
     ap.add_argument("--serial", action="store_true",
                     help="also run pysm with one session per stream (the decode before parallel sessions)")
+    ap.add_argument("--fixed-window", action="store_true",
+                    help="count over exactly --window seconds instead of rounding it up to whole passes of "
+                         "the clip per stream (the default, at most 15 s)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every point this many times, the libraries alternating; medians in the table")
     ap.add_argument("--cpp-bench", help="path of the built pysm_decode_bench (default: look in build/bench)")
@@ -479,6 +516,7 @@ def main() -> int:
     import pysm
     import pysm.codec
     import pysm.cuda
+    import pysm.utils
 
     if not pysm.cuda.is_available():
         print(f"no GPU: {pysm.cuda.unavailable_reason()}")
@@ -494,7 +532,8 @@ def main() -> int:
     info = pysm.cuda.device_info(0)
     print(f"# GPU: {info['name']} (NVML: {nvml.name}), video clock {fmt(nvml.video_clock())} MHz, "
           f"driver {pysm.cuda.driver_version()}, pysm {pysm.__version__}")
-    print(f"# window {window} s after {warmup} s warm-up per point; PyNvVideoCodec: "
+    print(f"# window {window} s{'' if args.fixed_window else ' rounded up to whole passes of the clip per stream'}"
+          f" after {warmup} s warm-up per point; PyNvVideoCodec: "
           f"{'yes' if pynvc_missing is None else 'skipped (' + pynvc_missing + ')'}", flush=True)
     t_begin = time.perf_counter()
     python_interval = sys.getswitchinterval()
@@ -533,6 +572,7 @@ def main() -> int:
     pysm.codec.configure_decoder_cache(enabled=True, max_per_key=max(streams) + 8, max_total=4 * max(streams) + 32)
     for name, path in clips.items():
         rows = [{"streams": n} for n in streams]
+        frames = 0 if args.fixed_window else max(pysm.utils.MediaInfo.discover(path).frame_count, 0)
         # Fresh sessions and an empty pool for each clip: its memory per decoder counts everything it uses.
         pysm.codec.clear_decoder_cache()
         pysm.empty_cache()
@@ -547,16 +587,17 @@ def main() -> int:
                     pysm.codec.clear_decoder_cache()
                 used: list = []
                 frees0 = pool_counts()[1]
-                a = measure(pysm_worker(path, sessions=sessions, used=used), n, warmup, window, nvml, base)
+                a = measure(pysm_worker(path, sessions=sessions, used=used), n, warmup, window, nvml, base, frames)
                 a["sessions_used"] = used
                 a["pool_frees"] = pool_counts()[1] - frees0  # cudaFree calls: each waits for the whole GPU
                 row.setdefault("pysm_runs", []).append(a)
                 print(f"  {name}: {n:3d} streams  pysm {a['fps']:8.0f} fps"
-                      f"  (NVDEC {fmt(a['nvdec_util'])} %, start {a['startup_s']:.1f} s, sessions {sorted(set(used))},"
+                      f"  (NVDEC {fmt(a['nvdec_util'])} %, {window_note(a)}, start {a['startup_s']:.1f} s,"
+                      f" sessions {sorted(set(used))},"
                       f" pool frees {a['pool_frees']}){tag}",
                       flush=True)
                 if args.serial:
-                    c = measure(pysm_worker(path, sessions=1), n, warmup, window, nvml, base)
+                    c = measure(pysm_worker(path, sessions=1), n, warmup, window, nvml, base, frames)
                     row.setdefault("pysm_serial_runs", []).append(c)
                     print(f"  {name}: {n:3d} streams  pysm 1 session {c['fps']:8.0f} fps"
                           f"  (NVDEC {fmt(c['nvdec_util'])} %){tag}", flush=True)
@@ -568,10 +609,11 @@ def main() -> int:
                 if pynvc_base is None:
                     pynvc_base = nvml.used_memory()
                 for row, n in zip(rows, streams):
-                    b = measure(pynvc_worker(path, pool), n, warmup, window, nvml, pynvc_base)
+                    b = measure(pynvc_worker(path, pool), n, warmup, window, nvml, pynvc_base, frames)
                     row.setdefault("pynvc_runs", []).append(b)
                     print(f"  {name}: {n:3d} streams  PyNvVideoCodec {b['fps']:8.0f} fps"
-                          f"  (NVDEC {fmt(b['nvdec_util'])} %, start {b['startup_s']:.1f} s){tag}", flush=True)
+                          f"  (NVDEC {fmt(b['nvdec_util'])} %, {window_note(b)}, start {b['startup_s']:.1f} s){tag}",
+                          flush=True)
         if pool:
             results.setdefault("pynvc_pools", []).append(pool)  # kept alive until exit
         for row in rows:
