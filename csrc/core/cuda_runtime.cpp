@@ -135,10 +135,33 @@ DeviceInfo device_info(int device) {
   if (cudaSetDevice(device) == cudaSuccess) {
     size_t f = 0, t = 0;
     if (cudaMemGetInfo(&f, &t) == cudaSuccess) info.free_memory = f;
-    cudaSetDevice(prev);
+    if (prev != device) restore_device(prev);
   }
   cudaGetLastError();
   return info;
+}
+
+namespace {
+// Whether `device`'s primary context exists in this process (driver API: the runtime has no call
+// that answers without creating it). True when it cannot tell, so that the restore happens as before.
+bool has_primary_context(int device) noexcept {
+  using GetFn = int (*)(int*, int);
+  using StateFn = int (*)(int, unsigned*, int*);
+  static const auto get = reinterpret_cast<GetFn>(driver::libcuda().symbol("cuDeviceGet"));
+  static const auto state = reinterpret_cast<StateFn>(driver::libcuda().symbol("cuDevicePrimaryCtxGetState"));
+  int dev = 0;
+  unsigned flags = 0;
+  int active = 1;
+  if (!get || !state || get(&dev, device) != 0 || state(dev, &flags, &active) != 0) return true;
+  return active != 0;
+}
+}  // namespace
+
+void restore_device(int prev) noexcept {
+  int now = -1;
+  if (cudaGetDevice(&now) == cudaSuccess && now == prev) return;
+  if (has_primary_context(prev)) cudaSetDevice(prev);
+  cudaGetLastError();
 }
 
 DeviceScope::DeviceScope(int device) {
@@ -148,7 +171,7 @@ DeviceScope::DeviceScope(int device) {
 }
 
 DeviceScope::~DeviceScope() {
-  if (switched_) cudaSetDevice(prev_);
+  if (switched_) restore_device(prev_);
 }
 
 Stream::Stream(int device) : device_(device) {
@@ -165,7 +188,7 @@ Stream::~Stream() {
     cudaGetDevice(&prev);
     cudaSetDevice(device_);
     cudaStreamDestroy(static_cast<cudaStream_t>(stream_));
-    cudaSetDevice(prev);
+    if (prev != device_) restore_device(prev);
   }
 }
 
@@ -254,6 +277,7 @@ void check(int code, const char* what) {
 }
 void set_device(int) { no_cuda(); }
 int current_device() { no_cuda(); return 0; }
+void restore_device(int) noexcept {}
 DeviceScope::DeviceScope(int) { no_cuda(); }
 DeviceScope::~DeviceScope() = default;
 DeviceInfo device_info(int) { no_cuda(); return {}; }

@@ -203,10 +203,10 @@ void wait_for_consumer(const Tensor& t, intptr_t stream) {
   try {
     t.wait_ready(reinterpret_cast<cuda::StreamHandle>(stream));
   } catch (...) {
-    if (prev != t.device().id) cudaSetDevice(prev);
+    if (prev != t.device().id) cuda::restore_device(prev);
     throw;
   }
-  if (prev != t.device().id) cudaSetDevice(prev);
+  if (prev != t.device().id) cuda::restore_device(prev);
 #endif
 }
 

@@ -140,7 +140,7 @@ void* MemoryPool::system_alloc(size_t bytes) {
         trim();
         e = cudaMalloc(&p, bytes);
       }
-      cudaSetDevice(prev);
+      if (prev != device_) cuda::restore_device(prev);
       cuda::check(e, ("cudaMalloc of " + std::to_string(bytes) + " bytes on device " + std::to_string(device_)).c_str());
       break;
     }
@@ -166,7 +166,7 @@ void MemoryPool::system_free(void* p) {
       cudaGetDevice(&prev);
       cudaSetDevice(device_);
       cudaFree(p);
-      cudaSetDevice(prev);
+      if (prev != device_) cuda::restore_device(prev);
       break;
     }
 #endif

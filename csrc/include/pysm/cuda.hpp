@@ -39,8 +39,15 @@ void check(int code, const char* what);
 void set_device(int device);
 int current_device();
 
-// Makes `device` current on this thread for one scope and restores the thread's previous device,
-// so that pysm never changes what torch or CuPy see as the current device.
+// Makes `prev` the thread's device again after work on another one, unless that would create
+// `prev`'s primary context: a thread that never used CUDA reports device 0 without device 0 having
+// a context, and setting it (CUDA 12+ initialises at once) would cost a context of ~500 MB on GPU 0
+// in a process that only uses another GPU. In that case the thread stays on the device it is on,
+// as PyTorch's MaybeSetDevice does. Never throws.
+void restore_device(int prev) noexcept;
+
+// Makes `device` current on this thread for one scope and restores the thread's previous device
+// (see restore_device), so that pysm never changes what torch or CuPy see as the current device.
 class DeviceScope {
  public:
   explicit DeviceScope(int device);
