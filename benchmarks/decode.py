@@ -1,17 +1,17 @@
 """NVDEC decode throughput: pysm vs PyNvVideoCodec, N concurrent streams, frames left on the device.
 
-    python benchmarks/decode.py                 # full run: 1,4,7,16,32,56,64 streams (about 6 minutes)
+    python benchmarks/decode.py                 # full run: 1,4,7,16,32,56,64 streams (about 7 minutes)
     python benchmarks/decode.py --quick         # 1, 7, 32, 56 streams, shorter windows (about 2 minutes)
     python benchmarks/decode.py --markdown      # also print the tables as Markdown (for RESULTS.md)
 
 For each clip (the retail 1080p30 H.264 and HEVC clips from ../shared/data, looped, plus a generated
 noisy 1080p H.264 clip) and each stream count N, both libraries run one decoder per thread, each
 thread demuxing the file itself and looping it, frames left on the GPU and dropped. Once every
-stream has produced a frame and a warm-up has passed, frames are counted over a window of
-``--window`` seconds rounded up to whole passes of the clip per stream (at the rate seen in the
-warm-up; at most 15 s; ``--fixed-window`` counts over exactly ``--window``): scenes decode at
-different costs and streams started together sit at the same place in the clip, so part of a pass
-would weigh some scenes over others.
+stream has produced a frame and a warm-up has passed, frames are counted over a window that ends
+after whole passes of the clip per stream filling at least ``--window`` seconds at the warm-up's
+rate (at most 15 s; ``--fixed-window`` counts over exactly ``--window`` seconds, as the C++
+benchmark does): scenes decode at different costs and streams started together sit at the same
+place in the clip, so part of a pass would weigh some scenes over others.
 Reported per configuration:
 
 - aggregate decode fps, and pysm/PyNvVideoCodec ratio;
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -116,46 +117,57 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
-def whole_passes(window: float, pass_seconds: float | None, cap: float = 15.0) -> float:
-    """``window`` rounded up to a whole number of passes of the clip (at most ``cap`` s).
+def passes_for(window: float, pass_seconds: float | None, cap: float = 15.0) -> int:
+    """The whole passes of the clip per stream that fill at least ``window`` s, no more than fit in
+    ``cap`` s; 0 when not even one fits (the window then stays a fixed time).
 
-    Content decodes at different costs from scene to scene; streams started together sit at the
-    same place in the clip, so a window covering part of a pass weighs that part and two runs that
-    reach it at different times disagree by a few percent. A whole pass per stream weighs every
-    frame of the clip once."""
+    Content decodes at different costs from scene to scene, and streams started together sit at
+    the same place in the clip: a window covering part of a pass weighs that part, and two runs that
+    reach it at different times disagree by a few percent. Whole passes weigh every frame once."""
     if not pass_seconds or pass_seconds <= 0:
-        return window
-    passes = max(1, -(-window // pass_seconds))  # ceil
-    whole = passes * pass_seconds
-    return whole if whole <= cap else window
+        return 0
+    k = max(1, math.ceil(window / pass_seconds - 1e-9))
+    return min(k, int(cap // pass_seconds))
 
 
-def sample_window(count, warmup: float, window: float, nvml: Nvml, pass_frames: int = 0, streams: int = 1) -> dict:
-    """Sleep ``warmup`` s, then count frames (``count()`` returns the running total) over ``window`` s.
+def sample_window(count, warmup: float, window: float, nvml: Nvml, pass_frames: int = 0,
+                  streams=lambda: 1, cap: float = 15.0) -> dict:
+    """Sleep ``warmup`` s, then count frames (``count()`` returns the running total) over a window.
 
-    With ``pass_frames`` (the clip's frame count) the window is rounded up to whole passes of the
-    clip per stream, at the per-stream rate seen during the warm-up (see ``whole_passes``).
-    Returns frames, seconds and process CPU seconds of the window, the mean NVDEC utilisation and the
-    peak used device memory sampled during it (None when NVML is unreadable)."""
+    Without ``pass_frames`` the window is ``window`` s. With it (the clip's frame count) the window
+    ends once the streams (``streams()`` of them still decoding) have decoded whole passes of the
+    clip filling at least ``window`` s at the warm-up's rate (``passes_for``), or at ``cap`` s.
+    Returns frames, seconds and process CPU seconds of the window, passes per stream, the mean NVDEC
+    utilisation and the peak used device memory sampled during it (None when NVML is unreadable)."""
     cw, tw = count(), time.perf_counter()
     time.sleep(warmup)
     c0, t0, cpu0 = count(), time.perf_counter(), cpu_seconds()
-    rate = (c0 - cw) / max(t0 - tw, 1e-9) / max(streams, 1)
-    if pass_frames > 0 and rate > 0:
-        window = whole_passes(window, pass_frames / rate)
+    n = max(streams(), 1)
+    rate = (c0 - cw) / max(t0 - tw, 1e-9)  # all streams together
+    k = passes_for(window, pass_frames * n / rate, cap) if (pass_frames > 0 and rate > 0) else 0
+    target = c0 + k * pass_frames * n if k else None
+    deadline = t0 + (cap if k else window)
     utils: list[float] = []
     mem_peak = nvml.used_memory()
-    end = t0 + window
-    while time.perf_counter() < end:
-        time.sleep(min(0.25, max(0.0, end - time.perf_counter())))
-        u = nvml.decoder_util()
-        if u is not None:
-            utils.append(u)
-        m = nvml.used_memory()
-        if m is not None and (mem_peak is None or m > mem_peak):
-            mem_peak = m
+    sampled = t0
+    while True:
+        now, c = time.perf_counter(), count()
+        if now >= deadline or (target is not None and c >= target):
+            break
+        wait = min(0.25, deadline - now)
+        if target is not None and c > c0:  # close in on the frame count: overshoot of a few ms at most
+            wait = min(wait, max(0.002, 0.5 * (target - c) * (now - t0) / (c - c0)))
+        time.sleep(wait)
+        if time.perf_counter() - sampled >= 0.2:
+            sampled = time.perf_counter()
+            u = nvml.decoder_util()
+            if u is not None:
+                utils.append(u)
+            m = nvml.used_memory()
+            if m is not None and (mem_peak is None or m > mem_peak):
+                mem_peak = m
     c1, t1, cpu1 = count(), time.perf_counter(), cpu_seconds()
-    passes = (c1 - c0) / (pass_frames * max(streams, 1)) if pass_frames > 0 else None
+    passes = (c1 - c0) / (pass_frames * n) if pass_frames > 0 else None
     return {"frames": c1 - c0, "seconds": t1 - t0, "cpu_s": cpu1 - cpu0,
             "nvdec_util": statistics.mean(utils) if utils else None, "mem_peak": mem_peak, "passes": passes}
 
@@ -181,7 +193,7 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
     while time.perf_counter() - t_start < 60 and sum(1 for c in counts if c) + len(errors) < n:
         time.sleep(0.01)
     startup = time.perf_counter() - t_start
-    w = sample_window(lambda: sum(counts), warmup, window, nvml, pass_frames, n)
+    w = sample_window(lambda: sum(counts), warmup, window, nvml, pass_frames, lambda: n - len(errors))
     stop.set()
     for t in threads:
         t.join(timeout=30)
@@ -503,8 +515,8 @@ def main() -> int:
     ap.add_argument("--serial", action="store_true",
                     help="also run pysm with one session per stream (the decode before parallel sessions)")
     ap.add_argument("--fixed-window", action="store_true",
-                    help="count over exactly --window seconds instead of rounding it up to whole passes of "
-                         "the clip per stream (the default, at most 15 s)")
+                    help="count over exactly --window seconds instead of whole passes of the clip per stream "
+                         "filling at least that (the default, at most 15 s)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every point this many times, the libraries alternating; medians in the table")
     ap.add_argument("--cpp-bench", help="path of the built pysm_decode_bench (default: look in build/bench)")
@@ -532,7 +544,7 @@ def main() -> int:
     info = pysm.cuda.device_info(0)
     print(f"# GPU: {info['name']} (NVML: {nvml.name}), video clock {fmt(nvml.video_clock())} MHz, "
           f"driver {pysm.cuda.driver_version()}, pysm {pysm.__version__}")
-    print(f"# window {window} s{'' if args.fixed_window else ' rounded up to whole passes of the clip per stream'}"
+    print(f"# window {window} s{'' if args.fixed_window else ' or more, whole passes of the clip per stream'}"
           f" after {warmup} s warm-up per point; PyNvVideoCodec: "
           f"{'yes' if pynvc_missing is None else 'skipped (' + pynvc_missing + ')'}", flush=True)
     t_begin = time.perf_counter()
@@ -549,7 +561,8 @@ def main() -> int:
             else:
                 print(f"# {DATA / fname} is missing: skipped")
 
-    results: dict = {"gpu": info["name"], "streams": streams, "window": window, "clips": {}}
+    results: dict = {"gpu": info["name"], "streams": streams, "window": window,
+                     "whole_passes": not args.fixed_window, "clips": {}}
     # Latency first, while no decoder exists yet ("cold" is the process's first NVDEC session).
     if "retail h264 1080p30" in clips:
         lat = first_frame_latency(clips["retail h264 1080p30"])
@@ -600,7 +613,7 @@ def main() -> int:
                     c = measure(pysm_worker(path, sessions=1), n, warmup, window, nvml, base, frames)
                     row.setdefault("pysm_serial_runs", []).append(c)
                     print(f"  {name}: {n:3d} streams  pysm 1 session {c['fps']:8.0f} fps"
-                          f"  (NVDEC {fmt(c['nvdec_util'])} %){tag}", flush=True)
+                          f"  (NVDEC {fmt(c['nvdec_util'])} %, {window_note(c)}){tag}", flush=True)
             if pynvc_missing is None:
                 # Concurrent pysm readers lower the switch interval (pysm.gil); PyNvVideoCodec runs under
                 # Python's own unless asked, as its users get it.
