@@ -102,7 +102,8 @@ PrimaryContext::PrimaryContext(int device) : device_(device) {
   const CuvidApi& a = cuvid_api();
   // The runtime binds (and thereby initialises) the primary context; retaining it keeps it alive
   // for as long as the decoder needs it, even if every runtime user resets. The calling thread's
-  // current device is left as it was (a decoder on GPU 1 must not move torch's tensors there).
+  // current device is put back afterwards (a decoder on GPU 1 must not move torch's tensors
+  // there), unless that would create another GPU's context (see cuda::restore_device).
   cuda::DeviceScope scope(device);
   cu_check(a.cuDeviceGet(&cudev_, device), "cuDeviceGet", "device " + std::to_string(device));
   cu_check(a.cuDevicePrimaryCtxRetain(&ctx_, cudev_), "cuDevicePrimaryCtxRetain");

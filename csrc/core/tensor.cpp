@@ -176,6 +176,7 @@ void copy_tensor(const Tensor& src, Tensor& dst, cuda::StreamHandle stream) {
 #if PYSM_WITH_CUDA
   // Run on the destination's device when it is a GPU, so that its ready event and stream match.
   int dev = dst.device().is_cuda() ? dst.device().id : src.device().id;
+  cuda::DeviceScope scope(dev);  // pinned blocks' events are made on the current device
   cuda::StreamHandle s = stream ? stream : cuda::default_stream(dev);
   src.wait_ready(s);
   record_stream_use(src.owner(), s);  // the source must not be reused before the copy has read it

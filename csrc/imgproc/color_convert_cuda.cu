@@ -56,7 +56,7 @@ void convert_yuv_to_rgb_cuda(const Surface& src, Surface& dst, ColorMatrix matri
   if (src.width != dst.width || src.height != dst.height)
     raise(ErrorKind::Value, "colour conversion source and destination sizes differ");
   const int dev = src.device.id;
-  cuda::set_device(dev);
+  cuda::DeviceScope scope(dev);
   cuda::StreamHandle s = stream ? stream : cuda::default_stream(dev);
   if (src.ready) src.ready->wait(s);
   const bool p16 = src.format == ColorFormat::P016;

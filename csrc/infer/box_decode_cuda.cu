@@ -51,7 +51,7 @@ DeviceCandidates decode_boxes_cuda(const std::vector<Tensor>& outputs, const Dec
   const Device dev = outputs[0].device();
   for (const auto& t : outputs)
     if (t.device() != dev) raise(ErrorKind::Value, "decode_boxes_cuda: all outputs must be on " + dev.str());
-  cuda::set_device(dev.id);
+  cuda::DeviceScope scope(dev.id);
   cudaStream_t s = static_cast<cudaStream_t>(stream ? stream : cuda::default_stream(dev.id));
   for (const auto& t : outputs) t.wait_ready(s);
 

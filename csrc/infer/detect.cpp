@@ -22,7 +22,7 @@ PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeP
   }
 #if PYSM_WITH_CUDA
   const int dev = outputs[0].device().id;
-  cuda::set_device(dev);
+  cuda::DeviceScope scope(dev);
   cuda::StreamHandle s = stream ? stream : cuda::default_stream(dev);
   DeviceCandidates cand = decode_boxes_cuda(outputs, decode, s);
   const int B = cand.batch, K = cand.capacity;
@@ -32,7 +32,7 @@ PendingDetections detect_async(const std::vector<Tensor>& outputs, const DecodeP
     dets = Tensor::empty(cand.dets.shape(), DType::u8(), cand.dets.device());
     counts = Tensor::empty({B}, DType::i32(), cand.dets.device());
     nms_cuda(static_cast<const Detection*>(cand.dets.data()), static_cast<const int*>(cand.counts.data()), B, K,
-             cand.classes, cluster.nms, static_cast<Detection*>(dets.data()), static_cast<int*>(counts.data()), s);
+             cand.classes, cluster.nms, static_cast<Detection*>(dets.data()), static_cast<int*>(counts.data()), dev, s);
   }
   // One pinned staging block for records + counts, one event to wait on.
   const size_t rec_bytes = size_t(B) * K * sizeof(Detection);

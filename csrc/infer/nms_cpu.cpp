@@ -39,7 +39,7 @@ std::vector<int> topk_filter(const Detection* d, const std::vector<int>& order, 
 
 #if !PYSM_WITH_CUDA
 // CPU-only build: the kernels do not exist; callers get a clear error instead of a link failure.
-void nms_cuda(const Detection*, const int*, int, int, int, const NmsParams&, Detection*, int*, cuda::StreamHandle) {
+void nms_cuda(const Detection*, const int*, int, int, int, const NmsParams&, Detection*, int*, int, cuda::StreamHandle) {
   raise(ErrorKind::Cuda, "nms: pysm was built without CUDA");
 }
 #endif

@@ -83,9 +83,9 @@ __global__ void reduce_kernel(const Detection* dets, const int* counts, int capa
 }  // namespace
 
 void nms_cuda(const Detection* dets, const int* counts, int batch, int capacity, int num_classes, const NmsParams& p,
-              Detection* out, int* out_counts, cuda::StreamHandle stream) {
+              Detection* out, int* out_counts, int dev, cuda::StreamHandle stream) {
   if (batch <= 0) return;
-  int dev = cuda::current_device();
+  cuda::DeviceScope scope(dev);
   cudaStream_t s = static_cast<cudaStream_t>(stream ? stream : cuda::default_stream(dev));
   const int words = (capacity + kWord - 1) / kWord;
   num_classes = std::max(num_classes, 1);

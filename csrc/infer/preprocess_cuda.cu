@@ -37,7 +37,7 @@ void preprocess_cuda(const std::vector<Surface>& frames, const std::vector<CropR
                      cuda::StreamHandle stream) {
   using namespace detail;
   const int dev = out.device().id;
-  cuda::set_device(dev);
+  cuda::DeviceScope scope(dev);
   cudaStream_t s = static_cast<cudaStream_t>(stream ? stream : cuda::default_stream(dev));
   const size_t n = regions.size();
   // Descriptors: pinned staging -> device, both blocks kept from reuse until the stream passes.

@@ -63,7 +63,7 @@ void batch_resize_cuda(ColorFormat format, const std::vector<ResizeJob>& jobs, i
     max_h = std::max(max_h, j.dst_h);
   }
   if (jobs.size() > 65535) raise(ErrorKind::Value, "batch resize: at most 65535 frames per batch");
-  cuda::set_device(device);
+  cuda::DeviceScope scope(device);
   auto s = static_cast<cudaStream_t>(stream);
   const size_t bytes = jobs.size() * sizeof(ResizeJob);
   BlockPtr table = MemoryPool::device(device).allocate(bytes);

@@ -136,7 +136,7 @@ cdef extern from "pysm/nms.hpp" namespace "pysm::infer" nogil:
     vector[int] nms_cpu "pysm::infer::nms_cpu"(const CDetection* sorted, int n, const CNmsParams& p) except +raise_native
     void nms_cuda "pysm::infer::nms_cuda"(const CDetection* dets, const int* counts, int batch, int capacity,
                                           int num_classes, const CNmsParams& p, CDetection* out, int* out_counts,
-                                          StreamHandle stream) except +raise_native
+                                          int device, StreamHandle stream) except +raise_native
 
 cdef extern from "pysm/cluster.hpp" namespace "pysm::infer" nogil:
     cdef enum class CClusterMode "pysm::infer::ClusterMode":
@@ -814,7 +814,7 @@ def infer_nms(rows, dict params, str device="cpu"):
         d_out.synchronize()
         d_out_cnt.synchronize()
         nms_cuda(<const CDetection*>d_in.data(), <const int*>d_cnt.data(), 1, cap, classes, p,
-                 <CDetection*>d_out.data(), <int*>d_out_cnt.data(), default_stream(dev.id))
+                 <CDetection*>d_out.data(), <int*>d_out_cnt.data(), dev.id, default_stream(dev.id))
         h_in = d_out.to(h_in.device(), default_stream(dev.id))
         h_cnt = d_out_cnt.to(h_cnt.device(), default_stream(dev.id))
     out = _to_numpy(h_in)

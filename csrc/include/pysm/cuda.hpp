@@ -46,8 +46,10 @@ int current_device();
 // as PyTorch's MaybeSetDevice does. Never throws.
 void restore_device(int prev) noexcept;
 
-// Makes `device` current on this thread for one scope and restores the thread's previous device
-// (see restore_device), so that pysm never changes what torch or CuPy see as the current device.
+// Makes `device` current on this thread for one scope and restores the thread's previous device,
+// so that pysm does not change what torch or CuPy see as the current device. The one exception
+// (see restore_device): a thread whose previous device has no context yet in this process stays
+// on `device`, rather than pysm creating a context on a GPU the process does not use.
 class DeviceScope {
  public:
   explicit DeviceScope(int device);

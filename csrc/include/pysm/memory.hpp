@@ -26,7 +26,8 @@ class Block {
   size_t size() const { return size_; }         // usable bytes (>= requested)
   MemoryKind kind() const { return kind_; }
   int device() const { return device_; }
-  // Mark that work on `stream` uses this block; reuse waits for it to finish.
+  // Mark that work on `stream` uses this block; reuse waits for it to finish. For host memory the
+  // event is made on the current device, so `stream` must belong to it (callers hold a DeviceScope).
   void record_use(cuda::StreamHandle stream);
   // Same, with an event the caller has already recorded after its last use of the block (a
   // producer that records a ready event anyway shares it instead of creating a second one).

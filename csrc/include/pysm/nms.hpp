@@ -25,8 +25,9 @@ std::vector<int> nms_cpu(const Detection* sorted, int n, const NmsParams& p);
 std::vector<int> topk_filter(const Detection* d, const std::vector<int>& order, const NmsParams& p);
 
 // Device: image b has counts[b] sorted candidates at dets[b*capacity]; the kept ones are written
-// compacted to out[b*capacity] and their number to out_counts[b]. All pointers are device memory.
+// compacted to out[b*capacity] and their number to out_counts[b]. All pointers are device memory
+// on CUDA device `device`, and `stream` (null: the device's default stream) belongs to it.
 void nms_cuda(const Detection* dets, const int* counts, int batch, int capacity, int num_classes,
-              const NmsParams& p, Detection* out, int* out_counts, cuda::StreamHandle stream);
+              const NmsParams& p, Detection* out, int* out_counts, int device, cuda::StreamHandle stream);
 
 }  // namespace pysm::infer
