@@ -157,6 +157,23 @@ bool has_primary_context(int device) noexcept {
 }
 }  // namespace
 
+void ensure_context(int device) noexcept {
+  using CurrentFn = int (*)(void**);
+  static const auto current = reinterpret_cast<CurrentFn>(driver::libcuda().symbol("cuCtxGetCurrent"));
+  void* ctx = nullptr;
+  if (!current || current(&ctx) != 0 || ctx) return;
+  if (device < 0) {
+    device = 0;
+    for (int d = 0; d < device_count(); ++d)
+      if (has_primary_context(d)) {
+        device = d;
+        break;
+      }
+  }
+  cudaSetDevice(device);
+  cudaGetLastError();
+}
+
 void restore_device(int prev) noexcept {
   int now = -1;
   if (cudaGetDevice(&now) == cudaSuccess && now == prev) return;
@@ -201,6 +218,7 @@ void synchronize(StreamHandle stream, int device) {
     e.synchronize();
     return;
   }
+  ensure_context(device);
   check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
 }
 
@@ -226,19 +244,24 @@ Event::Event(int device) : device_(device) {
 }
 
 Event::~Event() {
-  if (event_) cudaEventDestroy(static_cast<cudaEvent_t>(event_));
+  if (!event_) return;
+  ensure_context(device_);
+  cudaEventDestroy(static_cast<cudaEvent_t>(event_));
 }
 
 void Event::record(StreamHandle stream) {
+  ensure_context(device_);
   check(cudaEventRecord(static_cast<cudaEvent_t>(event_), static_cast<cudaStream_t>(stream)), "cudaEventRecord");
 }
 
 void Event::wait(StreamHandle stream) const {
+  ensure_context(device_);
   check(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), static_cast<cudaEvent_t>(event_), 0),
         "cudaStreamWaitEvent");
 }
 
 bool Event::query() const {
+  ensure_context(device_);
   cudaError_t e = cudaEventQuery(static_cast<cudaEvent_t>(event_));
   if (e == cudaSuccess) return true;
   if (e == cudaErrorNotReady) {
@@ -250,6 +273,7 @@ bool Event::query() const {
 }
 
 void Event::synchronize() const {
+  ensure_context(device_);
   check(cudaEventSynchronize(static_cast<cudaEvent_t>(event_)), "cudaEventSynchronize");
 }
 
@@ -278,6 +302,7 @@ void check(int code, const char* what) {
 void set_device(int) { no_cuda(); }
 int current_device() { no_cuda(); return 0; }
 void restore_device(int) noexcept {}
+void ensure_context(int) noexcept {}
 DeviceScope::DeviceScope(int) { no_cuda(); }
 DeviceScope::~DeviceScope() = default;
 DeviceInfo device_info(int) { no_cuda(); return {}; }

@@ -127,6 +127,7 @@ void* MemoryPool::system_alloc(size_t bytes) {
     }
 #if PYSM_WITH_CUDA
     case MemoryKind::PinnedHost:
+      cuda::ensure_context();  // portable pinned memory: any device's context will do, but not a new one
       cuda::check(cudaHostAlloc(&p, bytes, cudaHostAllocPortable), "cudaHostAlloc");
       break;
     case MemoryKind::Device: {
@@ -159,6 +160,7 @@ void MemoryPool::system_free(void* p) {
       break;
 #if PYSM_WITH_CUDA
     case MemoryKind::PinnedHost:
+      cuda::ensure_context();
       cudaFreeHost(p);
       break;
     case MemoryKind::Device: {

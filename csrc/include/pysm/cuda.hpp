@@ -46,6 +46,12 @@ int current_device();
 // as PyTorch's MaybeSetDevice does. Never throws.
 void restore_device(int prev) noexcept;
 
+// On a thread with no current context, makes `device` current (-1: the first device whose primary
+// context exists, else 0) before a runtime call on one of its handles (an event, a pinned block
+// released from a consumer thread): the runtime would otherwise create the context of the thread's
+// default device 0 for it. A thread with a current context is left as it is. Never throws.
+void ensure_context(int device = -1) noexcept;
+
 // Makes `device` current on this thread for one scope and restores the thread's previous device,
 // so that pysm does not change what torch or CuPy see as the current device. The one exception
 // (see restore_device): a thread whose previous device has no context yet in this process stays
