@@ -41,9 +41,11 @@ void* Library::require(const char* sym) const {
   return p;
 }
 
+// Never destroyed, like the handle: event and pool destructors may still reach the driver while
+// static objects are torn down at exit.
 const Library& libcuda() {
-  static Library lib = open_first({"libcuda.so.1", "libcuda.so"});
-  return lib;
+  static const Library* lib = new Library(open_first({"libcuda.so.1", "libcuda.so"}));
+  return *lib;
 }
 
 const Library& libnvcuvid() {

@@ -35,15 +35,16 @@ Block::~Block() {
   if (pool_) pool_->release(this);
 }
 
-void Block::record_use(cuda::StreamHandle stream) {
+void Block::record_use(cuda::StreamHandle stream, int stream_device) {
 #if PYSM_WITH_CUDA
   if (kind_ == MemoryKind::Host || stream == nullptr) return;
-  int dev = kind_ == MemoryKind::Device ? device_ : cuda::current_device();
+  int dev = stream_device >= 0 ? stream_device : kind_ == MemoryKind::Device ? device_ : cuda::current_device();
   auto ev = std::make_shared<cuda::Event>(dev);
   ev->record(stream);
   record_use(std::move(ev));
 #else
   (void)stream;
+  (void)stream_device;
 #endif
 }
 
@@ -56,10 +57,10 @@ void Block::record_use(std::shared_ptr<cuda::Event> recorded) {
   // `recorded` now holds the previous event: released outside the lock.
 }
 
-void record_stream_use(const std::shared_ptr<void>& owner, cuda::StreamHandle stream) {
+void record_stream_use(const std::shared_ptr<void>& owner, cuda::StreamHandle stream, int stream_device) {
   if (!owner || stream == nullptr) return;
   // `owner` keeps the block alive for the duration of this call.
-  if (auto* d = std::get_deleter<BlockDeleter>(owner)) d->block->record_use(stream);
+  if (auto* d = std::get_deleter<BlockDeleter>(owner)) d->block->record_use(stream, stream_device);
 }
 
 MemoryPool::MemoryPool(MemoryKind kind, int device)

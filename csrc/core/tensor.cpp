@@ -179,7 +179,7 @@ void copy_tensor(const Tensor& src, Tensor& dst, cuda::StreamHandle stream) {
   cuda::DeviceScope scope(dev);  // pinned blocks' events are made on the current device
   cuda::StreamHandle s = stream ? stream : cuda::default_stream(dev);
   src.wait_ready(s);
-  record_stream_use(src.owner(), s);  // the source must not be reused before the copy has read it
+  record_stream_use(src.owner(), s, dev);  // the source must not be reused before the copy has read it
   cuda::check(cudaMemcpy2DAsync(dst.data(), static_cast<size_t>(dp), src.data(), static_cast<size_t>(sp),
                                 static_cast<size_t>(sb), static_cast<size_t>(sr), cudaMemcpyDefault,
                                 static_cast<cudaStream_t>(s)),

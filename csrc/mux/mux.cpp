@@ -88,7 +88,7 @@ void Muxer::scale_group(const std::vector<MuxFrame>& frames, const std::vector<s
     batch_resize_cuda(fmt, jobs, dev.id, stream_->handle());
     auto ev = std::make_shared<cuda::Event>(dev.id);
     ev->record(stream_->handle());
-    block->record_use(stream_->handle());
+    block->record_use(ev);  // the batch's ready event also guards the block's reuse
     for (size_t i : idx) out[i].ready = ev;
     InFlight f{ev, {}};
     for (size_t i : idx) f.inputs.push_back(frames[i].surface.owner);

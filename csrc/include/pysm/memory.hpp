@@ -26,9 +26,11 @@ class Block {
   size_t size() const { return size_; }         // usable bytes (>= requested)
   MemoryKind kind() const { return kind_; }
   int device() const { return device_; }
-  // Mark that work on `stream` uses this block; reuse waits for it to finish. For host memory the
-  // event is made on the current device, so `stream` must belong to it (callers hold a DeviceScope).
-  void record_use(cuda::StreamHandle stream);
+  // Mark that work on `stream` uses this block; reuse waits for it to finish. The event is made on
+  // `stream_device`, the stream's device; -1 means the block's own device for device memory and
+  // the current device for host memory (callers then hold a DeviceScope on the stream's device).
+  // A stream of another device than a device block's (a cross-device copy) must pass its device.
+  void record_use(cuda::StreamHandle stream, int stream_device = -1);
   // Same, with an event the caller has already recorded after its last use of the block (a
   // producer that records a ready event anyway shares it instead of creating a second one).
   void record_use(std::shared_ptr<cuda::Event> recorded);
@@ -50,7 +52,8 @@ using BlockPtr = std::shared_ptr<Block>;
 // Record that queued work on `stream` uses the memory kept alive by `owner`. When `owner` is a
 // pool Block, the pool will not hand that memory out again before the work completes. Owners that
 // are not pool blocks (DLPack producers, foreign memory) are ignored: their producer orders reuse.
-void record_stream_use(const std::shared_ptr<void>& owner, cuda::StreamHandle stream);
+// `stream_device` as in Block::record_use.
+void record_stream_use(const std::shared_ptr<void>& owner, cuda::StreamHandle stream, int stream_device = -1);
 
 struct MemoryStats {
   size_t in_use_bytes = 0;   // held by live blocks
