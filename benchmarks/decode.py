@@ -152,6 +152,11 @@ def sample_window(count, warmup: float, window: float, nvml: Nvml, pass_frames: 
     sampled = t0
     while True:
         now, c = time.perf_counter(), count()
+        if target is not None and c >= target and now - t0 < window and c > c0:
+            # The decode sped up after the warm-up (sessions handed over): more passes, at the
+            # rate seen so far, until the window is filled.
+            more = passes_for(window - (now - t0), pass_frames * n * (now - t0) / (c - c0), t0 + cap - now)
+            target += more * pass_frames * n
         if now >= deadline or (target is not None and c >= target):
             break
         wait = min(0.25, deadline - now)
