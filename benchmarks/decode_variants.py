@@ -4,7 +4,9 @@
         --variant sessions=1 --variant sessions=1,batch_packets=16 --variant sessions=2
 
 Each variant is a set of ``VideoReader`` keyword arguments (``sessions``, ``batch_packets``,
-``lookahead_mib``; ``sessions=auto`` / ``lookahead_mib=auto`` for the defaults). Variants run one
+``lookahead_mib``; ``sessions=auto`` / ``lookahead_mib=auto`` for the defaults) and NVDEC queue
+settings (``display_delay``, ``extra_decode_surfaces``, ``output_surfaces``: see
+``pysm.codec.configure_nvdec_queue``; the defaults where a variant does not set them). Variants run one
 after the other and the whole list is repeated ``--reps`` times, alternating, so that drift of the
 GPU between runs falls on every variant alike: with exactly one stream per NVDEC engine the busy
 share moves by several points from one run to the next (benchmarks/RESULTS.md), and one run per
@@ -18,6 +20,7 @@ while streams run are ``cudaFree`` calls, each of which waits for the whole GPU
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -28,6 +31,7 @@ sys.path.insert(0, str(HERE))
 import decode as bench  # noqa: E402  (the measurement helpers)
 
 CLIPS = {"h264": "retail_1080p30_h264.mp4", "hevc": "retail_1080p30_hevc.mp4"}
+QUEUE_KEYS = ("display_delay", "extra_decode_surfaces", "output_surfaces")
 
 
 def parse_variant(text: str) -> dict:
@@ -36,7 +40,7 @@ def parse_variant(text: str) -> dict:
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
         key = key.strip()
-        if key not in ("sessions", "batch_packets", "lookahead_mib"):
+        if key not in ("sessions", "batch_packets", "lookahead_mib", *QUEUE_KEYS):
             raise SystemExit(f"unknown VideoReader setting {key!r} in --variant {text!r}")
         if key in ("sessions", "lookahead_mib") and value == "auto":
             out[key] = None
@@ -73,6 +77,8 @@ def main() -> int:
     ap.add_argument("--max-queued-packets", type=int,
                     help="packets read ahead of parallel sessions, alone on the GPU or not (default: "
                          "pysm.codec.parallel.MAX_QUEUED_PACKETS / MAX_QUEUED_PACKETS_ALONE)")
+    ap.add_argument("--pynvc", action="store_true",
+                    help="also run PyNvVideoCodec (decode.py's loop) after the variants in every repetition")
     ap.add_argument("--stats", action="store_true",
                     help="print where each parallel session's time went (VideoReader.parallel_stats), summed over readers")
     args = ap.parse_args()
@@ -81,11 +87,13 @@ def main() -> int:
     import pysm.codec
     import pysm.codec.parallel
     import pysm.cuda
+    import pysm.utils
 
     if not pysm.cuda.is_available():
         print(f"no GPU: {pysm.cuda.unavailable_reason()}")
         return 1
     path = str(bench.DATA / CLIPS[args.clip]) if args.clip in CLIPS else args.clip
+    frames = max(pysm.utils.MediaInfo.discover(path).frame_count, 0)  # windows of whole passes
     variants = [(v, parse_variant(v)) for v in args.variant]
     if args.max_queued_packets is not None:
         pysm.codec.parallel.MAX_QUEUED_PACKETS = args.max_queued_packets
@@ -99,21 +107,32 @@ def main() -> int:
     print(f"# {pysm.cuda.device_info(0)['name']}, {path}, {args.streams} streams, "
           f"{args.warmup} s warm-up + {args.window} s per run", flush=True)
     results: dict[str, list] = {v: [] for v, _ in variants}
+    pynvc_pool: dict = {}  # PyNvVideoCodec's decoders, kept from one repetition to the next
     for rep in range(args.reps):
-        for name, kwargs in variants:
+        for name, settings in variants:
+            queue = {k: settings.get(k, -1) for k in QUEUE_KEYS}
+            kwargs = {k: v for k, v in settings.items() if k not in QUEUE_KEYS}
+            pysm.codec.configure_nvdec_queue(**queue)
             used: list = []
             stats: list = []
             before = bench.pool_counts()
             m = bench.measure(bench.pysm_worker(path, used=used, stats=stats, **kwargs), args.streams, args.warmup,
-                              args.window, nvml, None)
+                              args.window, nvml, None, frames)
             allocs, frees = (b - a for a, b in zip(before, bench.pool_counts()))
             results[name].append(m)
             print(f"rep {rep}  {name:36s} {m['fps']:8.0f} fps  NVDEC {bench.fmt(m['nvdec_util'], '.1f')} %"
+                  f"  {bench.window_note(m)}"
                   f"  CPU/stream {m['cpu_per_stream_pct']:.1f} %  sessions {sorted(set(used))}"
                   f"  pool allocs/frees {allocs}/{frees}"
                   f"{'  errors ' + str(m['errors']) if m['errors'] else ''}", flush=True)
             if args.stats:
                 print_stats(stats)
+        if args.pynvc:
+            m = bench.measure(bench.pynvc_worker(path, pynvc_pool), args.streams, args.warmup, args.window, nvml,
+                              None, frames)
+            results.setdefault("PyNvVideoCodec", []).append(m)
+            print(f"rep {rep}  {'PyNvVideoCodec':36s} {m['fps']:8.0f} fps  NVDEC {bench.fmt(m['nvdec_util'], '.1f')} %"
+                  f"  {bench.window_note(m)}{'  errors ' + str(m['errors']) if m['errors'] else ''}", flush=True)
     print("\n| variant | median fps | median NVDEC % | NVDEC % per run |\n|---|---|---|---|")
     for name, runs in results.items():
         utils = [m["nvdec_util"] for m in runs if m["nvdec_util"] is not None]
@@ -124,4 +143,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    sys.stdout.flush()
+    # Skip teardown: PyNvVideoCodec's kept decoders would be destroyed one by one (~230 ms each).
+    os._exit(rc)

@@ -352,6 +352,24 @@ def test_decode_many_matches_decode(nvdec, clips, batch):
         np.testing.assert_array_equal(f.numpy(), r.numpy())
 
 
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_a_shallow_nvdec_queue_decodes_the_same_frames(nvdec, clips, codec):
+    """configure_nvdec_queue: a display delay of 1 (PyNvVideoCodec's), no extra surfaces and one
+    mapped frame at a time give the default queue's frames bit for bit, B-frames included."""
+    if codec not in clips:
+        pytest.skip(f"no {codec} encoder")
+    ref, _ = _decode(clips[codec], "cuda")
+    try:
+        pysm.codec.configure_nvdec_queue(display_delay=1, extra_decode_surfaces=0, output_surfaces=1)
+        shallow, _ = _decode(clips[codec], "cuda")
+    finally:
+        pysm.codec.configure_nvdec_queue(display_delay=-1, extra_decode_surfaces=-1, output_surfaces=-1)
+    assert len(shallow) == len(ref) == 30
+    assert [f.pts for f in shallow] == [f.pts for f in ref]
+    for f, r in zip(shallow, ref):
+        np.testing.assert_array_equal(f.numpy(), r.numpy())
+
+
 def test_many_frames_held_at_once(nvdec, tmp_path):
     """More live frames than the decoder's event ring holds: each keeps its own pixels."""
     clip = make_clip(tmp_path / "long.mp4", "h264", n=100, width=320, height=240, seed=3)

@@ -7,6 +7,7 @@
 - :func:`nvdec_capabilities`: what the GPU's NVDEC engines support (``cuvidGetDecoderCaps``).
 - :func:`clear_decoder_cache`, :func:`decoder_cache_info`, :func:`configure_decoder_cache`: the
   cache of parked NVDEC sessions that makes opening and closing streams cheap.
+- :func:`configure_nvdec_queue`: how deep new NVDEC decoders queue (device memory per decoder).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pysm.codec.decoder import (
     Decoder,
     clear_decoder_cache,
     configure_decoder_cache,
+    configure_nvdec_queue,
     decoder_cache_info,
     nvdec_unavailable_reason,
     parse_device,
@@ -26,6 +28,6 @@ from pysm.codec.reader import VideoReader
 
 __all__ = [
     "AnnexBConverter", "Decoder", "Demuxer", "Frame", "LIVE_SCHEMES", "Packet", "StreamInfo", "VideoReader",
-    "clear_decoder_cache", "configure_decoder_cache", "convert", "decoder_cache_info", "nvdec_built",
+    "clear_decoder_cache", "configure_decoder_cache", "configure_nvdec_queue", "convert", "decoder_cache_info", "nvdec_built",
     "nvdec_capabilities", "nvdec_unavailable_reason", "parse_device",
 ]

@@ -166,6 +166,36 @@ def configure_decoder_cache(enabled: bool | None = None, max_per_key: int | None
     return decoder_cache_info()
 
 
+# The NVDEC queue depth of decoders created from now on (configure_nvdec_queue); -1: the native
+# defaults (csrc/include/pysm/nvdec.hpp: display delay 4, 4 extra decode surfaces, 4 output surfaces).
+_NVDEC_QUEUE = {"display_delay": -1, "extra_decode_surfaces": -1, "output_surfaces": -1}
+_NVDEC_QUEUE_LIMITS = {"display_delay": (0, 16), "extra_decode_surfaces": (0, 32), "output_surfaces": (1, 64)}
+
+
+def configure_nvdec_queue(display_delay: int | None = None, extra_decode_surfaces: int | None = None,
+                          output_surfaces: int | None = None) -> dict:
+    """Set how deep NVDEC decoders created from now on queue; returns the settings (-1: default).
+
+    ``display_delay`` (0-16, default 4): pictures the parser queues on NVDEC ahead of the one
+    displayed (a low-latency reader always uses 0). ``extra_decode_surfaces`` (0-32, default 4):
+    decode surfaces beyond the stream's DPB minimum that hold them. ``output_surfaces`` (1-64,
+    default 4): decoded pictures mapped at once while their copy-out runs. Lower values take less
+    device memory per decoder (a 1080p decode surface is ~3 MiB). ``None`` leaves a setting as it
+    is, ``-1`` restores its default. Decoders already open, and parked sessions of another depth,
+    keep theirs.
+    """
+    for name, value in (("display_delay", display_delay), ("extra_decode_surfaces", extra_decode_surfaces),
+                        ("output_surfaces", output_surfaces)):
+        if value is None:
+            continue
+        lo, hi = _NVDEC_QUEUE_LIMITS[name]
+        if not isinstance(value, int) or isinstance(value, bool) or (value != -1 and not lo <= value <= hi):
+            raise errors.InvalidArgument(f"{name} must be an integer from {lo} to {hi} (or -1 for the default), "
+                                         f"got {value!r}")
+        _NVDEC_QUEUE[name] = value
+    return dict(_NVDEC_QUEUE)
+
+
 def _is_key(packet: Any) -> bool:
     """The container's key-frame flag of a PyAV packet or a pysm Packet."""
     return bool(getattr(packet, "is_keyframe", None) or getattr(packet, "key", False))
@@ -206,7 +236,8 @@ class _NvdecBackend:
             # The bitstream's VUI is authoritative; the container's description only fills in
             # what the bitstream leaves unspecified.
             matrix=-1 if not info.color_specified else _MATRIX_CODE.get(info.color_matrix, -1),
-            range=1 if info.color_range == "full" else -1, source=info.uri, profile=info.profile or "")
+            range=1 if info.color_range == "full" else -1, source=info.uri, profile=info.profile or "",
+            **_NVDEC_QUEUE)
 
     def decode(self, packet: Any, pts: int | None) -> list:
         data, p = _packet_fields(packet, pts, self._tb)
