@@ -127,7 +127,7 @@ def passes_for(window: float, pass_seconds: float | None, cap: float = 15.0) -> 
     if not pass_seconds or pass_seconds <= 0:
         return 0
     k = max(1, math.ceil(window / pass_seconds - 1e-9))
-    return min(k, int(cap // pass_seconds))
+    return max(0, min(k, int(cap // pass_seconds)))
 
 
 def sample_window(count, warmup: float, window: float, nvml: Nvml, pass_frames: int = 0,
@@ -135,10 +135,13 @@ def sample_window(count, warmup: float, window: float, nvml: Nvml, pass_frames: 
     """Sleep ``warmup`` s, then count frames (``count()`` returns the running total) over a window.
 
     Without ``pass_frames`` the window is ``window`` s. With it (the clip's frame count) the window
-    ends once the streams (``streams()`` of them still decoding) have decoded whole passes of the
-    clip filling at least ``window`` s at the warm-up's rate (``passes_for``), or at ``cap`` s.
+    ends once the streams (``streams()`` of them decoding at the warm-up's end) have decoded whole
+    passes of the clip filling at least ``window`` s (``passes_for``, at the warm-up's rate, more
+    passes when the decode speeds up, fewer when it slows down), or at ``cap`` s (at least
+    ``window``).
     Returns frames, seconds and process CPU seconds of the window, passes per stream, the mean NVDEC
     utilisation and the peak used device memory sampled during it (None when NVML is unreadable)."""
+    cap = max(cap, window)
     cw, tw = count(), time.perf_counter()
     time.sleep(warmup)
     c0, t0, cpu0 = count(), time.perf_counter(), cpu_seconds()
@@ -157,6 +160,9 @@ def sample_window(count, warmup: float, window: float, nvml: Nvml, pass_frames: 
             # rate seen so far, until the window is filled.
             more = passes_for(window - (now - t0), pass_frames * n * (now - t0) / (c - c0), t0 + cap - now)
             target += more * pass_frames * n
+        elif target is not None and now - t0 >= window and c > c0:
+            # Slower than the warm-up promised: end at the next whole pass instead of the cap.
+            target = min(target, c0 + math.ceil((c - c0) / (pass_frames * n)) * pass_frames * n)
         if now >= deadline or (target is not None and c >= target):
             break
         wait = min(0.25, deadline - now)

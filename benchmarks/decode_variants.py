@@ -44,6 +44,8 @@ def parse_variant(text: str) -> dict:
             raise SystemExit(f"unknown VideoReader setting {key!r} in --variant {text!r}")
         if key in ("sessions", "lookahead_mib") and value == "auto":
             out[key] = None
+        elif key in QUEUE_KEYS and value == "auto":
+            out[key] = -1
         else:
             out[key] = float(value) if key == "lookahead_mib" else int(value)
     return out
@@ -86,6 +88,7 @@ def main() -> int:
     import pysm
     import pysm.codec
     import pysm.codec.parallel
+    import pysm.errors
     import pysm.cuda
     import pysm.utils
 
@@ -95,6 +98,12 @@ def main() -> int:
     path = str(bench.DATA / CLIPS[args.clip]) if args.clip in CLIPS else args.clip
     frames = max(pysm.utils.MediaInfo.discover(path).frame_count, 0)  # windows of whole passes
     variants = [(v, parse_variant(v)) for v in args.variant]
+    for text, settings in variants:  # refuse a bad queue setting before anything runs
+        try:
+            pysm.codec.configure_nvdec_queue(**{k: settings.get(k, -1) for k in QUEUE_KEYS})
+        except pysm.errors.InvalidArgument as exc:
+            raise SystemExit(f"--variant {text!r}: {exc}") from None
+    pysm.codec.configure_nvdec_queue(**{k: -1 for k in QUEUE_KEYS})
     if args.max_queued_packets is not None:
         pysm.codec.parallel.MAX_QUEUED_PACKETS = args.max_queued_packets
         pysm.codec.parallel.MAX_QUEUED_PACKETS_ALONE = args.max_queued_packets

@@ -282,6 +282,17 @@ def test_reused_session_decodes_identically_and_keeps_old_frames(nvdec, clips, t
         np.testing.assert_array_equal(f.numpy(), k)
 
 
+def test_a_parked_session_counts_for_the_fast_start_only_at_its_queue_depth(nvdec, clips, decoder_cache):
+    """nvdec_cache_has (the fast start steps aside when it says yes) matches the queue depth a new
+    decoder would ask for: a parked session of another depth cannot be taken over."""
+    decoder_cache.clear_decoder_cache()
+    info, packets = _cycle_packets(clips["h264"])
+    _cycle(info, packets)  # its session, made at the default depth, is parked on close
+    has = lambda **depth: _core.nvdec_cache_has(0, "h264", 8, info.width, info.height, **depth)  # noqa: E731
+    assert has() and has(extra_decode_surfaces=4, output_surfaces=4)
+    assert not has(extra_decode_surfaces=0) and not has(output_surfaces=2)
+
+
 def test_decoder_cache_bounds_and_clear(nvdec, clips, tmp_path, decoder_cache):
     small = make_clip(tmp_path / "small.mp4", "h264", n=8, width=160, height=128)
     decoder_cache.clear_decoder_cache()

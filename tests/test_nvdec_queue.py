@@ -4,6 +4,7 @@ same frames is tested on a GPU host in test_decode_gpu.py."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from codec_media import make_clip
@@ -31,8 +32,11 @@ def test_settings_are_kept_validated_and_restored(restore_queue):
                 {"display_delay": 2.5}, {"output_surfaces": True}, {"display_delay": "4"}):
         with pytest.raises(errors.InvalidArgument, match=next(iter(bad))):
             pysm.codec.configure_nvdec_queue(**bad)
+    with pytest.raises(errors.InvalidArgument, match="output_surfaces"):
+        pysm.codec.configure_nvdec_queue(display_delay=3, output_surfaces=0)
     assert pysm.codec.configure_nvdec_queue() == {"display_delay": 1, "extra_decode_surfaces": 0,
-                                                  "output_surfaces": 2}, "a refused value changes nothing"
+                                                  "output_surfaces": 2}, "a refused call changes nothing"
+    assert pysm.codec.configure_nvdec_queue(display_delay=np.int64(2))["display_delay"] == 2
     assert pysm.codec.configure_nvdec_queue(**DEFAULTS) == DEFAULTS
 
 

@@ -133,15 +133,18 @@ class SessionCache {
     return nullptr;
   }
 
-  // Whether a parked session was created for this device, codec, bit depth and display size (the
-  // surface counts and coded size that complete its key are known only once the stream is parsed).
-  bool has(int device, cudaVideoCodec codec, int bit_depth, int width, int height) {
+  // Whether a parked session was created for this device, codec, bit depth, display size and
+  // queue depth (the DPB minimum and coded size that complete its key are known only once the
+  // stream is parsed).
+  bool has(int device, cudaVideoCodec codec, int bit_depth, int width, int height, int extra_surfaces,
+           int output_surfaces) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!enabled_) return false;
     for (const auto& s : parked_) {
       const CUVIDDECODECREATEINFO& i = s->info;
       if (s->ctx->device() == device && i.CodecType == codec && static_cast<int>(i.bitDepthMinus8) + 8 == bit_depth &&
-          i.display_area.right - i.display_area.left == width && i.display_area.bottom - i.display_area.top == height)
+          i.display_area.right - i.display_area.left == width && i.display_area.bottom - i.display_area.top == height &&
+          s->extra_surfaces == extra_surfaces && static_cast<int>(i.ulNumOutputSurfaces) == output_surfaces)
         return true;
     }
     return false;
@@ -274,9 +277,14 @@ void nvdec_cache_configure(bool enabled, int max_per_key, int max_total) {
   cache().configure(enabled, max_per_key, max_total);
 }
 int nvdec_cache_clear() { return cache().clear(); }
-bool nvdec_cache_has(int device, const std::string& codec, int bit_depth, int width, int height) {
+bool nvdec_cache_has(int device, const std::string& codec, int bit_depth, int width, int height,
+                     int extra_decode_surfaces, int output_surfaces) {
+  const NvdecConfig defaults;
+  if (extra_decode_surfaces < 0) extra_decode_surfaces = defaults.extra_decode_surfaces;
+  if (output_surfaces < 0) output_surfaces = defaults.output_surfaces;
   cudaVideoCodec cc;
-  return cuvid_codec(codec, &cc) && cache().has(device, cc, bit_depth, width, height);
+  return cuvid_codec(codec, &cc) &&
+         cache().has(device, cc, bit_depth, width, height, extra_decode_surfaces, std::max(output_surfaces, 1));
 }
 
 #else  // !PYSM_WITH_NVDEC
@@ -284,7 +292,7 @@ bool nvdec_cache_has(int device, const std::string& codec, int bit_depth, int wi
 NvdecCacheInfo nvdec_cache_info() { return {}; }
 void nvdec_cache_configure(bool, int, int) {}
 int nvdec_cache_clear() { return 0; }
-bool nvdec_cache_has(int, const std::string&, int, int, int) { return false; }
+bool nvdec_cache_has(int, const std::string&, int, int, int, int, int) { return false; }
 
 #endif
 

@@ -37,6 +37,7 @@ struct NvdecSession {
   CUvideodecoder decoder = nullptr;
   CUVIDDECODECREATEINFO info{};         // current geometry (updated by set_geometry after a reconfigure)
   SessionKey key{};                     // session_key(device, info)
+  int extra_surfaces = 0;               // the decoder config's extra_decode_surfaces (for nvdec_cache_has)
 
   // Record an in-place cuvidReconfigureDecoder, so that the session is parked under its new key.
   void set_geometry(const CUVIDRECONFIGUREDECODERINFO& rc);

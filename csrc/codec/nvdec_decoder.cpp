@@ -316,6 +316,7 @@ struct NvdecDecoder::Impl {
       st.sessions_reused++;
     else
       session = std::make_unique<NvdecSession>(pctx, ci, describe_format(f));
+    session->extra_surfaces = cfg.extra_decode_surfaces;
     session_healthy = true;
     max_w = static_cast<unsigned>(ci.ulMaxWidth);
     max_h = static_cast<unsigned>(ci.ulMaxHeight);

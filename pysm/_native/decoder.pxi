@@ -55,7 +55,8 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     CNvdecCacheInfo c_nvdec_cache_info "pysm::codec::nvdec_cache_info"() except +raise_native
     void c_nvdec_cache_configure "pysm::codec::nvdec_cache_configure"(cbool enabled, int max_per_key, int max_total) except +raise_native
     int c_nvdec_cache_clear "pysm::codec::nvdec_cache_clear"() except +raise_native
-    cbool c_nvdec_cache_has "pysm::codec::nvdec_cache_has"(int device, const string& codec, int bit_depth, int width, int height) except +raise_native
+    cbool c_nvdec_cache_has "pysm::codec::nvdec_cache_has"(int device, const string& codec, int bit_depth, int width, int height,
+                                                          int extra_decode_surfaces, int output_surfaces) except +raise_native
     cdef cppclass CNvdecStats "pysm::codec::NvdecStats":
         int64_t packets, sessions_reused, decoded, displayed, errors, damaged, dropped, reconfigures, recreates
         int coded_width, coded_height, width, height, bit_depth, decode_surfaces
@@ -136,13 +137,15 @@ def nvdec_cache_clear():
     return n
 
 
-def nvdec_cache_has(int device, str codec, int bit_depth, int width, int height):
-    """Whether a parked NVDEC session was made for this device, codec, bit depth and display size
-    (a stream like that most likely starts without waiting for the driver to create one)."""
+def nvdec_cache_has(int device, str codec, int bit_depth, int width, int height, *,
+                    int extra_decode_surfaces=-1, int output_surfaces=-1):
+    """Whether a parked NVDEC session was made for this device, codec, bit depth, display size and
+    queue depth (-1: the defaults): a stream like that most likely starts without waiting for the
+    driver to create one."""
     cdef string c = codec.encode()
     cdef cbool r
     with nogil:
-        r = c_nvdec_cache_has(device, c, bit_depth, width, height)
+        r = c_nvdec_cache_has(device, c, bit_depth, width, height, extra_decode_surfaces, output_surfaces)
     return r
 
 

@@ -14,6 +14,7 @@ valid for as long as it is referenced, whatever the decoder does next.
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import threading
 from fractions import Fraction
@@ -169,7 +170,7 @@ def configure_decoder_cache(enabled: bool | None = None, max_per_key: int | None
 # The NVDEC queue depth of decoders created from now on (configure_nvdec_queue); -1: the native
 # defaults (csrc/include/pysm/nvdec.hpp: display delay 4, 4 extra decode surfaces, 4 output surfaces).
 _NVDEC_QUEUE = {"display_delay": -1, "extra_decode_surfaces": -1, "output_surfaces": -1}
-_NVDEC_QUEUE_LIMITS = {"display_delay": (0, 16), "extra_decode_surfaces": (0, 32), "output_surfaces": (1, 64)}
+_NVDEC_QUEUE_LIMITS = {"display_delay": (0, 16), "extra_decode_surfaces": (0, 32), "output_surfaces": (1, 16)}
 
 
 def configure_nvdec_queue(display_delay: int | None = None, extra_decode_surfaces: int | None = None,
@@ -178,22 +179,30 @@ def configure_nvdec_queue(display_delay: int | None = None, extra_decode_surface
 
     ``display_delay`` (0-16, default 4): pictures the parser queues on NVDEC ahead of the one
     displayed (a low-latency reader always uses 0). ``extra_decode_surfaces`` (0-32, default 4):
-    decode surfaces beyond the stream's DPB minimum that hold them. ``output_surfaces`` (1-64,
-    default 4): decoded pictures mapped at once while their copy-out runs. Lower values take less
-    device memory per decoder (a 1080p decode surface is ~3 MiB). ``None`` leaves a setting as it
-    is, ``-1`` restores its default. Decoders already open, and parked sessions of another depth,
-    keep theirs.
+    decode surfaces beyond the stream's DPB minimum that hold them. ``output_surfaces`` (1-16,
+    default 4): decoded pictures mapped at once while their copy-out runs. Fewer surfaces take less
+    device memory per decoder (a 1080p surface is ~3 MiB; the decode surfaces in all are at most
+    32). ``None`` leaves a setting as it is, ``-1`` restores its default; a refused value changes
+    nothing. Decoders already open, and parked sessions of another depth, keep theirs (a reader's
+    further parallel sessions take the setting current when they start).
     """
+    global _NVDEC_QUEUE
+    new = dict(_NVDEC_QUEUE)
     for name, value in (("display_delay", display_delay), ("extra_decode_surfaces", extra_decode_surfaces),
                         ("output_surfaces", output_surfaces)):
         if value is None:
             continue
         lo, hi = _NVDEC_QUEUE_LIMITS[name]
-        if not isinstance(value, int) or isinstance(value, bool) or (value != -1 and not lo <= value <= hi):
+        try:
+            number = operator.index(value) if not isinstance(value, bool) else None
+        except TypeError:
+            number = None
+        if number is None or (number != -1 and not lo <= number <= hi):
             raise errors.InvalidArgument(f"{name} must be an integer from {lo} to {hi} (or -1 for the default), "
                                          f"got {value!r}")
-        _NVDEC_QUEUE[name] = value
-    return dict(_NVDEC_QUEUE)
+        new[name] = int(number)
+    _NVDEC_QUEUE = new  # replaced whole: a decoder being created reads one consistent setting
+    return dict(new)
 
 
 def _is_key(packet: Any) -> bool:
@@ -237,7 +246,7 @@ class _NvdecBackend:
             # what the bitstream leaves unspecified.
             matrix=-1 if not info.color_specified else _MATRIX_CODE.get(info.color_matrix, -1),
             range=1 if info.color_range == "full" else -1, source=info.uri, profile=info.profile or "",
-            **_NVDEC_QUEUE)
+            **_NVDEC_QUEUE)  # the module's current dict, replaced whole by configure_nvdec_queue
 
     def decode(self, packet: Any, pts: int | None) -> list:
         data, p = _packet_fields(packet, pts, self._tb)

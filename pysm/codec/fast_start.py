@@ -151,6 +151,7 @@ class FastStart:
         return [frame]
 
     def _worth_it(self, packet: Any, payload: Any) -> bool:
+        from pysm.codec import decoder
         from pysm.codec.decoder import _is_key, annexb_converter
 
         info = self._info
@@ -160,7 +161,10 @@ class FastStart:
             self._annexb = annexb_converter(info)  # False: malformed codec configuration, no race
         if not self._annexb or not self._annexb.starts_sequence(payload, True, True):
             return False
-        return not _core.nvdec_cache_has(self._index, info.codec, info.bit_depth or 8, info.width, info.height)
+        queue = decoder._NVDEC_QUEUE  # one read: configure_nvdec_queue replaces the dict whole
+        return not _core.nvdec_cache_has(self._index, info.codec, info.bit_depth or 8, info.width, info.height,
+                                         extra_decode_surfaces=queue["extra_decode_surfaces"],
+                                         output_surfaces=queue["output_surfaces"])
 
     def _cpu_frame(self, cpu_call: Callable[[Any], list]) -> Any:
         """The first packet's frame, decoded on the CPU and uploaded, or None when that does not give

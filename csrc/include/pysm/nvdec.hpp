@@ -101,10 +101,12 @@ NvdecCacheInfo nvdec_cache_info();
 void nvdec_cache_configure(bool enabled, int max_per_key = -1, int max_total = -1);
 // Destroys every parked session now (slow: ~230 ms each); returns how many there were.
 int nvdec_cache_clear();
-// Whether a parked session was made for this device, codec (FFmpeg name), bit depth and display
-// size: a stream like that most likely starts without creating one (the rest of the key, surface
-// counts and coded size, is known only once its headers are parsed). Never blocks on the driver.
-bool nvdec_cache_has(int device, const std::string& codec, int bit_depth, int width, int height);
+// Whether a parked session was made for this device, codec (FFmpeg name), bit depth, display size
+// and queue depth (NvdecConfig's extra_decode_surfaces and output_surfaces; -1: the defaults): a
+// stream like that most likely starts without creating one (the rest of the key, the DPB minimum
+// and coded size, is known only once its headers are parsed). Never blocks on the driver.
+bool nvdec_cache_has(int device, const std::string& codec, int bit_depth, int width, int height,
+                     int extra_decode_surfaces = -1, int output_surfaces = -1);
 
 class NvdecDecoder {
  public:
