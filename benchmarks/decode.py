@@ -21,7 +21,9 @@ Reported per configuration:
 - pysm's decoder sessions per stream (``VideoReader(sessions=None)`` decodes a file on several at
   once when few streams share the GPU; ``--sessions N`` fixes it, ``--serial`` adds a run with
   one session per stream, the decode before parallel sessions, at every point).
-- host CPU per stream (process CPU time over the window / window / N, in % of one core).
+- host CPU per stream (process CPU time over the window / window / N, in % of one core);
+- fps/busy: fps x 100 / NVDEC busy %, the rate of fully busy engines (median of the runs' own):
+  at saturation two libraries at the same busy share differ in it only by the engine time a frame takes.
 
 pysm's readers lower Python's thread switch interval to 0.5 ms once two of them iterate at once
 (pysm.gil); PyNvVideoCodec runs under Python's default (5 ms) unless ``--pynvc-tuned``.
@@ -213,6 +215,8 @@ def measure(workers, n: int, warmup: float, window: float, nvml: Nvml, mem_base:
         "streams": n,
         "fps": w["frames"] / dt,
         "nvdec_util": w["nvdec_util"],
+        # Frames per second of the engines fully busy: at saturation, how much engine time a frame takes.
+        "fps_at_full_busy": (w["frames"] / dt * 100.0 / w["nvdec_util"]) if w["nvdec_util"] else None,
         "mem_per_decoder_mib": ((mem_peak - mem_base) / n / 2**20) if (mem_base is not None and mem_peak is not None) else None,
         "cpu_per_stream_pct": 100.0 * w["cpu_s"] / dt / n,
         "startup_s": startup,
@@ -445,7 +449,8 @@ def combine_runs(runs: list[dict]) -> dict:
         values = [r[key] for r in runs if r.get(key) is not None]
         return statistics.median(values) if values else None
 
-    for key in ("fps", "nvdec_util", "cpu_per_stream_pct", "startup_s", "window_s", "passes_per_stream"):
+    for key in ("fps", "nvdec_util", "fps_at_full_busy", "cpu_per_stream_pct", "startup_s", "window_s",
+                "passes_per_stream"):
         out[key] = median(key)
     out["nvdec_runs"] = [r["nvdec_util"] for r in runs]
     out["failed_streams"] = max(r["failed_streams"] for r in runs)
@@ -471,7 +476,8 @@ def busy_range(res: dict | None) -> str:
 def print_table(name: str, rows: list[dict], markdown: bool) -> None:
     serial = any("pysm_serial" in r for r in rows)
     head = ["streams", "pysm fps", "PyNvVC fps", "ratio", "pysm NVDEC%", "PyNvVC NVDEC%",
-            "pysm MiB/stream", "PyNvVC MiB/stream", "pysm CPU%/str", "PyNvVC CPU%/str", "sessions/str"]
+            "pysm MiB/stream", "PyNvVC MiB/stream", "pysm CPU%/str", "PyNvVC CPU%/str", "sessions/str",
+            "pysm fps/busy", "PyNvVC fps/busy"]
     if serial:
         head += ["pysm 1-session fps", "1-session NVDEC%"]
     repeated = any(len(r["pysm"].get("nvdec_runs", [])) > 1 for r in rows)
@@ -486,7 +492,8 @@ def print_table(name: str, rows: list[dict], markdown: bool) -> None:
                       fmt(a["nvdec_util"]), fmt(b and b["nvdec_util"]),
                       fmt(a["mem_per_decoder_mib"], ".1f"), fmt(b and b["mem_per_decoder_mib"], ".1f"),
                       fmt(a["cpu_per_stream_pct"], ".1f"), fmt(b and b["cpu_per_stream_pct"], ".1f"),
-                      f"{min(used)}-{max(used)}" if used and min(used) != max(used) else (str(used[0]) if used else "-")])
+                      f"{min(used)}-{max(used)}" if used and min(used) != max(used) else (str(used[0]) if used else "-"),
+                      fmt(a.get("fps_at_full_busy")), fmt(b and b.get("fps_at_full_busy"))])
         if serial:
             c = r.get("pysm_serial")
             lines[-1] += [fmt(c and c["fps"]), fmt(c and c["nvdec_util"])]

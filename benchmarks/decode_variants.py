@@ -142,12 +142,14 @@ def main() -> int:
             results.setdefault("PyNvVideoCodec", []).append(m)
             print(f"rep {rep}  {'PyNvVideoCodec':36s} {m['fps']:8.0f} fps  NVDEC {bench.fmt(m['nvdec_util'], '.1f')} %"
                   f"  {bench.window_note(m)}{'  errors ' + str(m['errors']) if m['errors'] else ''}", flush=True)
-    print("\n| variant | median fps | median NVDEC % | NVDEC % per run |\n|---|---|---|---|")
+    print("\n| variant | median fps | median NVDEC % | NVDEC % per run | median fps/busy |\n|---|---|---|---|---|")
     for name, runs in results.items():
         utils = [m["nvdec_util"] for m in runs if m["nvdec_util"] is not None]
+        full = [m["fps_at_full_busy"] for m in runs if m.get("fps_at_full_busy")]
         print(f"| {name} | {statistics.median(m['fps'] for m in runs):,.0f} | "
               f"{bench.fmt(statistics.median(utils) if utils else None, '.1f')} | "
-              f"{', '.join(f'{u:.1f}' for u in utils)} |")
+              f"{', '.join(f'{u:.1f}' for u in utils)} | "
+              f"{bench.fmt(statistics.median(full) if full else None, ',.0f')} |")
     return 0
 
 
