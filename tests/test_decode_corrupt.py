@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec_media import add_silence, decode_beside, decode_with_one_damaged_packet, make_clip
+from codec_media import add_silence, decode_beside, decode_with_one_damaged_packet, encoder_for, make_clip
 
 CHILD = textwrap.dedent("""
     import json, sys
@@ -409,3 +409,55 @@ def test_a_truncated_fragmented_mp4_raises_after_its_frames(tmp_path, movflags, 
             for f in reader:
                 got.append(f.pts)
     assert 0 < len(got) < 48 and got == sorted(got)
+
+
+MUTATE_CHILD = textwrap.dedent("""
+    import random, sys
+    from pysm import errors
+    from pysm.codec import AnnexBConverter, Demuxer
+    rng = random.Random(int(sys.argv[2]))
+    with Demuxer(sys.argv[1]) as d:
+        codec, extradata = d.info.codec, bytes(d.info.extradata or b"")
+        packets = [bytes(p.data) for p in d][:4]
+
+    def mutate(b):
+        b = bytearray(b)
+        for _ in range(rng.randint(1, 6)):
+            if not b:
+                break
+            i, op = rng.randrange(len(b)), rng.randrange(3)
+            if op == 0:
+                b[i] = rng.randrange(256)
+            elif op == 1:
+                del b[i:]
+            else:
+                b.insert(i, rng.randrange(256))
+        return bytes(b)
+
+    refused = 0
+    for _ in range(400):
+        try:
+            conv = AnnexBConverter(codec, mutate(extradata))
+            conv.headers
+            for p in packets:
+                q = mutate(p)
+                conv.starts_sequence(q, rng.random() < 0.5, rng.random() < 0.5)
+                try:
+                    conv.convert(q)
+                except errors.DecodeError:
+                    refused += 1
+        except errors.Error:
+            refused += 1
+    print("OK", refused)
+""")
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_a_mutated_codec_configuration_or_packet_never_crashes(tmp_path, codec):
+    """avcC/hvcC records and length-prefixed packets with bytes changed, cut or inserted go
+    through the native bitstream parser: refused with an error or converted, never a crash."""
+    if not encoder_for(codec):
+        pytest.skip(f"no {codec} encoder")
+    clip = make_clip(tmp_path / "c.mp4", codec, n=4, width=64, height=48)
+    out = run_script(MUTATE_CHILD, str(clip), "7")
+    assert out.startswith("OK "), out
