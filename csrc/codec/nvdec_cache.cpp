@@ -135,7 +135,8 @@ class SessionCache {
 
   // Whether a parked session was created for this device, codec, bit depth, display size and
   // queue depth (the DPB minimum and coded size that complete its key are known only once the
-  // stream is parsed).
+  // stream is parsed). Two depths whose surface totals meet at the 32-surface cap could share a
+  // session yet answer no here: the fast start then races for nothing, which costs nothing.
   bool has(int device, cudaVideoCodec codec, int bit_depth, int width, int height, int extra_surfaces,
            int output_surfaces) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -239,6 +239,7 @@ class _NvdecBackend:
         tw, th = output_size or (0, 0)
         mw, mh = max_size or (0, 0)
         self._tb = info.time_base
+        self.queue = _NVDEC_QUEUE  # the queue depth this decoder asks for (configure_nvdec_queue)
         self._dec = _core.NvdecDecoder(
             info.codec, info.extradata, device=index, low_latency=low_latency, target_width=tw,
             target_height=th, max_width=mw, max_height=mh,
@@ -246,7 +247,7 @@ class _NvdecBackend:
             # what the bitstream leaves unspecified.
             matrix=-1 if not info.color_specified else _MATRIX_CODE.get(info.color_matrix, -1),
             range=1 if info.color_range == "full" else -1, source=info.uri, profile=info.profile or "",
-            **_NVDEC_QUEUE)  # the module's current dict, replaced whole by configure_nvdec_queue
+            **self.queue)
 
     def decode(self, packet: Any, pts: int | None) -> list:
         data, p = _packet_fields(packet, pts, self._tb)

@@ -161,7 +161,8 @@ class FastStart:
             self._annexb = annexb_converter(info)  # False: malformed codec configuration, no race
         if not self._annexb or not self._annexb.starts_sequence(payload, True, True):
             return False
-        queue = decoder._NVDEC_QUEUE  # one read: configure_nvdec_queue replaces the dict whole
+        # The depth the hardware decoder was made with (a setting changed since does not apply to it).
+        queue = getattr(self._hw, "queue", None) or decoder._NVDEC_QUEUE
         return not _core.nvdec_cache_has(self._index, info.codec, info.bit_depth or 8, info.width, info.height,
                                          extra_decode_surfaces=queue["extra_decode_surfaces"],
                                          output_surfaces=queue["output_surfaces"])
