@@ -6,10 +6,6 @@
 
 #include "pysm/error.hpp"
 
-#if PYSM_WITH_CUDA
-#include <cuda_runtime_api.h>
-#endif
-
 namespace pysm::dlpack {
 namespace {
 
@@ -197,16 +193,8 @@ void wait_for_consumer(const Tensor& t, intptr_t stream) {
 #if PYSM_WITH_CUDA
   // The special handles 1 and 2 name the current device's default streams, so make the tensor's
   // device current while enqueuing the wait.
-  int prev = 0;
-  cuda::check(cudaGetDevice(&prev), "cudaGetDevice");
-  if (prev != t.device().id) cuda::set_device(t.device().id);
-  try {
-    t.wait_ready(reinterpret_cast<cuda::StreamHandle>(stream));
-  } catch (...) {
-    if (prev != t.device().id) cuda::restore_device(prev);
-    throw;
-  }
-  if (prev != t.device().id) cuda::restore_device(prev);
+  cuda::DeviceScope scope(t.device().id);
+  t.wait_ready(reinterpret_cast<cuda::StreamHandle>(stream));
 #endif
 }
 

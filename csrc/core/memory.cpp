@@ -132,9 +132,7 @@ void* MemoryPool::system_alloc(size_t bytes) {
       cuda::check(cudaHostAlloc(&p, bytes, cudaHostAllocPortable), "cudaHostAlloc");
       break;
     case MemoryKind::Device: {
-      int prev = 0;
-      cudaGetDevice(&prev);
-      cuda::check(cudaSetDevice(device_), "cudaSetDevice");
+      cuda::DeviceScope scope(device_);
       cudaError_t e = cudaMalloc(&p, bytes);
       if (e == cudaErrorMemoryAllocation) {
         cudaGetLastError();
@@ -142,7 +140,6 @@ void* MemoryPool::system_alloc(size_t bytes) {
         trim();
         e = cudaMalloc(&p, bytes);
       }
-      if (prev != device_) cuda::restore_device(prev);
       cuda::check(e, ("cudaMalloc of " + std::to_string(bytes) + " bytes on device " + std::to_string(device_)).c_str());
       break;
     }

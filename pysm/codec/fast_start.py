@@ -152,13 +152,12 @@ class FastStart:
 
     def _worth_it(self, packet: Any, payload: Any) -> bool:
         from pysm.codec import decoder
-        from pysm.codec.decoder import _is_key, annexb_converter
 
         info = self._info
-        if not _is_key(packet):
+        if not decoder._is_key(packet):
             return False
         if self._annexb is None:
-            self._annexb = annexb_converter(info)  # False: malformed codec configuration, no race
+            self._annexb = decoder.annexb_converter(info)  # False: malformed codec configuration, no race
         if not self._annexb or not self._annexb.starts_sequence(payload, True, True):
             return False
         # The depth the hardware decoder was made with (a setting changed since does not apply to it).
