@@ -178,6 +178,14 @@ def _av_open(target: str, **kw: Any) -> Any:
     return av.open(target, mode="r", **kw)
 
 
+def _pix_fmt(cc: Any) -> str:
+    """The codec context's pixel format name, or "" while unknown (PyAV before 13 raises then)."""
+    try:
+        return cc.pix_fmt or ""
+    except AttributeError:
+        return ""
+
+
 def _bit_depth(pix_fmt: str) -> int:
     import av
 
@@ -326,7 +334,7 @@ class Demuxer:
             return True  # the usual "no video stream" error follows
         st = videos[0]
         cc = st.codec_context
-        if cc is None or cc.codec is None or cc.pix_fmt:
+        if cc is None or cc.codec is None or _pix_fmt(cc):
             return True
         fmt = _PROFILE_FORMAT.get(cc.name, {}).get(str(st.profile or cc.profile or ""))
         self._fast_profile = fmt
@@ -345,7 +353,7 @@ class Demuxer:
         rate = st.average_rate or st.guessed_rate or st.base_rate
         fps = Fraction(rate) if rate else Fraction(0)
         tb = Fraction(st.time_base) if st.time_base else Fraction(1, 90000)
-        pix_fmt = cc.pix_fmt or ""
+        pix_fmt = _pix_fmt(cc)
         bit_depth = _bit_depth(pix_fmt) if pix_fmt else 8
         if not pix_fmt and self._fast_profile is not None:
             bit_depth, _, pix_fmt = self._fast_profile
