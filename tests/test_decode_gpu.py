@@ -385,46 +385,6 @@ def test_a_shallow_nvdec_queue_decodes_the_same_frames(nvdec, clips, codec):
         np.testing.assert_array_equal(f.numpy(), r.numpy())
 
 
-@pytest.mark.parametrize("codec", ["h264", "hevc"])
-def test_the_first_picture_comes_out_at_its_decode(nvdec, clips, codec, monkeypatch):
-    """A stream that starts at an IDR nothing is shown before gives its first frame from the first
-    packet's decode call instead of after the parser's display delay; every frame, that one
-    included, is the one the parser's display gives (bit for bit, same pts, none repeated)."""
-    if codec not in clips:
-        pytest.skip(f"no {codec} encoder")
-    import pysm.codec.decoder as decoder_module
-
-    with Demuxer(clips[codec]) as dm:
-        info, pkts = dm.info, []
-        while batch := dm.read_batch(16):
-            pkts += batch
-    eligible = AnnexBConverter(info.codec, info.extradata or b"").starts_sequence(pkts[0], True, True)
-
-    def run(early):
-        monkeypatch.setattr(decoder_module, "_EARLY_FIRST", early)
-        with Decoder(info, "cuda", fast_start=False) as d:
-            per_packet = [d.decode(p) for p in pkts]
-            tail = d.flush()
-            return per_packet, [f for fs in per_packet for f in fs] + tail, d.stats
-
-    per_early, early, st_early = run(True)
-    per_late, late, st_late = run(False)
-    assert len(early) == len(late) == 30
-    assert [f.pts for f in early] == [f.pts for f in late]
-    assert all(a.pts < b.pts for a, b in zip(early, early[1:]))
-    for e, l in zip(early, late):
-        np.testing.assert_array_equal(e.numpy(), l.numpy())
-    assert not st_late["first_early"] and per_late[0] == []  # held back by the display delay
-    assert st_early["leading_dropped"] == 0 and st_early["displayed"] == 30
-    if codec == "h264":
-        assert eligible  # x264 starts with an IDR
-    if eligible:
-        assert st_early["first_early"]
-        assert [f.pts for f in per_early[0]] == [late[0].pts]
-    else:  # an HEVC IDR_W_RADL/CRA first: leading pictures may come before it, no early frame
-        assert not st_early["first_early"] and per_early[0] == []
-
-
 def test_many_frames_held_at_once(nvdec, tmp_path):
     """More live frames than the decoder's event ring holds: each keeps its own pixels."""
     clip = make_clip(tmp_path / "long.mp4", "h264", n=100, width=320, height=240, seed=3)

@@ -79,14 +79,6 @@ struct NvdecDecoder::Impl {
   std::array<bool, 64> pic_restart{};  // per picture index, from the parser's picture parameters
   bool damaged = false;                // a damaged picture was shown since the last restart
 
-  // The first picture handed out at its decode (cfg.early_first). The parser would show it only
-  // after `display_delay` more pictures: at a stream's start that is 4 more packets demuxed and
-  // decoded before the first frame.
-  bool early_pending = true;  // the next packet is the stream's first
-  bool early_armed = false;   // the packet being parsed starts with a picture shown before all others
-  int64_t early_pts = -1;     // that packet's timestamp
-  int early_index = -1;       // the picture shown early, until the parser displays it (then skipped)
-
   // Geometry of the live decoder.
   CUVIDEOFORMAT fmt{};
   unsigned max_w = 0, max_h = 0, surfaces = 0;
@@ -227,56 +219,12 @@ struct NvdecDecoder::Impl {
     } else {
       d->st.decoded++;
     }
-    if (d->early_armed) {
-      d->early_armed = false;  // the packet's first picture only
-      // A whole progressive frame: a field or an interlaced frame goes through the parser's
-      // display (its field order and deinterlacing).
-      if (r == CUDA_SUCCESS && d->fmt.progressive_sequence && !p->field_pic_flag && p->CurrPicIdx >= 0) {
-        try {
-          d->show_early(p->CurrPicIdx);
-        } catch (const Error& e) {
-          d->fail(e.kind(), e.what());
-          return 0;
-        } catch (const std::exception& e) {
-          d->fail(ErrorKind::Decode, e.what());
-          return 0;
-        }
-      }
-    }
     return 1;
-  }
-  void show_early(int picture_index) {
-    CUVIDPARSERDISPINFO di{};
-    di.picture_index = picture_index;
-    di.progressive_frame = 1;
-    di.timestamp = early_pts;
-    const size_t before = out ? out->size() : 0;
-    on_display(&di);
-    if (out && out->size() > before) {  // not when the mapping failed: the parser's display retries
-      early_index = picture_index;
-      st.first_early = true;
-    }
-  }
-  // Whether the parser's display of this picture is one to skip: the picture already shown early,
-  // or one the parser shows before it (it cannot follow a frame already out).
-  bool skip_display(const CUVIDPARSERDISPINFO* di) {
-    if (early_index < 0) return false;
-    if (di->picture_index == early_index) {
-      early_index = -1;
-      return true;
-    }
-    if (di->timestamp <= early_pts) {
-      st.leading_dropped++;
-      return true;
-    }
-    early_index = -1;  // the parser shows later pictures: the early one will not come again
-    return false;
   }
   static int CUDAAPI display_cb(void* self, CUVIDPARSERDISPINFO* di) {
     auto* d = static_cast<Impl*>(self);
     if (!di) return 1;  // end-of-stream notification
     try {
-      if (d->skip_display(di)) return 1;
       d->on_display(di);
       return 1;
     } catch (const Error& e) {
@@ -419,6 +367,18 @@ struct NvdecDecoder::Impl {
       mapped.front().done->synchronize();
       unmap_front();
     }
+    bool error = false;
+    if (api->cuvidGetDecodeStatus) {
+      CUVIDGETDECODESTATUS ds{};
+      if (api->cuvidGetDecodeStatus(decoder(), di->picture_index, &ds) == CUDA_SUCCESS &&
+          (ds.decodeStatus == cuvidDecodeStatus_Error || ds.decodeStatus == cuvidDecodeStatus_Error_Concealed))
+        error = true;
+    }
+    // In display order: leading pictures shown before their restart picture stay flagged.
+    if (di->picture_index >= 0 && di->picture_index < static_cast<int>(pic_restart.size()) &&
+        pic_restart[di->picture_index])
+      damaged = false;
+    if (error) damaged = true;
     CUVIDPROCPARAMS vpp{};
     vpp.progressive_frame = di->progressive_frame;
     vpp.second_field = di->repeat_first_field + 1;
@@ -443,20 +403,6 @@ struct NvdecDecoder::Impl {
     unsigned long long src = 0;
     unsigned int spitch = 0;
     CUresult r = api->cuvidMapVideoFrame(decoder(), di->picture_index, &src, &spitch, &vpp);
-    // Asked after the mapping, which waits for the picture's decode: its final status (a picture
-    // shown early, at its decode, would otherwise still be in progress).
-    bool error = false;
-    if (api->cuvidGetDecodeStatus) {
-      CUVIDGETDECODESTATUS ds{};
-      if (api->cuvidGetDecodeStatus(decoder(), di->picture_index, &ds) == CUDA_SUCCESS &&
-          (ds.decodeStatus == cuvidDecodeStatus_Error || ds.decodeStatus == cuvidDecodeStatus_Error_Concealed))
-        error = true;
-    }
-    // In display order: leading pictures shown before their restart picture stay flagged.
-    if (di->picture_index >= 0 && di->picture_index < static_cast<int>(pic_restart.size()) &&
-        pic_restart[di->picture_index])
-      damaged = false;
-    if (error) damaged = true;
     if (r != CUDA_SUCCESS) {
       st.dropped++;
       st.last_error = "cuvidMapVideoFrame: " + cu_result_name(r) + " (" + describe() + ")";
@@ -534,19 +480,7 @@ struct NvdecDecoder::Impl {
       n = scratch.size();
     }
     send_headers = false;
-    if (early_pending) {
-      early_pending = false;
-      // H.264 IDR pictures come first in output order (their POC is 0); HEVC's only when no leading
-      // picture may follow (IDR_N_LP, BLA_N_LP).
-      early_armed = cfg.early_first && !cfg.low_latency && cfg.display_delay > 0 && pts >= 0 && end_of_picture &&
-                    (codec == cudaVideoCodec_H264 || codec == cudaVideoCodec_HEVC) &&
-                    annexb.starts_sequence(data, size, true, true);
-      early_pts = pts;
-    }
-    if (n == 0) {
-      early_armed = false;
-      return;
-    }
+    if (n == 0) return;
     CUVIDSOURCEDATAPACKET pkt{};
     pkt.payload = payload;
     pkt.payload_size = static_cast<tcu_ulong>(n);
@@ -556,7 +490,6 @@ struct NvdecDecoder::Impl {
     out = &frames;
     CUresult r = api->cuvidParseVideoData(parser, &pkt);
     out = nullptr;
-    early_armed = false;  // only this packet's picture
     rethrow_failure();
     if (r != CUDA_SUCCESS) {
       st.errors++;
@@ -658,7 +591,6 @@ std::vector<Surface> NvdecDecoder::flush() {
   d.parser = nullptr;
   d.send_headers = true;
   d.damaged = false;
-  d.early_index = -1;  // the parser has shown everything
   d.rethrow_failure();
   return frames;
 }

@@ -39,7 +39,6 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
         int extra_decode_surfaces
         int output_surfaces
         int display_delay
-        cbool early_first
         int error_threshold
         int matrix
         int range
@@ -60,8 +59,6 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
                                                           int extra_decode_surfaces, int output_surfaces) except +raise_native
     cdef cppclass CNvdecStats "pysm::codec::NvdecStats":
         int64_t packets, sessions_reused, decoded, displayed, errors, damaged, dropped, reconfigures, recreates
-        cbool first_early
-        int64_t leading_dropped
         int coded_width, coded_height, width, height, bit_depth, decode_surfaces
         string last_error
     cdef cppclass CNvdecDecoder "pysm::codec::NvdecDecoder":
@@ -311,7 +308,7 @@ cdef class NvdecDecoder:
     def __cinit__(self, str codec, extradata=b"", *, int device=0, bint low_latency=False,
                   int max_width=0, int max_height=0, int target_width=0, int target_height=0,
                   int extra_decode_surfaces=-1, int output_surfaces=-1, int display_delay=-1, int error_threshold=-1, int matrix=-1, int range=-1,
-                  str source="", str profile="", bint early_first=True):
+                  str source="", str profile=""):
         cdef CNvdecConfig cfg
         cdef const uint8_t[::1] ed = memoryview(extradata or b"").cast("B")
         cfg.device = device
@@ -330,7 +327,6 @@ cdef class NvdecDecoder:
             cfg.output_surfaces = output_surfaces
         if display_delay >= 0:
             cfg.display_delay = display_delay
-        cfg.early_first = early_first
         if error_threshold >= 0:
             cfg.error_threshold = error_threshold
         cfg.matrix = matrix
@@ -400,16 +396,13 @@ cdef class NvdecDecoder:
     def stats(self):
         """Counters: packets, decoded, displayed, errors (frames whose own data was bad), damaged
         (frames flagged because a picture they were predicted from was bad), dropped,
-        reconfigures, recreates, sizes; first_early (the first frame was handed out at its decode,
-        ahead of the parser's display delay) and leading_dropped (pictures the parser showed before
-        that one, dropped)."""
+        reconfigures, recreates, sizes."""
         cdef shared_ptr[CNvdecDecoder] d = self._get()
         cdef CNvdecStats s
         with nogil:  # waits for the decoder's lock, which a decode in another thread may hold for long
             s = d.get().stats()
         return dict(packets=s.packets, sessions_reused=s.sessions_reused, decoded=s.decoded, displayed=s.displayed, errors=s.errors, damaged=s.damaged,
                     dropped=s.dropped, reconfigures=s.reconfigures, recreates=s.recreates,
-                    first_early=s.first_early, leading_dropped=s.leading_dropped,
                     coded_width=s.coded_width, coded_height=s.coded_height, width=s.width,
                     height=s.height, bit_depth=s.bit_depth, decode_surfaces=s.decode_surfaces,
                     last_error=s.last_error.decode("utf-8", "replace"))

@@ -171,9 +171,6 @@ def configure_decoder_cache(enabled: bool | None = None, max_per_key: int | None
 # defaults (csrc/include/pysm/nvdec.hpp: display delay 4, 4 extra decode surfaces, 4 output surfaces).
 _NVDEC_QUEUE = {"display_delay": -1, "extra_decode_surfaces": -1, "output_surfaces": -1}
 _NVDEC_QUEUE_LIMITS = {"display_delay": (0, 16), "extra_decode_surfaces": (0, 32), "output_surfaces": (1, 16)}
-# Whether new NVDEC decoders hand a stream's first picture out at its decode (NvdecConfig::early_first);
-# off only to measure what it gains.
-_EARLY_FIRST = True
 
 
 def configure_nvdec_queue(display_delay: int | None = None, extra_decode_surfaces: int | None = None,
@@ -250,7 +247,7 @@ class _NvdecBackend:
             # what the bitstream leaves unspecified.
             matrix=-1 if not info.color_specified else _MATRIX_CODE.get(info.color_matrix, -1),
             range=1 if info.color_range == "full" else -1, source=info.uri, profile=info.profile or "",
-            early_first=_EARLY_FIRST, **self.queue)
+            **self.queue)
 
     def decode(self, packet: Any, pts: int | None) -> list:
         data, p = _packet_fields(packet, pts, self._tb)
@@ -370,8 +367,9 @@ class _CpuBackend:
         if f.format.is_rgb:
             from av.video.reformatter import ColorRange, Colorspace
 
-            kw["dst_colorspace"] = {"bt709": Colorspace.ITU709, "bt2020": Colorspace.BT2020}.get(
-                self._matrix, Colorspace.ITU601)
+            # PyAV before 18 has no BT.2020 matrix for swscale: the nearest, BT.709, stands in.
+            bt2020 = getattr(Colorspace, "BT2020", Colorspace.ITU709)
+            kw["dst_colorspace"] = {"bt709": Colorspace.ITU709, "bt2020": bt2020}.get(self._matrix, Colorspace.ITU601)
             kw["dst_color_range"] = ColorRange.JPEG if self._range == "full" else ColorRange.MPEG
         return f.reformat(**kw)
 

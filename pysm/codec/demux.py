@@ -44,8 +44,15 @@ _TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte24
              13: "srgb", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
 
 # Fast open: codec options for the decoders avformat_find_stream_info probes with (no probe
-# decode, no threads), so opening a local file costs ~3 ms instead of ~50 ms.
+# decode, no threads), so opening a local file costs ~3 ms instead of ~50 ms; and the least probe
+# size for the formats that describe their streams in a header (MP4/MOV, Matroska/WebM). Without
+# a probe decode an H.264 stream's pixel format stays unknown, so FFmpeg would read packets up to
+# the default 5 MB looking for it: 2.4 ms against 0.75 for the 1080p H.264 clip. Elsewhere the
+# probe is what finds the streams' rate (MPEG-TS/PS: 60 fps for 30 with the least probe size).
 _FAST_PROBE = {"threads": "1", "skip_frame": "all"}
+_FAST_PROBE_SIZE = {"probesize": "32"}
+_HEADER_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm")   # the guess, before opening
+_HEADER_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")   # what FFmpeg found, checked after
 # Profiles whose pixel format is fixed (FFmpeg profile names) -> (bit depth, chroma, pix_fmt).
 # Profiles that allow 4:2:2/4:4:4 or several depths (High 4:2:2, High 4:4:4, Rext, ...) are probed.
 _PROFILE_FORMAT = {
@@ -272,7 +279,11 @@ class Demuxer:
         timeout = None if local else (open_timeout, read_timeout)
         self._reopen_args = (target, opts, timeout, open_timeout)  # for a source that cannot seek
         if local and fast_open:
-            self._container = self._open(target, opts, timeout, open_timeout, fast=True)
+            small = target.lower().endswith(_HEADER_EXTENSIONS)
+            self._container = self._open(target, opts, timeout, open_timeout, fast=True, small_probe=small)
+            if small and self._container is not None and self._container.format.name not in _HEADER_FORMATS:
+                self._container.close()  # another format behind the extension: probe it as usual
+                self._container = self._open(target, opts, timeout, open_timeout, fast=True)
             if self._container is not None and not self._fast_open_is_complete():
                 self._container.close()
                 self._container = None
@@ -290,7 +301,8 @@ class Demuxer:
             raise
         self._tb = self.info.time_base
 
-    def _open(self, target: str, opts: dict[str, str], timeout: Any, open_timeout: float, fast: bool) -> Any:
+    def _open(self, target: str, opts: dict[str, str], timeout: Any, open_timeout: float, fast: bool,
+              small_probe: bool = False) -> Any:
         """The opened container; None when the fast open does not apply to this format."""
         import av
 
@@ -299,7 +311,8 @@ class Demuxer:
             if fast:
                 # PyAV (18 and 19 alike) hands `options` to the container and to the decoders that
                 # probe each stream; the format ignores the codec keys.
-                return _av_open(target, options={**opts, **_FAST_PROBE}, timeout=timeout)
+                size = _FAST_PROBE_SIZE if small_probe else {}
+                return _av_open(target, options={**size, **opts, **_FAST_PROBE}, timeout=timeout)
             return _av_open(target, options=opts, timeout=timeout)
         except FileNotFoundError as exc:
             raise SourceError(f"cannot open '{self.uri}': file not found; check the path") from exc
@@ -331,10 +344,12 @@ class Demuxer:
         """After the fast open: whether the first video stream is described without a probe decode."""
         videos = _moving_pictures(self._container.streams.video)
         if not videos:
-            return True  # the usual "no video stream" error follows
+            return False  # found in the probe size, maybe; the normal open says
         st = videos[0]
         cc = st.codec_context
-        if cc is None or cc.codec is None or _pix_fmt(cc):
+        if cc is None or cc.codec is None or not (cc.width and cc.height):
+            return False
+        if _pix_fmt(cc):
             return True
         fmt = _PROFILE_FORMAT.get(cc.name, {}).get(str(st.profile or cc.profile or ""))
         self._fast_profile = fmt

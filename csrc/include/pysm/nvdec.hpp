@@ -47,12 +47,6 @@ struct NvdecConfig {
   // in the decode benchmark at 7 H.264 streams, 33 MiB more per decoder (the stall there is the
   // reader waiting for the GIL; see pysm/gil.py).
   int display_delay = 4;
-  // A stream's first picture, when it starts at an IDR that nothing is shown before (H.264 IDR,
-  // HEVC IDR_N_LP/BLA_N_LP) in a progressive sequence, is handed out as soon as it is decoded
-  // instead of after `display_delay` more pictures: its first frame comes 4 decodes sooner. The
-  // parser's own display of it is then skipped; a picture it shows before it (a non-conforming
-  // stream) is dropped and counted in NvdecStats::leading_dropped.
-  bool early_first = true;
   // The cuvid parser's ulErrorThreshold: how much of a picture's bitstream (%) may be corrupt for
   // the parser still to hand it to NVDEC (100: always). 0, 50 and 100 gave the same frames on
   // bit-flipped 1080p H.264 (H100, driver 580): every picture decoded, the damaged ones flagged.
@@ -73,8 +67,6 @@ struct NvdecStats {
   int64_t errors = 0;      // frames flagged with decode errors (concealed or not)
   int64_t damaged = 0;     // frames flagged because a picture they were predicted from had errors
   int64_t dropped = 0;     // frames that could not be mapped/copied
-  bool first_early = false;     // the first frame was handed out at its decode (NvdecConfig::early_first)
-  int64_t leading_dropped = 0;  // frames shown before that one by the parser, dropped
   int64_t reconfigures = 0;
   int64_t recreates = 0;
   int coded_width = 0, coded_height = 0;
