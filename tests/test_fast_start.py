@@ -219,6 +219,24 @@ def test_no_race_when_the_first_packet_does_not_start_a_sequence(h264):
     assert not fs.used and hw.first_done.is_set()
 
 
+def test_no_race_for_an_h264_picture_the_cpu_cannot_decode_first(h264, monkeypatch):
+    """An H.264 first packet above the size FFmpeg decodes within the driver's session time goes
+    to NVDEC alone (the race would only slow it)."""
+    from pysm.codec import fast_start
+
+    info, packets = _packets(h264)
+    monkeypatch.setattr(fast_start, "_H264_RACE_MAX_BYTES", packets[0].size - 1)
+    hw = _Gated(info)
+    hw.gate.set()
+    fs = _fast(info, hw)
+    fs.decode_many(packets[:1], 0)
+    assert not fs.used and hw.first_done.is_set()
+    monkeypatch.setattr(fast_start, "_H264_RACE_MAX_BYTES", packets[0].size)
+    fs = _fast(info, _Gated(info))
+    assert len(fs.decode_many(packets[:1], 0)) == 1 and fs.used  # at the limit: raced
+    fs._hw.gate.set()
+
+
 def test_an_empty_first_call_keeps_the_fast_start(h264):
     info, packets = _packets(h264)
     hw = _Gated(info)

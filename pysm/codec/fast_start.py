@@ -12,8 +12,9 @@ NVDEC decodes alone; its own copy of the first picture is recognised by its time
 
 It steps aside wherever the frame could differ or nothing is gained: codecs other than H.264/HEVC,
 chroma other than 4:2:0, more than 10 bits, output scaled by NVDEC (its scaler is not swscale),
-interlaced pictures (NVDEC deinterlaces them), a first call of more than one packet, a first
-packet that is not an IDR without leading pictures (HEVC: IDR_N_LP/BLA_N_LP; an IDR_W_RADL, as
+interlaced pictures (NVDEC deinterlaces them), a first call of more than one packet, an H.264
+first packet too large for the CPU to win (``_H264_RACE_MAX_BYTES``), a first packet that is not
+an IDR without leading pictures (HEVC: IDR_N_LP/BLA_N_LP; an IDR_W_RADL, as
 after a seek, may be followed by pictures shown before it) or carries no timestamp, and a stream
 for which the decoder cache holds a parked session (that one starts in about 4 ms). The CPU's
 frame carries the timestamp NVDEC would give it (the same rules, offset included).
@@ -34,6 +35,13 @@ log = logging.getLogger("pysm.codec")
 
 #: Codecs whose decoding is bit-exact by specification (FFmpeg's output is NVDEC's, pixel for pixel).
 _EXACT_CODECS = ("h264", "hevc")
+
+#: H.264 first packets larger than this are left to NVDEC alone. FFmpeg decodes a CABAC picture
+#: at 7-10 KB/ms whatever its threads (one slice; the 410 KB IDR of the 1080p retail clip: 43 ms on
+#: a desktop core, 60 ms on an H100 host), while the driver's session takes 33-50 ms: no measured
+#: race at that size was won by the CPU, and running it delayed NVDEC's first frame (H100: 43.9 ms
+#: with the race, 37.3 without). HEVC decodes on several threads and wins (16 ms against 36).
+_H264_RACE_MAX_BYTES = 256 * 1024
 
 
 class FastStart:
@@ -155,6 +163,8 @@ class FastStart:
 
         info = self._info
         if not decoder._is_key(packet):
+            return False
+        if info.codec == "h264" and memoryview(payload).nbytes > _H264_RACE_MAX_BYTES:
             return False
         if self._annexb is None:
             self._annexb = decoder.annexb_converter(info)  # False: malformed codec configuration, no race
