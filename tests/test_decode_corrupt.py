@@ -235,7 +235,7 @@ def test_an_audio_file_with_cover_art_has_no_video(tmp_path):
         a.layout = "stereo"
         cover = c.add_stream("mjpeg", rate=1)
         cover.width, cover.height, cover.pix_fmt = 64, 48, "yuvj420p"
-        cover.disposition = av.stream.Disposition.attached_pic
+        cover.disposition = av.stream.Disposition.attached_pic.value  # PyAV 17 takes an int only
         f = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24").reformat(format="yuvj420p")
         f.pts = 0
         for pkt in list(cover.encode(f)) + list(cover.encode()):

@@ -185,14 +185,6 @@ def _av_open(target: str, **kw: Any) -> Any:
     return av.open(target, mode="r", **kw)
 
 
-def _pix_fmt(cc: Any) -> str:
-    """The codec context's pixel format name, or "" while unknown (PyAV before 13 raises then)."""
-    try:
-        return cc.pix_fmt or ""
-    except AttributeError:
-        return ""
-
-
 def _bit_depth(pix_fmt: str) -> int:
     import av
 
@@ -349,7 +341,7 @@ class Demuxer:
         cc = st.codec_context
         if cc is None or cc.codec is None or not (cc.width and cc.height):
             return False
-        if _pix_fmt(cc):
+        if cc.pix_fmt:
             return True
         fmt = _PROFILE_FORMAT.get(cc.name, {}).get(str(st.profile or cc.profile or ""))
         self._fast_profile = fmt
@@ -368,7 +360,7 @@ class Demuxer:
         rate = st.average_rate or st.guessed_rate or st.base_rate
         fps = Fraction(rate) if rate else Fraction(0)
         tb = Fraction(st.time_base) if st.time_base else Fraction(1, 90000)
-        pix_fmt = _pix_fmt(cc)
+        pix_fmt = cc.pix_fmt or ""
         bit_depth = _bit_depth(pix_fmt) if pix_fmt else 8
         if not pix_fmt and self._fast_profile is not None:
             bit_depth, _, pix_fmt = self._fast_profile
