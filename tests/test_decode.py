@@ -14,6 +14,7 @@ from codec_media import (annexb_file, encode_into, encoder_for, make_clip, rando
 import pysm
 from pysm import errors
 from pysm._native import _core
+import pysm.codec.demux as demux_module
 from pysm.codec import AnnexBConverter, Decoder, Demuxer, Packet, VideoReader, convert, parse_device
 
 CODECS_8BIT = [c for c in ("h264", "hevc", "mpeg4", "mjpeg", "mpeg2video", "vp9", "av1") if encoder_for(c)]
@@ -442,23 +443,32 @@ FAST_FIELDS = ("codec", "width", "height", "fps", "time_base", "bit_depth", "chr
 
 
 @pytest.mark.parametrize("variant", ["h264", "h264_ts", "h264_444", "h264_10", "hevc", "hevc10", "mpeg4", "raw",
-                                     "h264_mkv", "ts_named_mp4"])
-def test_fast_open_describes_like_the_full_probe(tmp_path, variant):
-    """The fast open (no probe decode; for MP4/MKV the least probe size too) describes a stream as
-    the full probe does, also a file whose extension names another format than its content."""
+                                     "h264_mkv", "mkv_no_default_duration", "ts_named_mp4", "h264_bframes"])
+def test_fast_open_describes_like_the_full_probe(tmp_path, variant, monkeypatch):
+    """The fast open (no probe decode; for MP4/MOV the least probe size too) describes a stream as
+    the full probe does, also a file whose extension names another format than its content; the
+    least probe size changes none of the packets' timestamps."""
     codec = "hevc" if variant.startswith("hevc") else "mpeg4" if variant == "mpeg4" else "h264"
     if not encoder_for(codec):
         pytest.skip(f"no {codec} encoder in this PyAV wheel")
     pix = {"h264_444": "yuv444p", "h264_10": "yuv420p10le", "hevc10": "yuv420p10le"}.get(variant)
-    ext = {"h264_ts": "ts", "ts_named_mp4": "ts", "raw": "h264", "h264_mkv": "mkv"}.get(variant, "mp4")
-    path = make_clip(tmp_path / f"{variant}.{ext}", codec, n=8, pix_fmt=pix)
+    ext = {"h264_ts": "ts", "ts_named_mp4": "ts", "raw": "h264", "h264_mkv": "mkv",
+           "mkv_no_default_duration": "mkv"}.get(variant, "mp4")
+    path = make_clip(tmp_path / f"{variant}.{ext}", codec, n=8, pix_fmt=pix,
+                     **({"bframes": 2} if variant == "h264_bframes" else {}))
     if variant == "ts_named_mp4":  # MPEG-TS behind an .mp4 name: its rate needs the probe
         path = path.rename(path.with_suffix(".mp4"))
+    if variant == "mkv_no_default_duration":  # as many MediaRecorder files: the rate needs the probe
+        path.write_bytes(path.read_bytes().replace(b"\x23\xe3\x83", b"\x23\xe3\x84"))  # ID renamed
     with Demuxer(path) as fast, Demuxer(path, fast_open=False) as full:
         for name in FAST_FIELDS:
             assert getattr(fast.info, name) == getattr(full.info, name), name
         assert fast.info.profile == full.info.profile
-        assert len(list(fast)) == len(list(full)) == 8
+        fast_packets = [(p.pts, p.dts, p.key, p.size) for p in fast]
+        assert len(fast_packets) == len(list(full)) == 8
+    monkeypatch.setattr(demux_module, "_FAST_PROBE_SIZE", {})
+    with Demuxer(path) as probed:
+        assert [(p.pts, p.dts, p.key, p.size) for p in probed] == fast_packets
     expected = {"h264_444": (8, "444"), "h264_10": (10, "420"), "hevc10": (10, "420")}.get(variant, (8, "420"))
     assert (fast.info.bit_depth, fast.info.chroma) == expected
 

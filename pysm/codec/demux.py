@@ -44,15 +44,16 @@ _TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte24
              13: "srgb", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
 
 # Fast open: codec options for the decoders avformat_find_stream_info probes with (no probe
-# decode, no threads), so opening a local file costs ~3 ms instead of ~50 ms; and the least probe
-# size for the formats that describe their streams in a header (MP4/MOV, Matroska/WebM). Without
-# a probe decode an H.264 stream's pixel format stays unknown, so FFmpeg would read packets up to
-# the default 5 MB looking for it: 2.4 ms against 0.75 for the 1080p H.264 clip. Elsewhere the
-# probe is what finds the streams' rate (MPEG-TS/PS: 60 fps for 30 with the least probe size).
+# decode, no threads), so opening a local file costs ~3 ms instead of ~50 ms; and for MP4/MOV the
+# least probe size. Without a probe decode an H.264 stream's pixel format stays unknown, so FFmpeg
+# would read packets up to the default 5 MB looking for it: 2.4 ms against 0.75 for the 1080p H.264
+# clip. An MP4's index holds every sample's timing; elsewhere the probed packets are what gives the
+# rate and the decode timestamps (MPEG-TS/PS: 60 fps for 30; Matroska without DefaultDuration: 60
+# or 1000 fps, and H.264 DTS out of order, since Matroska stores none).
 _FAST_PROBE = {"threads": "1", "skip_frame": "all"}
 _FAST_PROBE_SIZE = {"probesize": "32"}
-_HEADER_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm")   # the guess, before opening
-_HEADER_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")   # what FFmpeg found, checked after
+_INDEXED_EXTENSIONS = (".mp4", ".m4v", ".mov")   # the guess, before opening
+_INDEXED_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"     # what FFmpeg found, checked after
 # Profiles whose pixel format is fixed (FFmpeg profile names) -> (bit depth, chroma, pix_fmt).
 # Profiles that allow 4:2:2/4:4:4 or several depths (High 4:2:2, High 4:4:4, Rext, ...) are probed.
 _PROFILE_FORMAT = {
@@ -271,9 +272,9 @@ class Demuxer:
         timeout = None if local else (open_timeout, read_timeout)
         self._reopen_args = (target, opts, timeout, open_timeout)  # for a source that cannot seek
         if local and fast_open:
-            small = target.lower().endswith(_HEADER_EXTENSIONS)
+            small = target.lower().endswith(_INDEXED_EXTENSIONS)
             self._container = self._open(target, opts, timeout, open_timeout, fast=True, small_probe=small)
-            if small and self._container is not None and self._container.format.name not in _HEADER_FORMATS:
+            if small and self._container is not None and self._container.format.name != _INDEXED_FORMAT:
                 self._container.close()  # another format behind the extension: probe it as usual
                 self._container = self._open(target, opts, timeout, open_timeout, fast=True)
             if self._container is not None and not self._fast_open_is_complete():
