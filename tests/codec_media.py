@@ -48,8 +48,10 @@ def frames_rgb(n: int, width: int, height: int, seed: int = 0) -> list[np.ndarra
 
 def make_clip(path: Path | str, codec: str = "h264", *, n: int = 24, width: int = 128, height: int = 96,
               rate: Fraction | int = 30, pix_fmt: str | None = None, bframes: int = 2, gop: int = 12,
-              options: dict[str, str] | None = None, audio: bool = False, seed: int = 0) -> Path:
-    """Encode ``n`` frames with ``codec``; the container follows the file extension."""
+              options: dict[str, str] | None = None, audio: bool = False, seed: int = 0,
+              first_pts: int = 0) -> Path:
+    """Encode ``n`` frames with ``codec``, the first at ``first_pts`` frame durations (the audio, if
+    any, starts at 0); the container follows the file extension."""
     import av
 
     enc = encoder_for(codec)
@@ -79,7 +81,7 @@ def make_clip(path: Path | str, codec: str = "h264", *, n: int = 24, width: int 
             a.layout = "stereo"
         for i, img in enumerate(frames_rgb(n, width, height, seed)):
             f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=s.pix_fmt)
-            f.pts = i
+            f.pts = first_pts + i
             for p in s.encode(f):
                 c.mux(p)
         for p in s.encode():

@@ -473,6 +473,21 @@ def test_fast_open_describes_like_the_full_probe(tmp_path, variant, monkeypatch)
     assert (fast.info.bit_depth, fast.info.chroma) == expected
 
 
+@pytest.mark.parametrize("ext", ["mkv", "webm", "mp4"])
+@pytest.mark.parametrize("audio", [False, True], ids=["video", "with_audio"])
+def test_the_fast_open_keeps_a_late_start(tmp_path, ext, audio):
+    """A file whose video starts at 1.5 s (a cut, or audio ahead of it): the fast open gives the
+    start time the full probe gives (Matroska: read from the first packets) and every packet."""
+    codec = "vp9" if ext == "webm" else "h264"
+    if not encoder_for(codec) or (audio and ext == "webm"):
+        pytest.skip(f"no {codec} encoder" if not encoder_for(codec) else "AAC does not go in WebM")
+    path = make_clip(tmp_path / f"late.{ext}", codec, n=20, first_pts=45, audio=audio)
+    with Demuxer(path) as fast, Demuxer(path, fast_open=False) as full:
+        assert fast.info.start_time == full.info.start_time == 1_500_000_000
+        # (not the DTS: Matroska stores none, and FFmpeg derives them from a probe decode)
+        assert [(p.pts, p.key, p.size) for p in fast] == [(p.pts, p.key, p.size) for p in full]
+
+
 def test_read_batch_yields_every_packet_once(clips):
     with Demuxer(clips["h264"]) as d:
         ref = [(p.pts, bytes(p.data)) for p in d]

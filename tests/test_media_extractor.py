@@ -149,6 +149,19 @@ def test_chunks_count_from_the_sources_start(tmp_path):
     assert round(part[0].frame.pts / FRAME) == 3015
 
 
+def test_chunks_count_from_the_start_of_an_mkv_that_starts_late(tmp_path):
+    # Matroska's header does not say when the video starts (here 1.5 s, behind audio from 0): the
+    # chunks still count from its first frame.
+    path = make_clip(tmp_path / "cut.mkv", "h264", n=30, first_pts=45, audio=True)
+    S = 1_000_000_000
+    with MediaExtractor([MediaChunk(str(path), start_pts=S // 2, duration=S // 3 - 10 * MS)],
+                        q_size=64, blocking=True, device="cpu") as ex:
+        (part,) = (drain(q) for q in ex())
+    assert not ex.errors
+    assert [round(f.timestamp / FRAME) for f in part] == list(range(15, 25))
+    assert round(part[0].frame.pts / FRAME) == 60
+
+
 def test_chunks_laid_end_to_end_share_no_frame(clip):
     third = 1_000_000_000 // 3  # exactly frame 10's timestamp (mp4 time base 1/15360)
     chunks = [MediaChunk(str(clip), start_pts=k * third, duration=third) for k in range(3)]

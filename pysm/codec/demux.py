@@ -15,6 +15,7 @@ depth and chroma come from the profile instead (Baseline/Main/High: 8-bit 4:2:0;
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -267,6 +268,7 @@ class Demuxer:
         #: stream): :meth:`seek` then opens it again at its start
         self.seekable = True
         self._fast_profile: tuple[int, str, str] | None = None
+        self._fast_opened = False
         # A regular local file never blocks like a socket: no interrupt callback (see module doc).
         local = scheme == "file" and os.path.isfile(target)
         timeout = None if local else (open_timeout, read_timeout)
@@ -280,6 +282,7 @@ class Demuxer:
             if self._container is not None and not self._fast_open_is_complete():
                 self._container.close()
                 self._container = None
+            self._fast_opened = self._container is not None
         if self._container is None:
             self._container = self._open(target, opts, timeout, open_timeout, fast=False)
         try:
@@ -289,6 +292,10 @@ class Demuxer:
                                   f"{[_stream_kind(s) for s in self._container.streams] or 'none'})")
             self._stream = videos[0]
             self.info = self._describe(scheme)
+            if self._fast_opened and self._container.format.name == "matroska,webm":
+                start = self._peek_start_ns()
+                if start is not None:
+                    self.info = dataclasses.replace(self.info, start_time=start)
         except BaseException:
             self.close()
             raise
@@ -572,6 +579,32 @@ class Demuxer:
         if not self._seek_to(0):
             self.seekable = False
             self._reopen()
+
+    def _peek_start_ns(self) -> int | None:
+        """The video stream's first timestamp, from its first packets; the container is then rewound.
+
+        The fast open of a Matroska/WebM file reads no video packet (the header describes the codec),
+        and FFmpeg then gives the stream no start time or another stream's: an MKV cut at 1.5 s read
+        as starting at 0, and MediaExtractor placed its chunks 1.5 s early. None when no packet
+        tells."""
+        import av
+
+        first = None
+        it = self._container.demux(self._stream)
+        try:
+            for n, pkt in enumerate(it):
+                if n >= 16:  # B-frames: the smallest of the first pictures' timestamps
+                    break
+                if pkt.size and pkt.pts is not None:
+                    first = pkt.pts if first is None else min(first, pkt.pts)
+        except (av.error.FFmpegError, OSError):
+            pass  # a damaged start: the reads that follow report it
+        finally:
+            it.close()
+        if not self._seek_to(0):
+            self.seekable = False
+            self._reopen()
+        return _ns(first, self.info.time_base) if first is not None else None
 
     def _seek_to(self, pts_ns: int) -> bool:
         """Seek the container backwards to ``pts_ns``; False when the format cannot seek."""
