@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from fractions import Fraction
 
@@ -141,6 +142,20 @@ def test_reader_loop_keeps_pts_increasing(clips):
     assert pts[20] - pts[19] == step, "the second pass continues one frame after the first"
     np.testing.assert_array_equal(frames[0].numpy(), frames[20].numpy())
     assert r.first_frame_latency is not None and r.first_frame_latency < 5
+
+
+def test_a_loop_over_a_cut_mp4_has_no_gap_between_passes(tmp_path):
+    """An MP4 whose edit list hides the packets before its first shown frame (a stream-copy cut
+    decodes from the keyframe before it): the next pass follows one frame after the last."""
+    path = make_clip(tmp_path / "cut.mp4", "h264", n=30, bframes=0, gop=10, first_pts=-15)
+    with VideoReader(path, "cpu") as r:
+        one = [f.pts for f in r]
+    with VideoReader(path, "cpu", loop=True) as r:
+        pts = [f.pts for f in itertools.islice(r, 2 * len(one) + 1)]
+    step = one[1] - one[0]
+    assert len(one) == 15 and pts[:len(one)] == one
+    assert abs(pts[len(one)] - pts[len(one) - 1] - step) <= 1
+    assert all(abs((b - a) - step) <= 1 for a, b in zip(pts, pts[1:]))
 
 
 def _packets(path):
@@ -597,6 +612,20 @@ def test_raw_stream_frames_get_timestamps_and_loop(tmp_path):
     step = 1_000_000_000 // 25
     assert pts[:30] == [k * step for k in range(30)]
     assert len(pts) == 75 and all(b > a for a, b in zip(pts, pts[1:]))
+
+
+@pytest.mark.parametrize("ext", ["mp4", "ts", "mkv"])
+def test_seeking_to_a_keyframes_own_pts_lands_on_it(tmp_path, ext):
+    """A keyframe's Packet.pts (ns, rounded down from the container's ticks) seeks to that
+    keyframe, not to the GOP before it."""
+    path = make_clip(tmp_path / f"k.{ext}", "h264", n=60, bframes=0, gop=10)
+    with Demuxer(path) as d:
+        keys = [p.pts for p in d if p.key]
+        assert len(keys) == 6
+        for k in keys[1:]:
+            d.seek(k)
+            first = next(iter(d))
+            assert (first.pts, first.key) == (k, True)
 
 
 def test_ts_seek_lands_on_a_keyframe_at_or_before_the_target(tmp_path):

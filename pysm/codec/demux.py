@@ -610,7 +610,12 @@ class Demuxer:
         """Seek the container backwards to ``pts_ns``; False when the format cannot seek."""
         import av
 
-        target = int(Fraction(int(pts_ns), _NS) / self._tb) if pts_ns > 0 else 0
+        # The last tick whose time in ns, rounded down as packets' are, is at most pts_ns: a
+        # keyframe's own pts seeks to it, not to the GOP before (1 tick short, as plain rounding gave).
+        target = 0
+        if pts_ns > 0:
+            num, den = self._tb.numerator * _NS, self._tb.denominator
+            target = -(-(int(pts_ns) + 1) * den // num) - 1
         try:
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
         except (av.error.FFmpegError, OSError) as exc:

@@ -245,7 +245,10 @@ class VideoReader:
                     n = min(self.batch_packets, n * 2)
                 if span is None:
                     for p in batch:
-                        if p.pts is not None:
+                        # Not the pre-roll an MP4 edit list hides (a stream-copy cut decodes from
+                        # the keyframe before its first shown frame): those are never shown, and
+                        # counting them left a gap of up to a GOP between passes.
+                        if p.pts is not None and not getattr(p, "is_discard", False):
                             lo = p.pts if lo is None else min(lo, p.pts)
                             hi = p.pts if hi is None else max(hi, p.pts)
                     step = batch[-1].duration or step
