@@ -144,6 +144,37 @@ def test_reader_loop_keeps_pts_increasing(clips):
     assert r.first_frame_latency is not None and r.first_frame_latency < 5
 
 
+def test_the_frame_clock_does_not_drift():
+    """Untimed frames are k frame durations after the last timed one, rounded once: frame 48 at
+    30 fps is at 1.6 s exactly; a timed frame sets the clock."""
+    from types import SimpleNamespace
+
+    from pysm.codec.decoder import FrameClock
+
+    clock = FrameClock(30)
+    frames = [SimpleNamespace(pts=-1) for _ in range(49)]
+    clock.stamp(frames[:7])
+    clock.stamp(frames[7:])
+    assert frames[0].pts == 0 and frames[48].pts == 1_600_000_000 and frames[1].pts == 33_333_333
+    timed, after = SimpleNamespace(pts=5_000_000_000), SimpleNamespace(pts=-1)
+    clock.stamp([timed, after])
+    assert (timed.pts, after.pts) == (5_000_000_000, 5_033_333_333)
+    clock.restart()
+    again = SimpleNamespace(pts=-1)
+    clock.stamp([again])
+    assert again.pts == 0
+    unknown = SimpleNamespace(pts=-1)
+    FrameClock(0).stamp([unknown])
+    assert unknown.pts == -1  # no rate: left unknown
+
+
+@pytest.mark.parametrize("rate", [24, Fraction(30000, 1001), 60])
+def test_a_raw_stream_is_timed_at_the_rate_its_sps_gives(tmp_path, rate):
+    raw = annexb_file(make_clip(tmp_path / "r.mp4", "h264", n=10, rate=rate), tmp_path / "r.h264")
+    with Demuxer(raw) as d:
+        assert d.info.fps == rate
+
+
 def test_a_loop_over_a_cut_mp4_has_no_gap_between_passes(tmp_path):
     """An MP4 whose edit list hides the packets before its first shown frame (a stream-copy cut
     decodes from the keyframe before it): the next pass follows one frame after the last."""
@@ -605,12 +636,13 @@ def test_decode_many_packet_views(clips):
 
 def test_raw_stream_frames_get_timestamps_and_loop(tmp_path):
     # A raw elementary stream carries no timestamps and FFmpeg cannot seek in it: frames are timed
-    # at the frame rate, and a looping reader opens it again for each pass.
+    # at the frame rate its SPS gives (30 here; FFmpeg's own guess is 25), and a looping reader
+    # opens it again for each pass.
     raw = annexb_file(make_clip(tmp_path / "c.mp4", "h264", n=30, gop=10), tmp_path / "c.h264")
     with VideoReader(raw, "cpu", loop=True) as r:
+        assert r.info.fps == 30
         pts = [f.pts for f, _ in zip(r, range(75))]
-    step = 1_000_000_000 // 25
-    assert pts[:30] == [k * step for k in range(30)]
+    assert pts[:30] == [round(Fraction(k * 1_000_000_000, 30)) for k in range(30)]
     assert len(pts) == 75 and all(b > a for a, b in zip(pts, pts[1:]))
 
 
@@ -697,7 +729,8 @@ def test_raw_stream_on_several_sessions_keeps_one_timeline(tmp_path):
         serial = [f.pts for f in r]
     with VideoReader(raw, "cpu", sessions=2) as r:
         parallel = [f.pts for f in r]
-    assert parallel == serial == [k * 40_000_000 for k in range(60)]
+    assert parallel == serial and len(serial) == 60 and serial[0] == 0
+    assert all(abs((b - a) - 1_000_000_000 / 30) <= 1 for a, b in zip(serial, serial[1:]))  # the SPS's 30 fps
 
 
 def test_a_file_starting_mid_gop_decodes_on_sessions(tmp_path):

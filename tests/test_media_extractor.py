@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+from fractions import Fraction
 import time
 
 import numpy as np
@@ -174,19 +175,21 @@ def test_raw_elementary_stream_is_timed_at_its_frame_rate(tmp_path):
     # No timestamps and no seeking in a raw .h264: frames are timed at the frame rate, and a
     # chunk's start is reached by decoding from the beginning.
     raw = annexb_file(make_clip(tmp_path / "c.mp4", "h264", n=30, gop=10), tmp_path / "c.h264")
-    step = 1_000_000_000 // 25  # FFmpeg's rate for a raw H.264 stream without timing info
-    with MediaExtractor([MediaChunk(str(raw), start_pts=10 * step, duration=5 * step)], q_size=32,
+    def at(k):  # frame k at the rate in the stream's SPS, 30 fps (FFmpeg's own guess would be 25)
+        return round(Fraction(k * 1_000_000_000, 30))
+
+    with MediaExtractor([MediaChunk(str(raw), start_pts=at(10), duration=at(15) - at(10))], q_size=32,
                         blocking=True, device="cpu") as ex:
         (q,) = ex()
         got = [f.timestamp for f in drain(q)]
     assert not ex.errors
-    assert got == [k * step for k in range(10, 15)]
+    assert got == [at(k) for k in range(10, 15)]
 
 
 def test_seeking_ahead_in_a_source_that_cannot_seek_ends(tmp_path):
     # A raw stream cannot seek: enable_seek decodes through its gaps instead of starting over.
     raw = annexb_file(make_clip(tmp_path / "c.mp4", "h264", n=100, gop=10), tmp_path / "c.h264")
-    step = 1_000_000_000 // 25
+    step = 40 * MS  # 1.6 s = 48 frames at the stream's 30 fps
     with MediaExtractor([MediaChunk(str(raw), interval=40 * step)], q_size=64, blocking=True,
                         enable_seek=True, device="cpu") as ex:
         (q,) = ex()
@@ -200,7 +203,6 @@ def test_seeking_ahead_in_a_source_that_cannot_seek_ends(tmp_path):
 def test_interval_sampling_across_a_gap_keeps_each_frame_once(tmp_path):
     # A camera that paused 4 s: the frame after the gap stands for every grid point it passed;
     # the sampler kept the next consecutive frames instead, one per skipped point.
-    from fractions import Fraction
 
     import av
 

@@ -529,27 +529,32 @@ def _code(value: Any) -> int:
 class FrameClock:
     """Timestamps for frames that carry none, as those of a raw H.264/HEVC elementary stream do:
     one frame duration (at the stream's frame rate) after the frame before, in display order, the
-    first at 0. Frames that have a timestamp keep it and set the clock."""
+    first at 0. Frames that have a timestamp keep it and set the clock. The k-th untimed frame
+    after the clock was set is at k frame durations, rounded to the ns once (adding a rounded
+    duration frame by frame drifted: 48 frames at 30 fps ended 16 ns short of 1.6 s)."""
 
-    __slots__ = ("step", "last")
+    __slots__ = ("period", "anchor", "count")
 
     def __init__(self, fps: Fraction | float | int) -> None:
-        self.step = int(Fraction(_NS) / Fraction(fps)) if fps else 0  # ns per frame; 0: rate unknown
-        self.last: int | None = None
+        self.period = Fraction(_NS) / Fraction(fps) if fps else None  # ns per frame; None: rate unknown
+        self.anchor: int | None = None  # the last timestamp a frame carried (0 before the first)
+        self.count = 0                  # untimed frames stamped since then
 
     def stamp(self, frames: list) -> None:
-        step = self.step
+        period = self.period
         for f in frames:
-            pts = f.pts
-            if pts < 0:
-                if not step:
-                    continue
-                pts = f.pts = self.last + step if self.last is not None else 0
-            self.last = pts
+            if f.pts >= 0:
+                self.anchor, self.count = f.pts, 0
+            elif period is not None:
+                if self.anchor is None:
+                    self.anchor, self.count = 0, 0
+                else:
+                    self.count += 1
+                f.pts = self.anchor + round(self.count * period)
 
     def restart(self) -> None:
         """The next untimed frame is the stream's first again (its source was reopened)."""
-        self.last = None
+        self.anchor, self.count = None, 0
 
 
 class Decoder:

@@ -52,6 +52,7 @@ _TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte24
 # rate and the decode timestamps (MPEG-TS/PS: 60 fps for 30; Matroska without DefaultDuration: 60
 # or 1000 fps, and H.264 DTS out of order, since Matroska stores none).
 _FAST_PROBE = {"threads": "1", "skip_frame": "all"}
+_RAW_FORMATS = ("h264", "hevc")  # FFmpeg's demuxers of raw Annex-B elementary streams
 _FAST_PROBE_SIZE = {"probesize": "32"}
 _INDEXED_EXTENSIONS = (".mp4", ".m4v", ".mov")   # the guess, before opening
 _INDEXED_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"     # what FFmpeg found, checked after
@@ -366,6 +367,10 @@ class Demuxer:
         codec = cc.name
         width, height = int(cc.width or 0), int(cc.height or 0)
         rate = st.average_rate or st.guessed_rate or st.base_rate
+        if self._container.format.name in _RAW_FORMATS and getattr(cc, "framerate", None):
+            # A raw elementary stream has no container clock: its average rate is FFmpeg's 25-fps
+            # placeholder, and the SPS's timing information, where the encoder wrote it, is the rate.
+            rate = cc.framerate
         fps = Fraction(rate) if rate else Fraction(0)
         tb = Fraction(st.time_base) if st.time_base else Fraction(1, 90000)
         pix_fmt = cc.pix_fmt or ""
