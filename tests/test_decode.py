@@ -169,10 +169,16 @@ def test_the_frame_clock_does_not_drift():
 
 
 @pytest.mark.parametrize("rate", [24, Fraction(30000, 1001), 60])
-def test_a_raw_stream_is_timed_at_the_rate_its_sps_gives(tmp_path, rate):
-    raw = annexb_file(make_clip(tmp_path / "r.mp4", "h264", n=10, rate=rate), tmp_path / "r.h264")
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_a_raw_stream_is_timed_at_the_rate_its_sps_gives(tmp_path, codec, rate):
+    if not encoder_for(codec):
+        pytest.skip(f"no {codec} encoder")
+    if codec == "h264":
+        raw = annexb_file(make_clip(tmp_path / "r.mp4", "h264", n=10, rate=rate), tmp_path / "r.h264")
+    else:
+        raw = make_clip(tmp_path / "r.hevc", "hevc", n=10, rate=rate)  # FFmpeg's raw HEVC muxer
     with Demuxer(raw) as d:
-        assert d.info.fps == rate
+        assert d.info.container == codec and d.info.fps == rate
 
 
 def test_a_loop_over_a_cut_mp4_has_no_gap_between_passes(tmp_path):
