@@ -536,8 +536,21 @@ def test_the_fast_open_keeps_a_late_start(tmp_path, ext, audio):
     path = make_clip(tmp_path / f"late.{ext}", codec, n=20, first_pts=45, audio=audio)
     with Demuxer(path) as fast, Demuxer(path, fast_open=False) as full:
         assert fast.info.start_time == full.info.start_time == 1_500_000_000
+        # the track's length, not its end time (FFmpeg's Matroska DURATION tag is the end)
+        assert fast.info.frame_count == full.info.frame_count == 20
+        assert abs(fast.info.duration - 666_666_667) <= 1_000_000 and full.info.duration == fast.info.duration
         # (not the DTS: Matroska stores none, and FFmpeg derives them from a probe decode)
         assert [(p.pts, p.key, p.size) for p in fast] == [(p.pts, p.key, p.size) for p in full]
+
+
+def test_an_mkv_that_cannot_seek_back_after_the_start_peek_is_opened_again(tmp_path, monkeypatch):
+    path = make_clip(tmp_path / "late.mkv", "h264", n=20, first_pts=45)
+    with Demuxer(path) as ref:
+        want = [p.pts for p in ref]
+    monkeypatch.setattr(Demuxer, "_seek_to", lambda self, pts_ns: False)
+    with Demuxer(path) as d:
+        assert d.info.start_time == 1_500_000_000 and not d.seekable
+        assert [p.pts for p in d] == want
 
 
 def test_read_batch_yields_every_packet_once(clips):

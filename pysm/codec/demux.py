@@ -15,7 +15,6 @@ depth and chroma come from the profile instead (Baseline/Main/High: 8-bit 4:2:0;
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -270,6 +269,7 @@ class Demuxer:
         self.seekable = True
         self._fast_profile: tuple[int, str, str] | None = None
         self._fast_opened = False
+        self._rewind_failed = False  # the start-time peek could not seek back (see _peek_start_ns)
         # A regular local file never blocks like a socket: no interrupt callback (see module doc).
         local = scheme == "file" and os.path.isfile(target)
         timeout = None if local else (open_timeout, read_timeout)
@@ -293,10 +293,9 @@ class Demuxer:
                                   f"{[_stream_kind(s) for s in self._container.streams] or 'none'})")
             self._stream = videos[0]
             self.info = self._describe(scheme)
-            if self._fast_opened and self._container.format.name == "matroska,webm":
-                start = self._peek_start_ns()
-                if start is not None:
-                    self.info = dataclasses.replace(self.info, start_time=start)
+            if self._rewind_failed:
+                self.seekable = False
+                self._reopen()
         except BaseException:
             self.close()
             raise
@@ -382,9 +381,21 @@ class Demuxer:
         matrix = _MATRIX.get(matrix_code, "bt709" if height >= 720 else "bt601")
         range_code = _code(getattr(cc, "color_range", 0))
         full = range_code == 2 or pix_fmt.startswith("yuvj") or (codec == "mjpeg" and range_code != 1)
+        start = st.start_time if st.start_time is not None else None
+        if start is None and self._container.start_time is not None:
+            start_ns = int(self._container.start_time) * _NS // 1_000_000
+        else:
+            start_ns = _ns(start, tb) if start is not None else 0
+        matroska = self._container.format.name == "matroska,webm"
+        if self._fast_opened and matroska:
+            peeked = self._peek_start_ns(tb)
+            start_ns = peeked if peeked is not None else start_ns
         # Matroska/WebM keep a track's own length only in a tag; FFmpeg fills the stream's duration
-        # with the file's (the longest track's, audio included).
+        # with the file's (the longest track's, audio included). FFmpeg's muxer writes the track's
+        # end time there, not its length: a track that starts late would count its start.
         duration = _tag_duration(st)
+        if duration > start_ns > 0 and matroska and str(self._container.metadata.get("ENCODER", "")).startswith("Lavf"):
+            duration -= start_ns
         if duration <= 0:
             if st.duration is not None and st.duration > 0:
                 duration = _ns(st.duration, tb)
@@ -401,11 +412,6 @@ class Demuxer:
         live = scheme in LIVE_SCHEMES or (duration <= 0 and scheme not in ("file", ""))
         if frames <= 0 and not live:
             frames = by_duration
-        start = st.start_time if st.start_time is not None else None
-        if start is None and self._container.start_time is not None:
-            start_ns = int(self._container.start_time) * _NS // 1_000_000
-        else:
-            start_ns = _ns(start, tb) if start is not None else 0
         return StreamInfo(
             uri=self.uri, codec=codec, width=width, height=height, fps=fps, time_base=tb,
             bit_depth=bit_depth, pix_fmt=pix_fmt, chroma=_chroma(pix_fmt), profile=str(st.profile or cc.profile or ""),
@@ -585,7 +591,7 @@ class Demuxer:
             self.seekable = False
             self._reopen()
 
-    def _peek_start_ns(self) -> int | None:
+    def _peek_start_ns(self, tb: Fraction) -> int | None:
         """The video stream's first timestamp, from its first packets; the container is then rewound.
 
         The fast open of a Matroska/WebM file reads no video packet (the header describes the codec),
@@ -606,10 +612,8 @@ class Demuxer:
             pass  # a damaged start: the reads that follow report it
         finally:
             it.close()
-        if not self._seek_to(0):
-            self.seekable = False
-            self._reopen()
-        return _ns(first, self.info.time_base) if first is not None else None
+        self._rewind_failed = not self._seek_to(0)  # reopened once the description is done
+        return _ns(first, tb) if first is not None else None
 
     def _seek_to(self, pts_ns: int) -> bool:
         """Seek the container backwards to ``pts_ns``; False when the format cannot seek."""
