@@ -125,6 +125,10 @@ def test_not_a_video_file(tmp_path):
     text.write_text("a: 1\n" * 200)
     r = run_child(text)
     assert r["error"] == "SourceError"
+    notes = tmp_path / "notes.txt"  # FFmpeg opens .txt as an 'ansi' video of its characters
+    notes.write_text("lorem ipsum dolor sit amet " * 10 + "\n" * 200)
+    r = run_child(notes)
+    assert r["error"] == "SourceError" and "text file" in r["message"]
 
 
 def test_unknown_codec(good, tmp_path):

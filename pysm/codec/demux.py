@@ -287,6 +287,9 @@ class Demuxer:
         if self._container is None:
             self._container = self._open(target, opts, timeout, open_timeout, fast=False)
         try:
+            if self._container.format.name == "tty":
+                # FFmpeg renders any text file (.txt, .nfo, .ans, ...) as an 'ansi' video of its characters.
+                raise SourceError(f"'{self.uri}' is a text file, not video (FFmpeg would only draw its characters)")
             videos = _moving_pictures(self._container.streams.video)
             if not videos:
                 raise SourceError(f"'{self.uri}' has no video stream (streams: "
