@@ -269,7 +269,6 @@ class Demuxer:
         self.seekable = True
         self._fast_profile: tuple[int, str, str] | None = None
         self._fast_opened = False
-        self._rewind_failed = False  # the start-time peek could not seek back (see _peek_start_ns)
         # A regular local file never blocks like a socket: no interrupt callback (see module doc).
         local = scheme == "file" and os.path.isfile(target)
         timeout = None if local else (open_timeout, read_timeout)
@@ -296,8 +295,7 @@ class Demuxer:
                                   f"{[_stream_kind(s) for s in self._container.streams] or 'none'})")
             self._stream = videos[0]
             self.info = self._describe(scheme)
-            if self._rewind_failed:
-                self.seekable = False
+            if not self.seekable:  # the start-time peek could not seek back (_peek_start_ns)
                 self._reopen()
         except BaseException:
             self.close()
@@ -384,7 +382,7 @@ class Demuxer:
         matrix = _MATRIX.get(matrix_code, "bt709" if height >= 720 else "bt601")
         range_code = _code(getattr(cc, "color_range", 0))
         full = range_code == 2 or pix_fmt.startswith("yuvj") or (codec == "mjpeg" and range_code != 1)
-        start = st.start_time if st.start_time is not None else None
+        start = st.start_time
         if start is None and self._container.start_time is not None:
             start_ns = int(self._container.start_time) * _NS // 1_000_000
         else:
@@ -615,7 +613,7 @@ class Demuxer:
             pass  # a damaged start: the reads that follow report it
         finally:
             it.close()
-        self._rewind_failed = not self._seek_to(0)  # reopened once the description is done
+        self.seekable = self._seek_to(0)  # if not, reopened once the description is done
         return _ns(first, tb) if first is not None else None
 
     def _seek_to(self, pts_ns: int) -> bool:
