@@ -195,6 +195,33 @@ def test_a_loop_over_a_cut_mp4_has_no_gap_between_passes(tmp_path):
     assert all(abs((b - a) - step) <= 1 for a, b in zip(pts, pts[1:]))
 
 
+
+@pytest.mark.parametrize("bframes", [0, 2])
+def test_discard_packets_are_decoded_and_not_shown(tmp_path, bframes):
+    """The pre-roll an MP4 edit list hides comes out of the Demuxer as Packet.discard; the CPU
+    decoder shows none of it, whether it gets the demuxed packets (FFmpeg drops their frames) or
+    copies timed by hand (pysm marks them), and the frames it shows are the same."""
+    path = make_clip(tmp_path / "cut.mp4", "h264", n=30, bframes=bframes, gop=10, first_pts=-5)
+    with Demuxer(path) as d:
+        info = d.info
+        pkts = list(d)
+    hidden = [p for p in pkts if p.discard]
+    assert len(hidden) == 5 and all(p.pts < 0 for p in hidden)
+    assert not any(p.discard for p in pkts if p.pts >= 0)
+    shown = {}
+    for how in ("demuxed", "copied"):
+        with Decoder(info, "cpu") as dec:
+            frames = []
+            for p in pkts:
+                if how == "copied":
+                    p = Packet(bytes(p.data), p.pts, p.dts, key=p.key, discard=p.discard)
+                frames += dec.decode(p)
+            frames += dec.flush()
+        shown[how] = [(f.pts, f.numpy().tobytes()) for f in frames]
+    assert [t for t, _ in shown["demuxed"]] == sorted(p.pts for p in pkts if not p.discard)
+    assert shown["copied"] == shown["demuxed"]
+
+
 def _packets(path):
     with Demuxer(path) as d:
         info, pkts = d.info, []

@@ -5,6 +5,7 @@ Run on a GPU host with PYSM_REQUIRE_GPU=1 (then a missing GPU or NVDEC fails ins
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from codec_media import decode_beside, decode_with_one_damaged_packet, encoder_for, make_clip, psnr, random_nv12, split_nv12
+from codec_media import annexb_file, decode_beside, decode_with_one_damaged_packet, encoder_for, make_clip, psnr, random_nv12, split_nv12
 
 import pysm
 import pysm.codec
@@ -668,3 +669,62 @@ def test_warm_up_initialises_the_gpu_once_per_process(nvdec):
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["0", "1", "True", "True"], out.stderr[-2000:]
+
+
+# Containers whose timing the decoder cannot take from the packets one by one: an MP4 cut by an
+# edit list (pre-roll packets flagged is_discard, negative pts), raw elementary streams (no
+# timestamps at all), MPEG-TS and a late-starting Matroska file. NVDEC must give exactly the CPU
+# decoder's frames: the same count, the same pts, the same pictures.
+_TIMING_CASES = {
+    "mp4-bframes": ("h264", "mp4", dict(bframes=2)),
+    "mp4-cut": ("h264", "mp4", dict(bframes=0, gop=10, first_pts=-15)),
+    "mp4-cut-bframes": ("h264", "mp4", dict(bframes=2, gop=10, first_pts=-15)),
+    "hevc-mp4-cut": ("hevc", "mp4", dict(bframes=2, gop=10, first_pts=-13)),
+    "ts": ("h264", "ts", dict(bframes=2)),
+    "mkv-late": ("h264", "mkv", dict(bframes=2, first_pts=7)),
+    "raw-h264": ("h264", "h264", dict(bframes=2)),
+    "raw-hevc": ("hevc", "hevc", dict(bframes=2)),
+}
+
+
+def _timing_clip(tmp_path, case):
+    codec, ext, opts = _TIMING_CASES[case]
+    if not encoder_for(codec):
+        pytest.skip(f"no {codec} encoder in this PyAV wheel")
+    if ext == "h264":
+        return annexb_file(make_clip(tmp_path / "t.mp4", codec, n=40, width=320, height=240, **opts), tmp_path / "t.h264")
+    return make_clip(tmp_path / f"t.{ext}", codec, n=40, width=320, height=240, **opts)
+
+
+@pytest.mark.parametrize("case", sorted(_TIMING_CASES))
+def test_nvdec_gives_the_cpu_decoders_frames_and_timestamps(nvdec, tmp_path, case):
+    path = _timing_clip(tmp_path, case)
+    cpu, _ = _decode(path, "cpu")
+    gpu, dev = _decode(path, "cuda")
+    assert dev == "cuda:0" and len(cpu) >= 25
+    assert [f.pts for f in gpu] == [f.pts for f in cpu]
+    if "cut" in case:  # packet by packet too (decode, not decode_many), counting what it hid
+        with Demuxer(path) as d:
+            info, pkts = d.info, list(d)
+        with Decoder(info, "cuda", fast_start=False) as dec:
+            one = [f for p in pkts for f in dec.decode(p)] + dec.flush()
+            assert dec.stats["discarded"] == sum(p.discard for p in pkts) > 0
+        assert [f.pts for f in one] == [f.pts for f in cpu]
+    for i, (g, c) in enumerate(zip(gpu, cpu)):
+        for gp, cp in zip(split_nv12(g.numpy(), 320, 240), split_nv12(c.numpy(), 320, 240)):
+            assert psnr(gp, cp) >= 45.0, (case, i)
+
+
+@pytest.mark.parametrize("case", ["mp4-cut", "mp4-cut-bframes", "raw-h264"])
+def test_nvdec_loops_a_cut_or_raw_stream_like_the_cpu(nvdec, tmp_path, case):
+    path = _timing_clip(tmp_path, case)
+    out = {}
+    for device in ("cpu", "cuda"):
+        with VideoReader(path, device, loop=True) as r:
+            out[device] = [(f.pts, f.numpy()) for f in itertools.islice(r, 100)]
+    assert [p for p, _ in out["cuda"]] == [p for p, _ in out["cpu"]]
+    pts = [p for p, _ in out["cuda"]]
+    step = pts[1] - pts[0]
+    assert all(abs(b - a - step) <= 2 for a, b in zip(pts, pts[1:])), "one frame step, pass boundaries included"
+    for i, ((_, g), (_, c)) in enumerate(zip(out["cuda"], out["cpu"])):
+        assert psnr(g[:240], c[:240]) >= 45.0, i

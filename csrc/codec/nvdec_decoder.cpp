@@ -79,6 +79,21 @@ struct NvdecDecoder::Impl {
   std::array<bool, 64> pic_restart{};  // per picture index, from the parser's picture parameters
   bool damaged = false;                // a damaged picture was shown since the last restart
 
+  // What each packet carried, found again from the timestamp its pictures come out with. The
+  // parser is given the packet's sequence number as that timestamp, never the pts itself: without
+  // a timestamp it invents one from the frame rate (a raw stream came out at 99999999 ns where the
+  // CPU gave 100000000), and the discard mark has no place of its own. A number the parser made up
+  // (it interpolates for a second picture in one packet) finds no tag with its sequence number:
+  // pts unknown. The ring holds far more packets than any display delay (at most 32 pictures).
+  struct PacketTag {
+    int64_t seq = -1;
+    int64_t pts = -1;
+    bool discard = false;
+  };
+  static constexpr size_t kTags = 256;
+  std::array<PacketTag, kTags> tags{};
+  int64_t next_seq = 0;
+
   // Geometry of the live decoder.
   CUVIDEOFORMAT fmt{};
   unsigned max_w = 0, max_h = 0, surfaces = 0;
@@ -362,6 +377,9 @@ struct NvdecDecoder::Impl {
 
   // ---- display: copy out ----------------------------------------------------------------------
   void on_display(CUVIDPARSERDISPINFO* di) {
+    const int64_t seq = static_cast<int64_t>(di->timestamp);
+    const PacketTag* tag = seq >= 0 && tags[static_cast<size_t>(seq) % kTags].seq == seq
+                               ? &tags[static_cast<size_t>(seq) % kTags] : nullptr;
     reclaim(false);
     while (mapped.size() >= static_cast<size_t>(std::max(cfg.output_surfaces, 1))) {
       mapped.front().done->synchronize();
@@ -379,6 +397,10 @@ struct NvdecDecoder::Impl {
         pic_restart[di->picture_index])
       damaged = false;
     if (error) damaged = true;
+    if (tag && tag->discard) {  // its damage counts above; the picture itself is never mapped
+      st.discarded++;
+      return;
+    }
     CUVIDPROCPARAMS vpp{};
     vpp.progressive_frame = di->progressive_frame;
     vpp.second_field = di->repeat_first_field + 1;
@@ -437,7 +459,7 @@ struct NvdecDecoder::Impl {
       block->record_use(done);  // the pool must not hand the block out before the copy ends
       s.owner = std::static_pointer_cast<void>(std::move(block));
       s.ready = std::move(done);
-      s.pts = di->timestamp;
+      s.pts = tag ? tag->pts : -1;
       s.error = damaged;
       s.matrix = matrix;
       s.range = range;
@@ -463,7 +485,8 @@ struct NvdecDecoder::Impl {
   // ---- one packet -----------------------------------------------------------------------------
   // Parses one packet; frames that become displayable are appended to `frames`. Throws
   // Error(Decode) when the parser rejects the packet and it produced no frame.
-  void decode_one(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture, std::vector<Surface>& frames) {
+  void decode_one(const uint8_t* data, size_t size, int64_t pts, bool discard, bool end_of_picture,
+                  std::vector<Surface>& frames) {
     if (!parser) create_parser();
     st.packets++;
     const uint8_t* payload = data;
@@ -484,8 +507,10 @@ struct NvdecDecoder::Impl {
     CUVIDSOURCEDATAPACKET pkt{};
     pkt.payload = payload;
     pkt.payload_size = static_cast<tcu_ulong>(n);
-    pkt.flags = (pts >= 0 ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
-    pkt.timestamp = pts >= 0 ? pts : 0;
+    const int64_t seq = next_seq++;
+    tags[static_cast<size_t>(seq) % kTags] = PacketTag{seq, pts >= 0 ? pts : -1, discard};
+    pkt.flags = CUVID_PKT_TIMESTAMP | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
+    pkt.timestamp = seq;
     const size_t before = frames.size();
     out = &frames;
     CUresult r = api->cuvidParseVideoData(parser, &pkt);
@@ -539,13 +564,14 @@ NvdecDecoder::~NvdecDecoder() {
   d.stream.reset();
 }
 
-std::vector<Surface> NvdecDecoder::decode(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture) {
+std::vector<Surface> NvdecDecoder::decode(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture,
+                                          bool discard) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
   std::vector<Surface> frames;
   if (size == 0 || data == nullptr) return frames;
   ContextScope scope(d.pctx->get());
-  d.decode_one(data, size, pts, end_of_picture, frames);
+  d.decode_one(data, size, pts, discard, end_of_picture, frames);
   return frames;
 }
 
@@ -563,7 +589,7 @@ std::vector<Surface> NvdecDecoder::decode_many(const NvdecPacket* packets, size_
     if (p.size == 0 || p.data == nullptr) continue;
     ++tried;
     try {
-      d.decode_one(p.data, p.size, p.pts, end_of_picture, frames);
+      d.decode_one(p.data, p.size, p.pts, p.discard, end_of_picture, frames);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Decode) throw;
       ++rejected;
@@ -617,7 +643,7 @@ NvdecDecoder::NvdecDecoder(const NvdecConfig&) {
                            "install a CUDA build of pysm or decode on the CPU (device='cpu')");
 }
 NvdecDecoder::~NvdecDecoder() = default;
-std::vector<Surface> NvdecDecoder::decode(const uint8_t*, size_t, int64_t, bool) { return {}; }
+std::vector<Surface> NvdecDecoder::decode(const uint8_t*, size_t, int64_t, bool, bool) { return {}; }
 std::vector<Surface> NvdecDecoder::decode_many(const NvdecPacket*, size_t, bool) { return {}; }
 std::vector<Surface> NvdecDecoder::flush() { return {}; }
 bool NvdecDecoder::continues_at(const uint8_t*, size_t, bool) const { return false; }

@@ -48,6 +48,7 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
         const uint8_t* data
         size_t size
         int64_t pts
+        cbool discard
     cdef cppclass CNvdecCacheInfo "pysm::codec::NvdecCacheInfo":
         cbool enabled
         int max_per_key, max_total, parked
@@ -58,12 +59,12 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     cbool c_nvdec_cache_has "pysm::codec::nvdec_cache_has"(int device, const string& codec, int bit_depth, int width, int height,
                                                           int extra_decode_surfaces, int output_surfaces) except +raise_native
     cdef cppclass CNvdecStats "pysm::codec::NvdecStats":
-        int64_t packets, sessions_reused, decoded, displayed, errors, damaged, dropped, reconfigures, recreates
+        int64_t packets, sessions_reused, decoded, displayed, errors, damaged, dropped, discarded, reconfigures, recreates
         int coded_width, coded_height, width, height, bit_depth, decode_surfaces
         string last_error
     cdef cppclass CNvdecDecoder "pysm::codec::NvdecDecoder":
         CNvdecDecoder(const CNvdecConfig& config) except +raise_native
-        vector[CSurface] decode(const uint8_t* data, size_t size, int64_t pts, cbool end_of_picture) except +raise_native
+        vector[CSurface] decode(const uint8_t* data, size_t size, int64_t pts, cbool end_of_picture, cbool discard) except +raise_native
         vector[CSurface] decode_many(const CNvdecPacket* packets, size_t count, cbool end_of_picture) except +raise_native
         vector[CSurface] flush() except +raise_native
         cbool continues_at(const uint8_t* data, size_t size, cbool keyframe) except +raise_native
@@ -200,6 +201,7 @@ cdef _PacketViews _packet_views(object packets, int64_t tb_num, int64_t tb_den, 
     cdef Py_ssize_t n = len(items)
     cdef Py_ssize_t i
     cdef int64_t pts
+    cdef cbool discard
     cdef object item, data, p
     cdef _PacketViews v = _PacketViews.__new__(_PacketViews)
     if n == 0:
@@ -215,12 +217,15 @@ cdef _PacketViews _packet_views(object packets, int64_t tb_num, int64_t tb_den, 
     v.pk.resize(n)
     for i in range(n):
         item = items[i]
+        discard = False
         if type(item) is _AV_PACKET_TYPE:
             data = item
             pts = _av_packet_pts(item, tb_num, tb_den)
+            discard = item.is_discard
         elif type(item) is _PYSM_PACKET_TYPE:
             data = item.data
             pts = item.pts
+            discard = item.discard
         elif type(item) is tuple:
             data, p = item
             pts = -1 if p is None else p
@@ -232,6 +237,7 @@ cdef _PacketViews _packet_views(object packets, int64_t tb_num, int64_t tb_den, 
         v.pk[i].data = <const uint8_t*>v.views[i].buf
         v.pk[i].size = <size_t>v.views[i].len
         v.pk[i].pts = pts + pts_offset if pts >= 0 else -1
+        v.pk[i].discard = discard
     return v
 
 
@@ -342,15 +348,16 @@ cdef class NvdecDecoder:
             raise _errors.StateError(f"the {self.codec} decoder is closed")
         return self.c
 
-    def decode(self, data, int64_t pts=-1, bint end_of_picture=True):
-        """Decode one packet (pts in ns, -1 unknown); returns a list of Frames in display order."""
+    def decode(self, data, int64_t pts=-1, bint end_of_picture=True, bint discard=False):
+        """Decode one packet (pts in ns, -1 unknown); returns a list of Frames in display order. A
+        ``discard`` packet (the pre-roll an MP4 edit list hides) is decoded but gives no frame."""
         cdef shared_ptr[CNvdecDecoder] d = self._get()  # keeps the decoder alive if close() races
         cdef const uint8_t[::1] mv = data if isinstance(data, (bytes, bytearray)) else memoryview(data).cast("B")
         cdef vector[CSurface] out
         cdef const uint8_t* ptr = _buffer_ptr(mv)
         cdef size_t n = mv.shape[0]
         with nogil:
-            out = d.get().decode(ptr, n, pts, end_of_picture)
+            out = d.get().decode(ptr, n, pts, end_of_picture, discard)
         return frames_to_list(out)
 
     def decode_many(self, packets, int64_t tb_num=0, int64_t tb_den=0, int64_t pts_offset=0,
@@ -358,7 +365,8 @@ cdef class NvdecDecoder:
         """Decode a sequence of packets in one native call (the GIL is released once for all).
 
         Items: PyAV packets (pts, or dts when pts is unset, in the time base ``tb_num/tb_den``,
-        else the packet's own), pysm ``Packet`` objects (pts in ns), ``(buffer, pts_ns)`` tuples, or
+        else the packet's own; ``is_discard`` honoured), pysm ``Packet`` objects (pts in ns,
+        ``discard``), ``(buffer, pts_ns)`` tuples, or
         plain buffers (pts unknown). ``pts_offset`` (ns) is added to every known pts. Payloads are
         read in place, without copies. Returns the frames of all packets in display order; a packet
         the parser rejects is counted in ``stats`` and skipped (DecodeError only when all are).
@@ -395,14 +403,14 @@ cdef class NvdecDecoder:
     @property
     def stats(self):
         """Counters: packets, decoded, displayed, errors (frames whose own data was bad), damaged
-        (frames flagged because a picture they were predicted from was bad), dropped,
-        reconfigures, recreates, sizes."""
+        (frames flagged because a picture they were predicted from was bad), dropped, discarded
+        (pictures of discard packets, decoded and not shown), reconfigures, recreates, sizes."""
         cdef shared_ptr[CNvdecDecoder] d = self._get()
         cdef CNvdecStats s
         with nogil:  # waits for the decoder's lock, which a decode in another thread may hold for long
             s = d.get().stats()
         return dict(packets=s.packets, sessions_reused=s.sessions_reused, decoded=s.decoded, displayed=s.displayed, errors=s.errors, damaged=s.damaged,
-                    dropped=s.dropped, reconfigures=s.reconfigures, recreates=s.recreates,
+                    dropped=s.dropped, discarded=s.discarded, reconfigures=s.reconfigures, recreates=s.recreates,
                     coded_width=s.coded_width, coded_height=s.coded_height, width=s.width,
                     height=s.height, bit_depth=s.bit_depth, decode_surfaces=s.decode_surfaces,
                     last_error=s.last_error.decode("utf-8", "replace"))

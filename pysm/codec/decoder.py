@@ -210,6 +210,18 @@ def _is_key(packet: Any) -> bool:
     return bool(getattr(packet, "is_keyframe", None) or getattr(packet, "key", False))
 
 
+class _DiscardMark:
+    """The mark a copied discard packet carries to its frame (CPU decoder). One per packet: PyAV
+    keys a packet's opaque object by identity and lets it go once a frame has read it."""
+
+    __slots__ = ()
+
+
+def _is_discard(packet: Any) -> bool:
+    """Whether a PyAV packet or a pysm Packet is to be decoded but not shown (edit-list pre-roll)."""
+    return bool(getattr(packet, "is_discard", None) or getattr(packet, "discard", False))
+
+
 def _packet_fields(packet: Any, pts: int | None, tb: Fraction) -> tuple[Any, int]:
     """(payload, pts ns) for a pysm Packet, a PyAV packet or a raw buffer."""
     if isinstance(packet, Packet):
@@ -251,7 +263,7 @@ class _NvdecBackend:
 
     def decode(self, packet: Any, pts: int | None) -> list:
         data, p = _packet_fields(packet, pts, self._tb)
-        return self._dec.decode(data, p)
+        return self._dec.decode(data, p, True, _is_discard(packet))
 
     def decode_many(self, packets: Any, pts_offset: int) -> list:
         return self._dec.decode_many(packets, self._tb.numerator, self._tb.denominator, pts_offset)
@@ -291,6 +303,7 @@ class _CpuBackend:
         self._cc.thread_count = threads
         if low_latency:
             self._cc.flags |= av.codec.context.Flags.low_delay
+        self._cc.flags |= av.codec.context.Flags.copy_opaque  # a packet's mark reaches its frame
         self._info = info
         self._tb = info.time_base
         self._packet_tb: Fraction | None = None  # the time base of the packets fed (see _av_packet)
@@ -304,6 +317,10 @@ class _CpuBackend:
         self._damaged = False  # a damaged picture came out since the last key frame
         self._damaged_frames = 0
         self._pts_offset = 0
+        # Discard packets that had to be copied (PyAV cannot set the flag on a packet it did not
+        # demux) carry a mark to their frames (copy_opaque), which are dropped here as FFmpeg drops
+        # those of flagged packets.
+        self._marked_discards = 0
         self._annexb: Any = None
         # Whether many failed packets before any frame raise (a stream that is not its codec); a
         # reader's further session, which starts at any segment, leaves damage to the frame flags.
@@ -353,6 +370,9 @@ class _CpuBackend:
         memoryview(pkt)[:] = view
         if isinstance(data, av.Packet):
             pkt.is_keyframe = data.is_keyframe
+        if _is_discard(packet):
+            pkt.opaque = _DiscardMark()
+            self._marked_discards += 1
         pkt.time_base = mode  # untimed packets too: the frames they release are stamped with it
         if ticks is not None:
             pkt.pts = ticks
@@ -412,6 +432,9 @@ class _CpuBackend:
     def _frames_from(self, av_frames: list) -> list:
         out = []
         for f in av_frames:
+            if self._marked_discards and type(f.opaque) is _DiscardMark:
+                self._marked_discards -= 1
+                continue
             if getattr(f, "interlaced_frame", False):
                 self.interlaced = True
             frame = self._convert(f)

@@ -104,19 +104,22 @@ class Packet:
     """One compressed access unit.
 
     ``data`` is the payload as a buffer-protocol object (the PyAV packet, not a copy); ``pts`` and
-    ``dts`` are in nanoseconds (-1 when unknown); ``key`` marks keyframes.
+    ``dts`` are in nanoseconds (-1 when unknown); ``key`` marks keyframes; ``discard`` marks a
+    packet that is decoded, because later pictures predict from it, but whose picture is not shown
+    (the pre-roll that an MP4 edit list hides: a stream-copy cut starts at the keyframe before it).
     """
 
-    __slots__ = ("data", "pts", "dts", "duration", "key", "corrupt")
+    __slots__ = ("data", "pts", "dts", "duration", "key", "corrupt", "discard")
 
     def __init__(self, data: Any, pts: int = -1, dts: int = -1, duration: int = 0, key: bool = False,
-                 corrupt: bool = False) -> None:
+                 corrupt: bool = False, discard: bool = False) -> None:
         self.data = data
         self.pts = pts
         self.dts = dts
         self.duration = duration
         self.key = key
         self.corrupt = corrupt
+        self.discard = discard
 
     @property
     def size(self) -> int:
@@ -468,6 +471,7 @@ class Demuxer:
                 (pkt.duration or 0) * tb_num // tb_den,
                 pkt.is_keyframe,
                 corrupt,
+                pkt.is_discard,
             )
 
     def read_batch(self, max_packets: int = 8) -> list:

@@ -162,7 +162,7 @@ class FastStart:
         from pysm.codec import decoder
 
         info = self._info
-        if not decoder._is_key(packet):
+        if not decoder._is_key(packet) or decoder._is_discard(packet):  # a hidden pre-roll picture shows nothing
             return False
         if info.codec == "h264" and memoryview(payload).nbytes > _H264_RACE_MAX_BYTES:
             return False

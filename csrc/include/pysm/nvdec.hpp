@@ -67,6 +67,7 @@ struct NvdecStats {
   int64_t errors = 0;      // frames flagged with decode errors (concealed or not)
   int64_t damaged = 0;     // frames flagged because a picture they were predicted from had errors
   int64_t dropped = 0;     // frames that could not be mapped/copied
+  int64_t discarded = 0;   // frames of packets marked discard, decoded and not handed out
   int64_t reconfigures = 0;
   int64_t recreates = 0;
   int coded_width = 0, coded_height = 0;
@@ -81,6 +82,8 @@ struct NvdecPacket {
   const uint8_t* data = nullptr;
   size_t size = 0;
   int64_t pts = -1;  // ns, -1 unknown
+  bool discard = false;  // decoded (later pictures may predict from it) but not shown: the
+                         // pre-roll an MP4 edit list hides (FFmpeg's AV_PKT_FLAG_DISCARD)
 };
 
 // The cache of idle hardware sessions (CUvideodecoder + its context lock). cuvidDestroyDecoder
@@ -115,12 +118,16 @@ class NvdecDecoder {
   NvdecDecoder(const NvdecDecoder&) = delete;
   NvdecDecoder& operator=(const NvdecDecoder&) = delete;
 
-  // Feed one compressed packet (container framing as configured; pts in ns, -1 unknown).
+  // Feed one compressed packet (container framing as configured; pts in ns, -1 unknown; a
+  // `discard` packet's picture is decoded, for the pictures that predict from it, but not shown).
+  // A frame carries exactly the pts of the packet its picture came in; a frame whose packet had
+  // none, or that the parser made from part of a packet, has pts -1.
   // `end_of_picture`: the packet holds exactly one picture (true for demuxed packets), which lets
   // the parser decode it without waiting for the next start code. Returns the frames that became
   // displayable, in display order, each copied into a pooled device surface (NV12, or P016 for
   // >8-bit) whose `ready` event fires when the copy is done. Thread-safe per decoder.
-  std::vector<Surface> decode(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture = true);
+  std::vector<Surface> decode(const uint8_t* data, size_t size, int64_t pts, bool end_of_picture = true,
+                              bool discard = false);
   // Several packets in one call (one lock, one context push; bindings release the GIL once per
   // batch instead of once per packet). Returns the frames of all of them, in display order. A
   // packet the parser rejects is counted (stats().errors, last_error) and skipped; Error(Decode)
