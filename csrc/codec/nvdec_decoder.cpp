@@ -79,20 +79,17 @@ struct NvdecDecoder::Impl {
   std::array<bool, 64> pic_restart{};  // per picture index, from the parser's picture parameters
   bool damaged = false;                // a damaged picture was shown since the last restart
 
-  // What each packet carried, found again from the timestamp its pictures come out with. The
-  // parser is given the packet's sequence number as that timestamp, never the pts itself: without
-  // a timestamp it invents one from the frame rate (a raw stream came out at 99999999 ns where the
-  // CPU gave 100000000), and the discard mark has no place of its own. A number the parser made up
-  // (it interpolates for a second picture in one packet) finds no tag with its sequence number:
-  // pts unknown. The ring holds far more packets than any display delay (at most 32 pictures).
-  struct PacketTag {
-    int64_t seq = -1;
-    int64_t pts = -1;
-    bool discard = false;
-  };
-  static constexpr size_t kTags = 256;
-  std::array<PacketTag, kTags> tags{};
-  int64_t next_seq = 0;
+  // What each picture's packet carried, per picture index, set when the picture is decoded (the
+  // parse of the packet that holds it: demuxed packets are whole pictures). The parser's own
+  // display timestamps are not used: they follow display order, not the picture (packet sequence
+  // numbers given as timestamps came out ascending with B-frames), and it invents some from the
+  // frame rate for packets without one (a raw stream came out at 99999999 ns where the CPU gave
+  // 100000000), so they cannot carry the discard mark or an unknown pts. This way a frame has
+  // exactly its packet's pts, as FFmpeg's frames do.
+  std::array<int64_t, 64> pic_pts{};
+  std::array<bool, 64> pic_discard{};
+  int64_t packet_pts = -1;     // the packet being parsed
+  bool packet_discard = false;
 
   // Geometry of the live decoder.
   CUVIDEOFORMAT fmt{};
@@ -221,9 +218,12 @@ struct NvdecDecoder::Impl {
     auto* d = static_cast<Impl*>(self);
     if (!d->session) return 0;
     // Once per picture: the second field of a pair (an I/P pair, say) must not overwrite the first.
-    if (!p->second_field && p->CurrPicIdx >= 0 && p->CurrPicIdx < static_cast<int>(d->pic_restart.size()))
+    if (!p->second_field && p->CurrPicIdx >= 0 && p->CurrPicIdx < static_cast<int>(d->pic_restart.size())) {
       d->pic_restart[p->CurrPicIdx] = d->codec == cudaVideoCodec_HEVC ? p->CodecSpecific.hevc.IrapPicFlag != 0
                                                                       : p->intra_pic_flag != 0;
+      d->pic_pts[p->CurrPicIdx] = d->packet_pts;
+      d->pic_discard[p->CurrPicIdx] = d->packet_discard;
+    }
     CUresult r = d->api->cuvidDecodePicture(d->session->decoder, p);
     if (r != CUDA_SUCCESS) {
       // A picture the engine rejects (corrupt slice data): counted, displayed with its error
@@ -377,9 +377,7 @@ struct NvdecDecoder::Impl {
 
   // ---- display: copy out ----------------------------------------------------------------------
   void on_display(CUVIDPARSERDISPINFO* di) {
-    const int64_t seq = static_cast<int64_t>(di->timestamp);
-    const PacketTag* tag = seq >= 0 && tags[static_cast<size_t>(seq) % kTags].seq == seq
-                               ? &tags[static_cast<size_t>(seq) % kTags] : nullptr;
+    const bool known = di->picture_index >= 0 && di->picture_index < static_cast<int>(pic_pts.size());
     reclaim(false);
     while (mapped.size() >= static_cast<size_t>(std::max(cfg.output_surfaces, 1))) {
       mapped.front().done->synchronize();
@@ -397,7 +395,7 @@ struct NvdecDecoder::Impl {
         pic_restart[di->picture_index])
       damaged = false;
     if (error) damaged = true;
-    if (tag && tag->discard) {  // its damage counts above; the picture itself is never mapped
+    if (known && pic_discard[di->picture_index]) {  // its damage counts above; the picture itself is never mapped
       st.discarded++;
       return;
     }
@@ -459,7 +457,7 @@ struct NvdecDecoder::Impl {
       block->record_use(done);  // the pool must not hand the block out before the copy ends
       s.owner = std::static_pointer_cast<void>(std::move(block));
       s.ready = std::move(done);
-      s.pts = tag ? tag->pts : -1;
+      s.pts = known ? pic_pts[di->picture_index] : -1;
       s.error = damaged;
       s.matrix = matrix;
       s.range = range;
@@ -507,10 +505,10 @@ struct NvdecDecoder::Impl {
     CUVIDSOURCEDATAPACKET pkt{};
     pkt.payload = payload;
     pkt.payload_size = static_cast<tcu_ulong>(n);
-    const int64_t seq = next_seq++;
-    tags[static_cast<size_t>(seq) % kTags] = PacketTag{seq, pts >= 0 ? pts : -1, discard};
-    pkt.flags = CUVID_PKT_TIMESTAMP | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
-    pkt.timestamp = seq;
+    packet_pts = pts >= 0 ? pts : -1;
+    packet_discard = discard;
+    pkt.flags = (pts >= 0 ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
+    pkt.timestamp = pts >= 0 ? pts : 0;
     const size_t before = frames.size();
     out = &frames;
     CUresult r = api->cuvidParseVideoData(parser, &pkt);
