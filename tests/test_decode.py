@@ -17,6 +17,7 @@ from pysm import errors
 from pysm._native import _core
 import pysm.codec.demux as demux_module
 from pysm.codec import AnnexBConverter, Decoder, Demuxer, Packet, VideoReader, convert, parse_device
+from pysm.utils import MediaInfo
 
 CODECS_8BIT = [c for c in ("h264", "hevc", "mpeg4", "mjpeg", "mpeg2video", "vp9", "av1") if encoder_for(c)]
 _MKV = ("mjpeg", "mpeg2video", "vp9", "av1")  # kept in Matroska (mp4 takes them less readily)
@@ -710,11 +711,51 @@ def test_ts_seek_lands_on_a_keyframe_at_or_before_the_target(tmp_path):
     clip = make_clip(tmp_path / "c.ts", "h264", n=60, gop=10, bframes=0)
     d = Demuxer(clip)
     o, frame = d.info.start_time, 1_000_000_000 // 30
-    for target in (15, 20, 37, 59):
+    keys = [p.pts for p in d if p.key]
+    for target in (5, 15, 20, 21, 37, 59):
         d.seek(o + target * frame)
         first = next(iter(d))
-        assert first.key and first.pts - o <= target * frame
+        # FFmpeg's TS seek lands a GOP or more early: the Demuxer goes on to the last keyframe
+        assert first.key and first.pts == max(k for k in keys if k <= o + target * frame), target
     d.close()
+
+
+# A TS recording whose 33-bit, 90-kHz PTS wraps a few frames after its start (at 30 fps the wrap
+# is frame 2863311.5 of the clock; the muxer adds its own delay).
+_TS_WRAP_FIRST = 2_863_311 - 42 - 20 + 40
+
+
+def ts_across_the_pts_wrap(path, n=60, **kw):
+    import av
+
+    path = make_clip(path, "h264", n=n, gop=12, first_pts=_TS_WRAP_FIRST, **kw)
+    with av.open(str(path)) as c:
+        raw = [p.pts for p in c.demux(c.streams.video[0]) if p.size]
+    assert min(raw) < 0 < max(raw), "FFmpeg puts the frames before the wrap below 0"
+    return path
+
+
+def test_a_ts_recording_across_the_pts_wrap_keeps_increasing_timestamps(tmp_path):
+    """FFmpeg gives the frames before the wrap negative times; they are kept on the TS's own clock
+    (one wrap period later), so the whole file plays, seeks and loops in order."""
+    path = ts_across_the_pts_wrap(tmp_path / "w.ts", bframes=2)
+    frame = Fraction(1_000_000_000, 30)
+    with VideoReader(path, "cpu") as r:
+        start = r.info.start_time
+        pts = [f.pts for f in r]
+    assert start > 0 and len(pts) == 60 and pts[0] == start
+    assert all(abs(b - a - frame) <= 1 for a, b in zip(pts, pts[1:])), "one frame step across the wrap"
+    with Demuxer(path) as d:
+        keys = [p.pts for p in d if p.key]
+        for k in keys[1:]:  # before and after the wrap
+            d.seek(k)
+            first = next(iter(d))
+            assert (first.pts, first.key) == (k, True)
+    with VideoReader(path, "cpu", loop=True) as r:
+        looped = [f.pts for f in itertools.islice(r, 130)]
+    assert looped[:60] == pts and all(abs(b - a - frame) <= 2 for a, b in zip(looped, looped[1:]))
+    info = MediaInfo.discover(path).video
+    assert info.frame_count == 60 and abs(info.duration - 2_000_000_000) < 50_000_000
 
 
 @pytest.mark.parametrize("ext", ["mkv", "ts"])

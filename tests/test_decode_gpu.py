@@ -673,7 +673,7 @@ def test_warm_up_initialises_the_gpu_once_per_process(nvdec):
 
 # Containers whose timing the decoder cannot take from the packets one by one: an MP4 cut by an
 # edit list (pre-roll packets flagged is_discard, negative pts), raw elementary streams (no
-# timestamps at all), MPEG-TS and a late-starting Matroska file. NVDEC must give exactly the CPU
+# timestamps at all), MPEG-TS (one across its 33-bit PTS wrap) and a late-starting Matroska file. NVDEC must give exactly the CPU
 # decoder's frames: the same count, the same pts, the same pictures.
 _TIMING_CASES = {
     "mp4-bframes": ("h264", "mp4", dict(bframes=2)),
@@ -681,6 +681,7 @@ _TIMING_CASES = {
     "mp4-cut-bframes": ("h264", "mp4", dict(bframes=2, gop=10, first_pts=-15)),
     "hevc-mp4-cut": ("hevc", "mp4", dict(bframes=2, gop=10, first_pts=-13)),
     "ts": ("h264", "ts", dict(bframes=2)),
+    "ts-pts-wrap": ("h264", "ts", dict(bframes=2, first_pts=2_863_311 - 42 - 20 + 40)),  # wraps at frame ~22
     "mkv-late": ("h264", "mkv", dict(bframes=2, first_pts=7)),
     "raw-h264": ("h264", "h264", dict(bframes=2)),
     "raw-hevc": ("hevc", "hevc", dict(bframes=2)),

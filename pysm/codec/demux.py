@@ -51,6 +51,7 @@ _TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte24
 # rate and the decode timestamps (MPEG-TS/PS: 60 fps for 30; Matroska without DefaultDuration: 60
 # or 1000 fps, and H.264 DTS out of order, since Matroska stores none).
 _FAST_PROBE = {"threads": "1", "skip_frame": "all"}
+_TS_PTS_BITS = 33  # MPEG-TS timestamps: 90 kHz, 33 bits (wrapping every 26.5 hours)
 _RAW_FORMATS = ("h264", "hevc")  # FFmpeg's demuxers of raw Annex-B elementary streams
 _FAST_PROBE_SIZE = {"probesize": "32"}
 _INDEXED_EXTENSIONS = (".mp4", ".m4v", ".mov")   # the guess, before opening
@@ -266,12 +267,13 @@ class Demuxer:
         # container under it, and the next read raises SourceError.
         self._io = threading.RLock()
         self._batch_iter: Any = None
-        self._skip_to_key = False  # after an approximate seek: drop packets up to a keyframe
+        self._skip_to_key: int | None = None  # after an approximate seek: keyframes to pass over
         #: False once a seek found that FFmpeg cannot seek in this source (a raw elementary
         #: stream): :meth:`seek` then opens it again at its start
         self.seekable = True
         self._fast_profile: tuple[int, str, str] | None = None
         self._fast_opened = False
+        self._shift = 0  # ticks added to every timestamp: an MPEG-TS whose PTS wrapped (_describe)
         # A regular local file never blocks like a socket: no interrupt callback (see module doc).
         local = scheme == "file" and os.path.isfile(target)
         timeout = None if local else (open_timeout, read_timeout)
@@ -386,6 +388,13 @@ class Demuxer:
         range_code = _code(getattr(cc, "color_range", 0))
         full = range_code == 2 or pix_fmt.startswith("yuvj") or (codec == "mjpeg" and range_code != 1)
         start = st.start_time
+        if start is not None and start < 0 and self._container.format.name == "mpegts":
+            # The 33-bit PTS wrapped within the file, and FFmpeg, the wrap being near the start,
+            # put the part before it below 0: one more wrap period (added to every timestamp read)
+            # keeps the whole file on the TS's own clock, increasing (those frames were re-timed
+            # from 0 as untimed, and the clock then jumped back at the wrap).
+            self._shift = 1 << _TS_PTS_BITS
+            start += self._shift
         if start is None and self._container.start_time is not None:
             start_ns = int(self._container.start_time) * _NS // 1_000_000
         else:
@@ -577,7 +586,7 @@ class Demuxer:
         self._drop_batch_iter()
         self._pass_packets = 0 if pts_ns <= 0 else None
         self._last_corrupt = False
-        self._skip_to_key = False
+        self._skip_to_key = None
         back = 0
         for _ in range(_SEEK_TRIES):
             at = max(0, int(pts_ns) - back)
@@ -585,11 +594,12 @@ class Demuxer:
                 self.seekable = False
                 self._reopen()
                 return
-            if at == 0:
+            if pts_ns <= 0:
                 return
-            if self._keyframe_within(pts_ns):
+            skip = self._keyframe_within(pts_ns)
+            if skip is not None or at == 0:  # (at the start with none: the target precedes it)
                 self._seek_to(at)  # the same place again: the check read past it
-                self._skip_to_key = True
+                self._skip_to_key = skip
                 return
             back = max(_NS, 2 * back)
         if not self._seek_to(0):
@@ -630,6 +640,7 @@ class Demuxer:
         if pts_ns > 0:
             num, den = self._tb.numerator * _NS, self._tb.denominator
             target = -(-(int(pts_ns) + 1) * den // num) - 1
+        target -= self._shift  # FFmpeg's own timeline
         try:
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
         except (av.error.FFmpegError, OSError) as exc:
@@ -637,46 +648,70 @@ class Demuxer:
             return False
         return True
 
-    def _keyframe_within(self, pts_ns: int) -> bool:
-        """Whether a keyframe shown at or before ``pts_ns`` comes before the packets decoded after
-        it, reading from here. At the end of the source: False after packets without one (go back
-        further), True when there was none at all (the target lies past the end)."""
+    def _keyframe_within(self, pts_ns: int) -> int | None:
+        """Reading from here: how many keyframes come before the last one shown at or before
+        ``pts_ns`` (ahead of the packets decoded after it), or None when there is none (go back
+        further). An approximate seek lands a GOP or more early, and the reader would otherwise
+        decode from there. At the end of the source: 0 when no packet was left at all (the target
+        lies past the end)."""
         import av
 
-        num, den = self._tb.numerator * _NS, self._tb.denominator
+        num, den, shift = self._tb.numerator * _NS, self._tb.denominator, self._shift
         it = self._container.demux(self._stream)
-        seen = False
+        seen, keys, best = False, 0, None
         try:
             for n, pkt in enumerate(it):
                 if not pkt.size:
                     continue
                 seen = True
                 if pkt.is_keyframe and pkt.pts is not None:
-                    return pkt.pts * num // den <= pts_ns
+                    if (pkt.pts + shift) * num // den > pts_ns:
+                        break
+                    best, keys = keys, keys + 1
+                    continue
                 ts = pkt.dts if pkt.dts is not None else pkt.pts
-                if (ts is not None and ts * num // den > pts_ns) or n > 10_000:
-                    return False
+                if (ts is not None and (ts + shift) * num // den > pts_ns) or n > 10_000:
+                    break
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(f"reading '{self.uri}' after a seek failed: {_av_error_text(exc)}") from exc
         finally:
             it.close()
-        return not seen
+        return best if seen else 0
 
     def _demux(self) -> Iterator:
         """The container's packets of the video stream from here, from a keyframe on after an
         approximate seek."""
         it = self._container.demux(self._stream)
-        if self._skip_to_key:
-            self._skip_to_key = False
-            it = self._from_keyframe(it)
+        if self._shift:
+            it = self._shifted(it, self._shift)
+        if self._skip_to_key is not None:
+            it = self._from_keyframe(it, self._skip_to_key)
+            self._skip_to_key = None
         return it
 
     @staticmethod
-    def _from_keyframe(it: Iterator) -> Iterator:
-        """``it`` from its first keyframe on (after an approximate seek)."""
+    def _shifted(it: Iterator, ticks: int) -> Iterator:
+        """``it`` with ``ticks`` added to every timestamp (see ``_shift``)."""
         try:
             for pkt in it:
-                if pkt.size and pkt.is_keyframe:
+                if pkt.pts is not None:
+                    pkt.pts += ticks
+                if pkt.dts is not None:
+                    pkt.dts += ticks
+                yield pkt
+        finally:
+            it.close()
+
+    @staticmethod
+    def _from_keyframe(it: Iterator, skip: int = 0) -> Iterator:
+        """``it`` from its keyframe number ``skip`` (0: the first) on, counted as
+        :meth:`_keyframe_within` counts them (after an approximate seek)."""
+        try:
+            for pkt in it:
+                if pkt.size and pkt.is_keyframe and pkt.pts is not None:
+                    if skip:
+                        skip -= 1
+                        continue
                     yield pkt
                     break
             for pkt in it:  # not `yield from`: PyAV's finished generator raises StopIteration
