@@ -707,6 +707,32 @@ def test_seeking_to_a_keyframes_own_pts_lands_on_it(tmp_path, ext):
             assert (first.pts, first.key) == (k, True)
 
 
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+def test_a_seek_through_an_index_reads_no_gop_ahead(tmp_path, ext):
+    """MP4 and Matroska seek through their keyframe index, onto the keyframe itself: the Demuxer
+    takes it without reading on through the GOP for a later one (as it must after a TS seek)."""
+    path = make_clip(tmp_path / f"g.{ext}", "h264", n=60, gop=60, bframes=0)
+    with Demuxer(path) as d:
+        real, read = d._container, []
+
+        class Counting:  # the container, counting the packets demuxed
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def demux(self, *a, **k):
+                for p in real.demux(*a, **k):
+                    read.append(p)
+                    yield p
+
+        d._container = Counting()
+        try:
+            d.seek(d.info.start_time + 55 * 1_000_000_000 // 30)
+            first = next(iter(d))
+        finally:
+            d._container = real
+    assert first.key and first.pts == d.info.start_time
+    assert len(read) <= 3, f"{len(read)} packets read for one seek"
+
 def test_ts_seek_lands_on_a_keyframe_at_or_before_the_target(tmp_path):
     clip = make_clip(tmp_path / "c.ts", "h264", n=60, gop=10, bframes=0)
     d = Demuxer(clip)
@@ -720,25 +746,26 @@ def test_ts_seek_lands_on_a_keyframe_at_or_before_the_target(tmp_path):
     d.close()
 
 
-# A TS recording whose 33-bit, 90-kHz PTS wraps a few frames after its start (at 30 fps the wrap
-# is frame 2863311.5 of the clock; the muxer adds its own delay).
+# An MPEG-TS/PS recording whose 33-bit, 90-kHz PTS wraps a few frames after its start (at 30 fps
+# the wrap is frame 2863311.5 of the clock; the muxer adds its own delay).
 _TS_WRAP_FIRST = 2_863_311 - 42 - 20 + 40
 
 
-def ts_across_the_pts_wrap(path, n=60, **kw):
+def ts_across_the_pts_wrap(path, n=60, codec="h264", **kw):
     import av
 
-    path = make_clip(path, "h264", n=n, gop=12, first_pts=_TS_WRAP_FIRST, **kw)
+    path = make_clip(path, codec, n=n, gop=12, first_pts=_TS_WRAP_FIRST, **kw)
     with av.open(str(path)) as c:
         raw = [p.pts for p in c.demux(c.streams.video[0]) if p.size]
     assert min(raw) < 0 < max(raw), "FFmpeg puts the frames before the wrap below 0"
     return path
 
 
-def test_a_ts_recording_across_the_pts_wrap_keeps_increasing_timestamps(tmp_path):
+@pytest.mark.parametrize("ext,codec", [("ts", "h264"), ("mpg", "mpeg2video")])
+def test_a_ts_recording_across_the_pts_wrap_keeps_increasing_timestamps(tmp_path, ext, codec):
     """FFmpeg gives the frames before the wrap negative times; they are kept on the TS's own clock
     (one wrap period later), so the whole file plays, seeks and loops in order."""
-    path = ts_across_the_pts_wrap(tmp_path / "w.ts", bframes=2)
+    path = ts_across_the_pts_wrap(tmp_path / f"w.{ext}", codec=codec, bframes=2)
     frame = Fraction(1_000_000_000, 30)
     with VideoReader(path, "cpu") as r:
         start = r.info.start_time

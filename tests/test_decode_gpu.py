@@ -683,6 +683,8 @@ _TIMING_CASES = {
     "ts": ("h264", "ts", dict(bframes=2)),
     "ts-pts-wrap": ("h264", "ts", dict(bframes=2, first_pts=2_863_311 - 42 - 20 + 40)),  # wraps at frame ~22
     "mkv-late": ("h264", "mkv", dict(bframes=2, first_pts=7)),
+    "vp9-webm": ("vp9", "webm", dict(gop=10)),  # VP9/AV1 take the parser's display timestamps
+    "vp9-mp4-cut": ("vp9", "mp4", dict(gop=10, first_pts=-5)),
     "raw-h264": ("h264", "h264", dict(bframes=2)),
     "raw-hevc": ("hevc", "hevc", dict(bframes=2)),
 }
@@ -711,6 +713,9 @@ def test_nvdec_gives_the_cpu_decoders_frames_and_timestamps(nvdec, tmp_path, cas
             one = [f for p in pkts for f in dec.decode(p)] + dec.flush()
             assert dec.stats["discarded"] == sum(p.discard for p in pkts) > 0
         assert [f.pts for f in one] == [f.pts for f in cpu]
+        with Decoder(info, "cuda", fast_start=False) as dec:  # (payload, pts) items of decode_many
+            tuples = dec.decode_many([(p.data, p.pts) for p in pkts]) + dec.flush()
+        assert [f.pts for f in tuples] == [f.pts for f in cpu]
     for i, (g, c) in enumerate(zip(gpu, cpu)):
         for gp, cp in zip(split_nv12(g.numpy(), 320, 240), split_nv12(c.numpy(), 320, 240)):
             assert psnr(gp, cp) >= 45.0, (case, i)

@@ -81,15 +81,28 @@ struct NvdecDecoder::Impl {
 
   // What each picture's packet carried, per picture index, set when the picture is decoded (the
   // parse of the packet that holds it: demuxed packets are whole pictures). The parser's own
-  // display timestamps are not used: they follow display order, not the picture (packet sequence
-  // numbers given as timestamps came out ascending with B-frames), and it invents some from the
-  // frame rate for packets without one (a raw stream came out at 99999999 ns where the CPU gave
-  // 100000000), so they cannot carry the discard mark or an unknown pts. This way a frame has
-  // exactly its packet's pts, as FFmpeg's frames do.
+  // display timestamps follow display order, not the picture (packet sequence numbers given as
+  // timestamps came out ascending with B-frames), and it invents some from the frame rate for
+  // packets without one (a raw stream came out at 99999999 ns where the CPU gave 100000000), so
+  // they cannot carry the discard mark or an unknown pts. This way a frame has exactly its
+  // packet's pts, as FFmpeg's frames do.
   std::array<int64_t, 64> pic_pts{};
   std::array<bool, 64> pic_discard{};
   int64_t packet_pts = -1;     // the packet being parsed
   bool packet_discard = false;
+  // VP9 and AV1 show a picture again, or one decoded hidden, from a later packet that decodes
+  // nothing (show_existing_frame): the picture index names the packet it was decoded in, not the
+  // one that shows it. Those codecs never reorder and show one frame per packet, so there the
+  // parser's display timestamps are the packets' own; what each timed packet carried is found
+  // again from its timestamp (a timestamp not given, one the parser made up, is unknown).
+  bool by_timestamp = false;
+  struct Given {
+    int64_t pts = 0;
+    bool discard = false;
+    bool used = false;
+  };
+  std::array<Given, 64> given{};
+  size_t given_next = 0;
 
   // Geometry of the live decoder.
   CUVIDEOFORMAT fmt{};
@@ -376,8 +389,22 @@ struct NvdecDecoder::Impl {
   }
 
   // ---- display: copy out ----------------------------------------------------------------------
+  // (pts, discard) of the frame being shown (see pic_pts and by_timestamp).
+  std::pair<int64_t, bool> shown_packet(const CUVIDPARSERDISPINFO* di) const {
+    if (by_timestamp) {
+      for (size_t k = 0; k < given.size(); ++k) {  // newest first
+        const Given& g = given[(given_next + given.size() - 1 - k) % given.size()];
+        if (g.used && g.pts == static_cast<int64_t>(di->timestamp)) return {g.pts, g.discard};
+      }
+      return {-1, false};
+    }
+    if (di->picture_index >= 0 && di->picture_index < static_cast<int>(pic_pts.size()))
+      return {pic_pts[di->picture_index], pic_discard[di->picture_index]};
+    return {-1, false};
+  }
+
   void on_display(CUVIDPARSERDISPINFO* di) {
-    const bool known = di->picture_index >= 0 && di->picture_index < static_cast<int>(pic_pts.size());
+    const auto [shown_pts, shown_discard] = shown_packet(di);
     reclaim(false);
     while (mapped.size() >= static_cast<size_t>(std::max(cfg.output_surfaces, 1))) {
       mapped.front().done->synchronize();
@@ -395,7 +422,7 @@ struct NvdecDecoder::Impl {
         pic_restart[di->picture_index])
       damaged = false;
     if (error) damaged = true;
-    if (known && pic_discard[di->picture_index]) {  // its damage counts above; the picture itself is never mapped
+    if (shown_discard) {  // its damage counts above; the picture itself is never mapped
       st.discarded++;
       return;
     }
@@ -457,7 +484,7 @@ struct NvdecDecoder::Impl {
       block->record_use(done);  // the pool must not hand the block out before the copy ends
       s.owner = std::static_pointer_cast<void>(std::move(block));
       s.ready = std::move(done);
-      s.pts = known ? pic_pts[di->picture_index] : -1;
+      s.pts = shown_pts;
       s.error = damaged;
       s.matrix = matrix;
       s.range = range;
@@ -505,10 +532,16 @@ struct NvdecDecoder::Impl {
     CUVIDSOURCEDATAPACKET pkt{};
     pkt.payload = payload;
     pkt.payload_size = static_cast<tcu_ulong>(n);
-    packet_pts = pts >= 0 ? pts : -1;
+    // A discard packet keeps a time before the stream's start (the pre-roll is timed below 0).
+    const bool timed = pts >= 0 || (discard && pts != -1);
+    packet_pts = timed ? pts : -1;
     packet_discard = discard;
-    pkt.flags = (pts >= 0 ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
-    pkt.timestamp = pts >= 0 ? pts : 0;
+    if (by_timestamp && timed) {
+      given[given_next] = Given{pts, discard, true};
+      given_next = (given_next + 1) % given.size();
+    }
+    pkt.flags = (timed ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
+    pkt.timestamp = timed ? pts : 0;
     const size_t before = frames.size();
     out = &frames;
     CUresult r = api->cuvidParseVideoData(parser, &pkt);
@@ -533,6 +566,7 @@ NvdecDecoder::NvdecDecoder(const NvdecConfig& config) : impl_(std::make_unique<I
                                       (config.source.empty() ? "" : " (" + config.source + ")") +
                                       "; decode it on the CPU (device='cpu')");
   d.annexb = AnnexBConverter(config.codec, config.extradata.data(), config.extradata.size());
+  d.by_timestamp = d.codec == cudaVideoCodec_VP9 || d.codec == cudaVideoCodec_AV1;
   d.pctx = std::make_shared<PrimaryContext>(config.device);
   ContextScope scope(d.pctx->get());
   d.stream = std::make_unique<cuda::Stream>(config.device);

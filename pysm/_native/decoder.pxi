@@ -179,6 +179,15 @@ cdef int64_t _av_packet_pts(object pkt, int64_t num, int64_t den) except? -2:
     return -1
 
 
+cdef inline cbool _is_discard_payload(object data):
+    """The discard mark of a tuple item's payload (a PyAV packet or a pysm Packet)."""
+    if type(data) is _AV_PACKET_TYPE:
+        return data.is_discard
+    if type(data) is _PYSM_PACKET_TYPE:
+        return data.discard
+    return False
+
+
 cdef class _PacketViews:
     """Payload buffers of a batch of packets, held (PyObject_GetBuffer) while native code reads them."""
     cdef vector[CNvdecPacket] pk
@@ -229,6 +238,7 @@ cdef _PacketViews _packet_views(object packets, int64_t tb_num, int64_t tb_den, 
         elif type(item) is tuple:
             data, p = item
             pts = -1 if p is None else p
+            discard = _is_discard_payload(data)
         else:
             data = item
             pts = -1
@@ -236,7 +246,8 @@ cdef _PacketViews _packet_views(object packets, int64_t tb_num, int64_t tb_den, 
         v.held = i + 1
         v.pk[i].data = <const uint8_t*>v.views[i].buf
         v.pk[i].size = <size_t>v.views[i].len
-        v.pk[i].pts = pts + pts_offset if pts >= 0 else -1
+        # Unknown below 0, except a discard packet's time (the pre-roll is timed before the start).
+        v.pk[i].pts = pts + pts_offset if pts >= 0 or (discard and pts != -1) else -1
         v.pk[i].discard = discard
     return v
 

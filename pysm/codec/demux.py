@@ -56,6 +56,12 @@ _RAW_FORMATS = ("h264", "hevc")  # FFmpeg's demuxers of raw Annex-B elementary s
 _FAST_PROBE_SIZE = {"probesize": "32"}
 _INDEXED_EXTENSIONS = (".mp4", ".m4v", ".mov")   # the guess, before opening
 _INDEXED_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"     # what FFmpeg found, checked after
+# Formats whose seek FFmpeg makes through an index of keyframes: it lands on the last one at or
+# before the target, and reading on from there to look for a later one would only cost a GOP.
+_INDEX_SEEK_FORMATS = (_INDEXED_FORMAT, "matroska,webm", "avi")
+# Formats on MPEG's 33-bit, 90-kHz clock, whose timestamps wrap every 26.5 hours.
+_PTS_WRAP_FORMATS = ("mpegts", "mpeg")
+_FIRST_KEY = -(1 << 62)  # _skip_to_key: from the first keyframe read
 # Profiles whose pixel format is fixed (FFmpeg profile names) -> (bit depth, chroma, pix_fmt).
 # Profiles that allow 4:2:2/4:4:4 or several depths (High 4:2:2, High 4:4:4, Rext, ...) are probed.
 _PROFILE_FORMAT = {
@@ -267,7 +273,8 @@ class Demuxer:
         # container under it, and the next read raises SourceError.
         self._io = threading.RLock()
         self._batch_iter: Any = None
-        self._skip_to_key: int | None = None  # after an approximate seek: keyframes to pass over
+        # After a seek: the pts (ticks, with _shift) of the keyframe to start at (_keyframe_within).
+        self._skip_to_key: int | None = None
         #: False once a seek found that FFmpeg cannot seek in this source (a raw elementary
         #: stream): :meth:`seek` then opens it again at its start
         self.seekable = True
@@ -388,8 +395,8 @@ class Demuxer:
         range_code = _code(getattr(cc, "color_range", 0))
         full = range_code == 2 or pix_fmt.startswith("yuvj") or (codec == "mjpeg" and range_code != 1)
         start = st.start_time
-        if start is not None and start < 0 and self._container.format.name == "mpegts":
-            # The 33-bit PTS wrapped within the file, and FFmpeg, the wrap being near the start,
+        if start is not None and start < 0 and self._container.format.name in _PTS_WRAP_FORMATS:
+            # The 33-bit PTS (MPEG-TS/PS) wrapped within the file, and FFmpeg, the wrap being near the start,
             # put the part before it below 0: one more wrap period (added to every timestamp read)
             # keeps the whole file on the TS's own clock, increasing (those frames were re-timed
             # from 0 as untimed, and the clock then jumped back at the wrap).
@@ -596,10 +603,10 @@ class Demuxer:
                 return
             if pts_ns <= 0:
                 return
-            skip = self._keyframe_within(pts_ns)
-            if skip is not None or at == 0:  # (at the start with none: the target precedes it)
+            key = self._keyframe_within(pts_ns)
+            if key is not None or at == 0:  # (at the start with none: the target precedes it)
                 self._seek_to(at)  # the same place again: the check read past it
-                self._skip_to_key = skip
+                self._skip_to_key = key
                 return
             back = max(_NS, 2 * back)
         if not self._seek_to(0):
@@ -649,16 +656,18 @@ class Demuxer:
         return True
 
     def _keyframe_within(self, pts_ns: int) -> int | None:
-        """Reading from here: how many keyframes come before the last one shown at or before
-        ``pts_ns`` (ahead of the packets decoded after it), or None when there is none (go back
-        further). An approximate seek lands a GOP or more early, and the reader would otherwise
-        decode from there. At the end of the source: 0 when no packet was left at all (the target
-        lies past the end)."""
+        """Reading from here: the pts (ticks, with ``_shift``) of the last keyframe shown at or before
+        ``pts_ns`` ahead of the packets decoded after it, or None when there is none (go back
+        further). An approximate seek (MPEG-TS/PS) lands a GOP or more early, and the reader would
+        otherwise decode from there; after a seek through an index the first keyframe is that one.
+        At the end of the source: ``_FIRST_KEY`` when no packet was left at all (the target lies
+        past the end)."""
         import av
 
         num, den, shift = self._tb.numerator * _NS, self._tb.denominator, self._shift
+        indexed = self._container.format.name in _INDEX_SEEK_FORMATS
         it = self._container.demux(self._stream)
-        seen, keys, best = False, 0, None
+        seen, best = False, None
         try:
             for n, pkt in enumerate(it):
                 if not pkt.size:
@@ -667,7 +676,9 @@ class Demuxer:
                 if pkt.is_keyframe and pkt.pts is not None:
                     if (pkt.pts + shift) * num // den > pts_ns:
                         break
-                    best, keys = keys, keys + 1
+                    best = pkt.pts + shift  # as _demux gives it to _from_keyframe
+                    if indexed:
+                        break
                     continue
                 ts = pkt.dts if pkt.dts is not None else pkt.pts
                 if (ts is not None and (ts + shift) * num // den > pts_ns) or n > 10_000:
@@ -676,7 +687,7 @@ class Demuxer:
             raise SourceError(f"reading '{self.uri}' after a seek failed: {_av_error_text(exc)}") from exc
         finally:
             it.close()
-        return best if seen else 0
+        return best if seen else _FIRST_KEY
 
     def _demux(self) -> Iterator:
         """The container's packets of the video stream from here, from a keyframe on after an
@@ -703,15 +714,12 @@ class Demuxer:
             it.close()
 
     @staticmethod
-    def _from_keyframe(it: Iterator, skip: int = 0) -> Iterator:
-        """``it`` from its keyframe number ``skip`` (0: the first) on, counted as
-        :meth:`_keyframe_within` counts them (after an approximate seek)."""
+    def _from_keyframe(it: Iterator, at: int = _FIRST_KEY) -> Iterator:
+        """``it`` from its first keyframe with a pts (ticks, with ``_shift``) of ``at`` or more on (after
+        an approximate seek: the keyframe :meth:`_keyframe_within` chose)."""
         try:
             for pkt in it:
-                if pkt.size and pkt.is_keyframe and pkt.pts is not None:
-                    if skip:
-                        skip -= 1
-                        continue
+                if pkt.size and pkt.is_keyframe and pkt.pts is not None and pkt.pts >= at:
                     yield pkt
                     break
             for pkt in it:  # not `yield from`: PyAV's finished generator raises StopIteration

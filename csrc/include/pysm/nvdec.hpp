@@ -120,8 +120,10 @@ class NvdecDecoder {
 
   // Feed one compressed packet (container framing as configured; pts in ns, -1 unknown; a
   // `discard` packet's picture is decoded, for the pictures that predict from it, but not shown).
-  // A frame carries exactly the pts of the packet its picture came in; a frame whose packet had
-  // none, or that the parser made from part of a packet, has pts -1.
+  // A frame carries the pts of the packet its picture came in (VP9/AV1: of the packet that shows
+  // it), -1 when that packet had none; a discard packet may be timed below 0. With
+  // `end_of_picture` false the parser may decode a picture while parsing the next packet, whose
+  // pts it then gets.
   // `end_of_picture`: the packet holds exactly one picture (true for demuxed packets), which lets
   // the parser decode it without waiting for the next start code. Returns the frames that became
   // displayable, in display order, each copied into a pooled device surface (NV12, or P016 for
