@@ -65,6 +65,18 @@ def test_good_clip_baseline(good):
     assert r == {"frames": 30, "flagged": 0, "error": None, "message": ""}
 
 
+@pytest.mark.parametrize("codec", ["mpeg2video", "h264"])
+def test_an_mpeg_program_stream_opens_in_a_process_that_lives(tmp_path, codec):
+    """MPEG-PS (.mpg/.vob) streams appear only while FFmpeg probes: PyAV 17 wrote the fast open's
+    decoder options past the end of an array sized before the probe, and the process died."""
+    path = make_clip(tmp_path / "p.mpg", codec, n=30, gop=10)
+    r = run_child(path)
+    assert r == {"frames": 30, "flagged": 0, "error": None, "message": ""}
+    out = run_script("import sys; from pysm.utils import MediaInfo; print('RESULT', MediaInfo.discover(sys.argv[1]).video.frame_count)",
+                     str(path))
+    assert "RESULT 30" in out
+
+
 @pytest.mark.parametrize("container", ["mp4", "mkv", "ts"])
 def test_truncated_file(good, tmp_path, container):
     data = good[container].read_bytes()

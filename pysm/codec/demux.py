@@ -15,6 +15,7 @@ depth and chroma come from the profile instead (Baseline/Main/High: 8-bit 4:2:0;
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -181,11 +182,30 @@ def _tag_duration(stream: Any) -> int:
 _metadata_errors_kw = True  # PyAV < 19 takes metadata_errors=; 19 dropped it
 
 
+@functools.lru_cache(maxsize=1)
+def _per_stream_options_crash() -> bool:
+    """Whether this PyAV hands open options to streams that appear while probing (before 18)."""
+    import av
+
+    try:
+        return int(str(av.__version__).split(".")[0]) < 18
+    except ValueError:
+        return False
+
+
 def _av_open(target: str, **kw: Any) -> Any:
     """``av.open(target, mode="r", **kw)``, where PyAV takes it with ``metadata_errors="replace"``:
     titles in Latin-1 (older muxers) would otherwise fail the whole open."""
     import av
 
+    options = kw.get("options")
+    if options and _per_stream_options_crash():
+        # PyAV 17 hands `options` to each stream's decoder too, through an array sized before the
+        # probe, and a format whose streams appear only while probing (MPEG-PS) then crashed the
+        # process; 18 refuses that instead. There they go to the container alone (the fast open's
+        # decoder settings included, which it then probes without).
+        kw = dict(kw, container_options={k: v for k, v in options.items() if k not in _FAST_PROBE})
+        del kw["options"]
     global _metadata_errors_kw
     if _metadata_errors_kw:
         try:
