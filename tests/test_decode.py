@@ -707,11 +707,46 @@ def test_seeking_to_a_keyframes_own_pts_lands_on_it(tmp_path, ext):
             assert (first.pts, first.key) == (k, True)
 
 
-@pytest.mark.parametrize("ext", ["mp4", "mkv"])
-def test_a_seek_through_an_index_reads_no_gop_ahead(tmp_path, ext):
-    """MP4 and Matroska seek through their keyframe index, onto the keyframe itself: the Demuxer
-    takes it without reading on through the GOP for a later one (as it must after a TS seek)."""
-    path = make_clip(tmp_path / f"g.{ext}", "h264", n=60, gop=60, bframes=0)
+def _remuxed(src, dst, **options):
+    """``src``'s video stream copied into ``dst`` with muxer ``options``."""
+    import av
+
+    with av.open(str(src)) as ic, av.open(str(dst), "w", options=options) as oc:
+        ist = ic.streams.video[0]
+        ost = oc.add_stream_from_template(ist)
+        for p in ic.demux(ist):
+            if p.size:
+                p.stream = ost
+                oc.mux(p)
+    return dst
+
+
+@pytest.mark.parametrize("kind", ["avi", "avi-bframes", "fragmented-mp4", "mkv-bframes"])
+def test_seeks_land_on_the_last_keyframe_at_or_before_the_target(tmp_path, kind):
+    """Where FFmpeg's seek lands early (an AVI index holds decode times, a fragmented MP4 indexes
+    its fragments), the Demuxer still goes on to the last keyframe at or before the target."""
+    codec = "mpeg4" if kind == "avi-bframes" else "h264"
+    bframes = 2 if kind.endswith("bframes") or kind == "fragmented-mp4" else 0
+    ext = {"avi": "avi", "avi-bframes": "avi", "fragmented-mp4": "mp4", "mkv-bframes": "mkv"}[kind]
+    path = make_clip(tmp_path / f"s.{ext}", codec, n=120, gop=15, bframes=bframes)
+    if kind == "fragmented-mp4":
+        path = _remuxed(path, tmp_path / "frag.mp4", movflags="frag_keyframe+empty_moov")
+    with Demuxer(path) as d:
+        start, pkts = d.info.start_time, list(d)
+    keys = sorted(p.pts for p in pkts if p.key)
+    assert len(keys) >= 7
+    frame = 1_000_000_000 // 30
+    for t in [start + k * frame for k in range(0, 120, 7)] + [k for k in keys] + [k - 1 for k in keys[1:]]:
+        with Demuxer(path) as d:
+            d.seek(t)
+            first = next(iter(d))
+        assert first.key and first.pts == max((k for k in keys if k <= t), default=keys[0]), (t - start) / frame
+
+
+def test_a_seek_through_an_mp4_index_reads_no_gop_ahead(tmp_path):
+    """An MP4 with a sample table seeks onto the keyframe itself: the Demuxer takes it without
+    reading on through the GOP for a later one (as it must after a TS seek)."""
+    path = make_clip(tmp_path / "g.mp4", "h264", n=60, gop=60, bframes=0)
     with Demuxer(path) as d:
         real, read = d._container, []
 

@@ -94,7 +94,9 @@ struct NvdecDecoder::Impl {
   // nothing (show_existing_frame): the picture index names the packet it was decoded in, not the
   // one that shows it. Those codecs never reorder and show one frame per packet, so there the
   // parser's display timestamps are the packets' own; what each timed packet carried is found
-  // again from its timestamp (a timestamp not given, one the parser made up, is unknown).
+  // again from its timestamp (a timestamp not given, one the parser made up, is unknown), the
+  // oldest entry first and each once: a looped cut's next pre-roll (discard) may share a time
+  // with the frames still to be shown of the pass before.
   bool by_timestamp = false;
   struct Given {
     int64_t pts = 0;
@@ -390,11 +392,14 @@ struct NvdecDecoder::Impl {
 
   // ---- display: copy out ----------------------------------------------------------------------
   // (pts, discard) of the frame being shown (see pic_pts and by_timestamp).
-  std::pair<int64_t, bool> shown_packet(const CUVIDPARSERDISPINFO* di) const {
+  std::pair<int64_t, bool> shown_packet(const CUVIDPARSERDISPINFO* di) {
     if (by_timestamp) {
-      for (size_t k = 0; k < given.size(); ++k) {  // newest first
-        const Given& g = given[(given_next + given.size() - 1 - k) % given.size()];
-        if (g.used && g.pts == static_cast<int64_t>(di->timestamp)) return {g.pts, g.discard};
+      for (size_t k = 0; k < given.size(); ++k) {  // oldest first
+        Given& g = given[(given_next + k) % given.size()];
+        if (g.used && g.pts == static_cast<int64_t>(di->timestamp)) {
+          g.used = false;
+          return {g.pts, g.discard};
+        }
       }
       return {-1, false};
     }
@@ -649,6 +654,7 @@ std::vector<Surface> NvdecDecoder::flush() {
   d.parser = nullptr;
   d.send_headers = true;
   d.damaged = false;
+  d.given.fill({});  // nothing given before the flush is shown after it
   d.rethrow_failure();
   return frames;
 }

@@ -57,9 +57,6 @@ _RAW_FORMATS = ("h264", "hevc")  # FFmpeg's demuxers of raw Annex-B elementary s
 _FAST_PROBE_SIZE = {"probesize": "32"}
 _INDEXED_EXTENSIONS = (".mp4", ".m4v", ".mov")   # the guess, before opening
 _INDEXED_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"     # what FFmpeg found, checked after
-# Formats whose seek FFmpeg makes through an index of keyframes: it lands on the last one at or
-# before the target, and reading on from there to look for a later one would only cost a GOP.
-_INDEX_SEEK_FORMATS = (_INDEXED_FORMAT, "matroska,webm", "avi")
 # Formats on MPEG's 33-bit, 90-kHz clock, whose timestamps wrap every 26.5 hours.
 _PTS_WRAP_FORMATS = ("mpegts", "mpeg")
 _FIRST_KEY = -(1 << 62)  # _skip_to_key: from the first keyframe read
@@ -193,17 +190,30 @@ def _per_stream_options_crash() -> bool:
         return False
 
 
+def _streams_in_header(target: str) -> bool:
+    """Whether ``target`` is a local MP4/MOV, Matroska/WebM or MPEG-TS file by its first bytes:
+    formats whose streams FFmpeg knows from the header, before it probes any packet."""
+    try:
+        with open(target, "rb") as f:
+            head = f.read(3 * 188)
+    except OSError:  # not a local file
+        return False
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip") or head[:4] == b"\x1a\x45\xdf\xa3":
+        return True
+    return len(head) > 376 and head[0] == head[188] == head[376] == 0x47  # TS sync bytes
+
+
 def _av_open(target: str, **kw: Any) -> Any:
     """``av.open(target, mode="r", **kw)``, where PyAV takes it with ``metadata_errors="replace"``:
     titles in Latin-1 (older muxers) would otherwise fail the whole open."""
     import av
 
     options = kw.get("options")
-    if options and _per_stream_options_crash():
+    if options and _per_stream_options_crash() and not _streams_in_header(target):
         # PyAV 17 hands `options` to each stream's decoder too, through an array sized before the
-        # probe, and a format whose streams appear only while probing (MPEG-PS) then crashed the
-        # process; 18 refuses that instead. There they go to the container alone (the fast open's
-        # decoder settings included, which it then probes without).
+        # probe, and a format whose streams appear only while probing (MPEG-PS, FLV) then crashed
+        # the process; 18 refuses that instead. There they go to the container alone (the fast
+        # open's decoder settings included, which it then probes without: 20-25 ms more).
         kw = dict(kw, container_options={k: v for k, v in options.items() if k not in _FAST_PROBE})
         del kw["options"]
     global _metadata_errors_kw
@@ -623,7 +633,7 @@ class Demuxer:
                 return
             if pts_ns <= 0:
                 return
-            key = self._keyframe_within(pts_ns)
+            key = self._keyframe_within(pts_ns, exact=back == 0 and self._seeks_exactly())
             if key is not None or at == 0:  # (at the start with none: the target precedes it)
                 self._seek_to(at)  # the same place again: the check read past it
                 self._skip_to_key = key
@@ -675,17 +685,23 @@ class Demuxer:
             return False
         return True
 
-    def _keyframe_within(self, pts_ns: int) -> int | None:
+    def _seeks_exactly(self) -> bool:
+        """Whether FFmpeg's seek lands on the last keyframe at or before the target itself: an MP4/MOV
+        with a sample table lists every one (by presentation time). Elsewhere it lands a GOP or
+        more early: MPEG-TS/PS seek by searching the file, an AVI index holds decode times, a
+        Matroska file may cue only some keyframes, a fragmented MP4 indexes fragments."""
+        return self._container.format.name == _INDEXED_FORMAT and (self._stream.frames or 0) > 0
+
+    def _keyframe_within(self, pts_ns: int, exact: bool = False) -> int | None:
         """Reading from here: the pts (ticks, with ``_shift``) of the last keyframe shown at or before
         ``pts_ns`` ahead of the packets decoded after it, or None when there is none (go back
-        further). An approximate seek (MPEG-TS/PS) lands a GOP or more early, and the reader would
-        otherwise decode from there; after a seek through an index the first keyframe is that one.
-        At the end of the source: ``_FIRST_KEY`` when no packet was left at all (the target lies
-        past the end)."""
+        further). An approximate seek lands a GOP or more early, and the reader would otherwise
+        decode from there; with ``exact`` (:meth:`_seeks_exactly`, the first try) the first keyframe
+        is that one and reading on through its GOP would only cost time. At the end of the source:
+        ``_FIRST_KEY`` when no packet was left at all (the target lies past the end)."""
         import av
 
         num, den, shift = self._tb.numerator * _NS, self._tb.denominator, self._shift
-        indexed = self._container.format.name in _INDEX_SEEK_FORMATS
         it = self._container.demux(self._stream)
         seen, best = False, None
         try:
@@ -697,7 +713,7 @@ class Demuxer:
                     if (pkt.pts + shift) * num // den > pts_ns:
                         break
                     best = pkt.pts + shift  # as _demux gives it to _from_keyframe
-                    if indexed:
+                    if exact:
                         break
                     continue
                 ts = pkt.dts if pkt.dts is not None else pkt.pts
