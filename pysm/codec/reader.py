@@ -248,7 +248,7 @@ class VideoReader:
                         # Not the pre-roll an MP4 edit list hides (a stream-copy cut decodes from
                         # the keyframe before its first shown frame): those are never shown, and
                         # counting them left a gap of up to a GOP between passes.
-                        if p.pts is not None and not getattr(p, "is_discard", False):
+                        if p.pts is not None and not p.is_discard:  # (PyAV packets: read_batch)
                             lo = p.pts if lo is None else min(lo, p.pts)
                             hi = p.pts if hi is None else max(hi, p.pts)
                     step = batch[-1].duration or step
