@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 
@@ -76,8 +77,7 @@ struct NvdecDecoder::Impl {
   // that predicts from nothing before it (an IRAP for HEVC, an intra picture otherwise). NVDEC
   // flags only the pictures whose own bitstream was bad (a bit-flipped 1080p H.264 clip: 23
   // flagged, 157 more frames off by over 10 dB from the clean decode and unflagged, H100).
-  std::array<bool, 64> pic_restart{};  // per picture index, from the parser's picture parameters
-  bool damaged = false;                // a damaged picture was shown since the last restart
+  bool damaged = false;  // a damaged picture was shown since the last restart
 
   // What each picture's packet carried, per picture index, set when the picture is decoded (the
   // parse of the packet that holds it: demuxed packets are whole pictures). The parser's own
@@ -86,25 +86,36 @@ struct NvdecDecoder::Impl {
   // packets without one (a raw stream came out at 99999999 ns where the CPU gave 100000000), so
   // they cannot carry the discard mark or an unknown pts. This way a frame has exactly its
   // packet's pts, as FFmpeg's frames do.
-  std::array<int64_t, 64> pic_pts{};
-  std::array<bool, 64> pic_discard{};
+  struct Picture {
+    bool restart = false;  // from the parser's picture parameters (see damaged)
+    int64_t pts = -1;
+    bool discard = false;
+  };
+  std::array<Picture, 64> pictures{};  // per picture index, set when the picture is decoded
+  Picture* picture(int index) {
+    return index >= 0 && index < static_cast<int>(pictures.size()) ? &pictures[index] : nullptr;
+  }
   int64_t packet_pts = -1;     // the packet being parsed
   bool packet_discard = false;
   // VP9 and AV1 show a picture again, or one decoded hidden, from a later packet that decodes
   // nothing (show_existing_frame): the picture index names the packet it was decoded in, not the
   // one that shows it. Those codecs never reorder and show one frame per packet, so there the
-  // parser's display timestamps are the packets' own; what each timed packet carried is found
-  // again from its timestamp (a timestamp not given, one the parser made up, is unknown), the
-  // oldest entry first and each once: a looped cut's next pre-roll (discard) may share a time
-  // with the frames still to be shown of the pass before.
+  // parser's display timestamps are the packets' own; what each packet carried is found again
+  // from the timestamp it was given, the oldest entry first and each once: a looped cut's next
+  // pre-roll (discard) may share a time with the frames still to be shown of the pass before. A
+  // packet without a time is given a key of its own far below any time (the parser would make one
+  // up from the frame rate, and a discard packet without a time would then be shown).
   bool by_timestamp = false;
   struct Given {
-    int64_t pts = 0;
+    int64_t key = 0;  // the timestamp the parser was given: the pts, or an untimed key
+    int64_t pts = -1;
     bool discard = false;
-    bool used = false;
+    bool pending = false;  // given and not shown yet
   };
   std::array<Given, 64> given{};
   size_t given_next = 0;
+  static constexpr int64_t kUntimedKeys = INT64_MIN / 2;  // ~146 years before 0 in ns
+  uint32_t untimed_next = 0;
 
   // Geometry of the live decoder.
   CUVIDEOFORMAT fmt{};
@@ -233,11 +244,10 @@ struct NvdecDecoder::Impl {
     auto* d = static_cast<Impl*>(self);
     if (!d->session) return 0;
     // Once per picture: the second field of a pair (an I/P pair, say) must not overwrite the first.
-    if (!p->second_field && p->CurrPicIdx >= 0 && p->CurrPicIdx < static_cast<int>(d->pic_restart.size())) {
-      d->pic_restart[p->CurrPicIdx] = d->codec == cudaVideoCodec_HEVC ? p->CodecSpecific.hevc.IrapPicFlag != 0
-                                                                      : p->intra_pic_flag != 0;
-      d->pic_pts[p->CurrPicIdx] = d->packet_pts;
-      d->pic_discard[p->CurrPicIdx] = d->packet_discard;
+    if (Picture* pic = d->picture(p->CurrPicIdx); pic && !p->second_field) {
+      pic->restart = d->codec == cudaVideoCodec_HEVC ? p->CodecSpecific.hevc.IrapPicFlag != 0 : p->intra_pic_flag != 0;
+      pic->pts = d->packet_pts;
+      pic->discard = d->packet_discard;
     }
     CUresult r = d->api->cuvidDecodePicture(d->session->decoder, p);
     if (r != CUDA_SUCCESS) {
@@ -391,20 +401,19 @@ struct NvdecDecoder::Impl {
   }
 
   // ---- display: copy out ----------------------------------------------------------------------
-  // (pts, discard) of the frame being shown (see pic_pts and by_timestamp).
+  // (pts, discard) of the frame being shown (see pictures and by_timestamp).
   std::pair<int64_t, bool> shown_packet(const CUVIDPARSERDISPINFO* di) {
     if (by_timestamp) {
       for (size_t k = 0; k < given.size(); ++k) {  // oldest first
         Given& g = given[(given_next + k) % given.size()];
-        if (g.used && g.pts == static_cast<int64_t>(di->timestamp)) {
-          g.used = false;
+        if (g.pending && g.key == static_cast<int64_t>(di->timestamp)) {
+          g.pending = false;
           return {g.pts, g.discard};
         }
       }
       return {-1, false};
     }
-    if (di->picture_index >= 0 && di->picture_index < static_cast<int>(pic_pts.size()))
-      return {pic_pts[di->picture_index], pic_discard[di->picture_index]};
+    if (const Picture* pic = picture(di->picture_index)) return {pic->pts, pic->discard};
     return {-1, false};
   }
 
@@ -423,9 +432,7 @@ struct NvdecDecoder::Impl {
         error = true;
     }
     // In display order: leading pictures shown before their restart picture stay flagged.
-    if (di->picture_index >= 0 && di->picture_index < static_cast<int>(pic_restart.size()) &&
-        pic_restart[di->picture_index])
-      damaged = false;
+    if (const Picture* pic = picture(di->picture_index); pic && pic->restart) damaged = false;
     if (error) damaged = true;
     if (shown_discard) {  // its damage counts above; the picture itself is never mapped
       st.discarded++;
@@ -541,12 +548,14 @@ struct NvdecDecoder::Impl {
     const bool timed = pts >= 0 || (discard && pts != -1);
     packet_pts = timed ? pts : -1;
     packet_discard = discard;
-    if (by_timestamp && timed) {
-      given[given_next] = Given{pts, discard, true};
+    int64_t key = timed ? pts : 0;
+    if (by_timestamp) {
+      if (!timed) key = kUntimedKeys + static_cast<int64_t>(untimed_next++);
+      given[given_next] = Given{key, packet_pts, discard, true};
       given_next = (given_next + 1) % given.size();
     }
-    pkt.flags = (timed ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
-    pkt.timestamp = timed ? pts : 0;
+    pkt.flags = (timed || by_timestamp ? CUVID_PKT_TIMESTAMP : 0) | (end_of_picture ? CUVID_PKT_ENDOFPICTURE : 0);
+    pkt.timestamp = key;
     const size_t before = frames.size();
     out = &frames;
     CUresult r = api->cuvidParseVideoData(parser, &pkt);
