@@ -44,6 +44,8 @@ def test_cpu_decode_matches_pyav(clips, codec):
     frames, reader = _decode_all(path)
     ref = reference_planes(path)
     assert reader.device == "cpu"
+    # The codec's own name, not the decoder FFmpeg picked (libdav1d for AV1): NVDEC keys on it.
+    assert reader.info.codec == codec
     assert len(frames) == len(ref) == 20
     pts = [f.pts for f in frames]
     assert pts == sorted(pts) and len(set(pts)) == len(pts), "pts must increase strictly"

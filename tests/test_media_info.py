@@ -46,6 +46,13 @@ def test_hevc_10bit_depth(tmp_path):
     assert info.codec == "hevc" and info.bit_depth == 10
 
 
+@pytest.mark.skipif(not encoder_for("av1"), reason="this PyAV wheel has no AV1 encoder")
+def test_av1_is_named_by_its_codec_not_by_ffmpegs_decoder(tmp_path):
+    # FFmpeg decodes AV1 with libdav1d; the stream is still "av1" (what NVDEC and users key on).
+    info = MediaInfo.discover(make_clip(tmp_path / "a.webm", "av1", n=5))
+    assert info.codec == "av1" and info.video.codec == "av1" and info.bit_depth == 8
+
+
 def test_colour_description_is_reported(tmp_path):
     path = make_clip(tmp_path / "c.mp4", "h264", n=5,
                      options={"colorspace": "bt709", "color_range": "pc", "color_primaries": "bt709",

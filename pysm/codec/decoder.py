@@ -13,6 +13,7 @@ valid for as long as it is referenced, whatever the decoder does next.
 
 from __future__ import annotations
 
+import functools
 import logging
 import operator
 import os
@@ -283,13 +284,32 @@ class _NvdecBackend:
         self._dec.close()
 
 
+# FFmpeg's decoder of a codec's own name where that one cannot decode in software: its "av1"
+# needs a hardware accelerator, and FFmpeg picks libdav1d for an AV1 file.
+_SOFTWARE_DECODERS = {"av1": ("libdav1d", "libaom-av1")}
+
+
+@functools.lru_cache(maxsize=None)
+def _software_decoder(codec: str) -> str:
+    """The PyAV decoder name that decodes ``codec`` on the CPU."""
+    import av
+
+    for name in _SOFTWARE_DECODERS.get(codec, ()):
+        try:
+            av.codec.Codec(name, "r")
+        except Exception:  # noqa: BLE001 - not in this FFmpeg build
+            continue
+        return name
+    return codec
+
+
 class _CpuBackend:
     def __init__(self, info: StreamInfo, low_latency: bool, output_size: tuple[int, int] | None,
                  threads: int) -> None:
         import av
 
         try:
-            self._cc = av.CodecContext.create(info.codec, "r")
+            self._cc = av.CodecContext.create(_software_decoder(info.codec), "r")
         except (av.error.FFmpegError, ValueError) as exc:
             raise errors.UnsupportedError(
                 f"no software decoder for codec '{info.codec}' in this FFmpeg build ({info.uri}); "

@@ -203,6 +203,13 @@ def _streams_in_header(target: str) -> bool:
     return len(head) > 376 and head[0] == head[188] == head[376] == 0x47  # TS sync bytes
 
 
+def codec_name(cc: Any) -> str:
+    """The codec's own name (``av1``), not the decoder FFmpeg picked for it (``libdav1d``): what
+    NVDEC, the capability table and users key on."""
+    codec = getattr(cc, "codec", None)
+    return str(getattr(codec, "canonical_name", None) or cc.name)
+
+
 def _av_open(target: str, **kw: Any) -> Any:
     """``av.open(target, mode="r", **kw)``, where PyAV takes it with ``metadata_errors="replace"``:
     titles in Latin-1 (older muxers) would otherwise fail the whole open."""
@@ -394,7 +401,7 @@ class Demuxer:
             return False
         if cc.pix_fmt:
             return True
-        fmt = _PROFILE_FORMAT.get(cc.name, {}).get(str(st.profile or cc.profile or ""))
+        fmt = _PROFILE_FORMAT.get(codec_name(cc), {}).get(str(st.profile or cc.profile or ""))
         self._fast_profile = fmt
         return fmt is not None
 
@@ -406,7 +413,7 @@ class Demuxer:
             tag = getattr(st, "codec_tag", "") or "?"
             raise SourceError(f"'{self.uri}': the video codec of stream {st.index} (tag {tag!r}) is unknown "
                               f"to FFmpeg; re-encode the source with a common codec (H.264, HEVC, AV1)")
-        codec = cc.name
+        codec = codec_name(cc)
         width, height = int(cc.width or 0), int(cc.height or 0)
         rate = st.average_rate or st.guessed_rate or st.base_rate
         if self._container.format.name in _RAW_FORMATS and getattr(cc, "framerate", None):

@@ -119,7 +119,7 @@ class MediaInfo:
         """
         import av
 
-        from pysm.codec.demux import LIVE_SCHEMES, Demuxer, _bit_depth, _normalise_uri
+        from pysm.codec.demux import LIVE_SCHEMES, Demuxer, _bit_depth, _normalise_uri, codec_name
 
         text = os.fspath(uri)
         try:
@@ -146,13 +146,13 @@ class MediaInfo:
                         rate = st.average_rate or st.guessed_rate
                         fr = Fraction(rate) if rate else Fraction(0)
                         streams.append(VideoStreamInfo(
-                            codec=cc.name, width=cc.width, height=cc.height,
+                            codec=codec_name(cc), width=cc.width, height=cc.height,
                             framerate=(fr.numerator, fr.denominator) if fr else (0, 1),
                             bit_depth=_bit_depth(cc.pix_fmt) if cc.pix_fmt else 8,
                             pix_fmt=cc.pix_fmt or "", index=st.index))
                 elif st.type == "audio":
                     cc = st.codec_context
-                    streams.append(AudioStreamInfo(codec=cc.name, channels=_channels(cc),
+                    streams.append(AudioStreamInfo(codec=codec_name(cc), channels=_channels(cc),
                                                    sampling_rate=int(cc.sample_rate or 0), index=st.index))
             _, scheme = _normalise_uri(text)
             live = v.is_live or scheme in LIVE_SCHEMES
@@ -169,13 +169,13 @@ class MediaInfo:
     def _discover_without_video(uri: str, timeout: float, why: str) -> "MediaInfo":
         import av
 
-        from pysm.codec.demux import LIVE_SCHEMES, _normalise_uri
+        from pysm.codec.demux import LIVE_SCHEMES, _normalise_uri, codec_name
 
         target, scheme = _normalise_uri(uri)
         try:
             with av.open(target, timeout=(timeout, timeout)) as c:
                 streams: list[StreamInfoType] = [
-                    AudioStreamInfo(codec=s.codec_context.name, channels=_channels(s.codec_context),
+                    AudioStreamInfo(codec=codec_name(s.codec_context), channels=_channels(s.codec_context),
                                     sampling_rate=int(s.codec_context.sample_rate or 0), index=s.index)
                     for s in c.streams if s.type == "audio"]
                 if not streams:
