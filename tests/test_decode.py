@@ -723,26 +723,35 @@ def _remuxed(src, dst, **options):
     return dst
 
 
-@pytest.mark.parametrize("kind", ["avi", "avi-bframes", "fragmented-mp4", "mkv-bframes"])
+@pytest.mark.parametrize("kind", ["avi", "avi-bframes", "avi-no-index", "fragmented-mp4", "mkv-bframes", "flv", "mp4"])
 def test_seeks_land_on_the_last_keyframe_at_or_before_the_target(tmp_path, kind):
     """Where FFmpeg's seek lands early (an AVI index holds decode times, a fragmented MP4 indexes
-    its fragments), the Demuxer still goes on to the last keyframe at or before the target."""
+    its fragments), late (an AVI without an index, whose index grows as it is read) or on nothing
+    (FLV, in its last GOP or past its end), the Demuxer still goes on to the last keyframe at or
+    before the target, and from there gives the packets a read from the start gives."""
     codec = "mpeg4" if kind == "avi-bframes" else "h264"
-    bframes = 2 if kind.endswith("bframes") or kind == "fragmented-mp4" else 0
-    ext = {"avi": "avi", "avi-bframes": "avi", "fragmented-mp4": "mp4", "mkv-bframes": "mkv"}[kind]
+    bframes = 2 if kind.endswith("bframes") or kind in ("fragmented-mp4", "flv", "avi-no-index") else 0
+    ext = {"fragmented-mp4": "mp4", "mkv-bframes": "mkv", "avi-bframes": "avi", "avi-no-index": "avi"}.get(kind, kind)
     path = make_clip(tmp_path / f"s.{ext}", codec, n=120, gop=15, bframes=bframes)
     if kind == "fragmented-mp4":
         path = _remuxed(path, tmp_path / "frag.mp4", movflags="frag_keyframe+empty_moov")
+    if kind == "avi-no-index":  # a recording that stopped before its idx1 was written
+        data = bytearray(path.read_bytes())
+        at = data.rfind(b"idx1")
+        data[at:at + 4] = b"JUNK"
+        path.write_bytes(bytes(data))
     with Demuxer(path) as d:
-        start, pkts = d.info.start_time, list(d)
-    keys = sorted(p.pts for p in pkts if p.key)
+        start, read = d.info.start_time, list(d)
+    pkts, keys = [p.pts for p in read], sorted(p.pts for p in read if p.key)
     assert len(keys) >= 7
     frame = 1_000_000_000 // 30
-    for t in [start + k * frame for k in range(0, 120, 7)] + [k for k in keys] + [k - 1 for k in keys[1:]]:
+    past = [keys[-1] + frame // 2, start + 119 * frame, start + 200 * frame, start + 10**13]  # last GOP, end, beyond
+    for t in [start + k * frame for k in range(0, 120, 7)] + [k for k in keys] + [k - 1 for k in keys[1:]] + past:
         with Demuxer(path) as d:
             d.seek(t)
-            first = next(iter(d))
-        assert first.key and first.pts == max((k for k in keys if k <= t), default=keys[0]), (t - start) / frame
+            got = [p.pts for p in d]
+        key = max((k for k in keys if k <= t), default=keys[0])
+        assert got == pkts[pkts.index(key):], (t - start) / frame
 
 
 def test_a_seek_through_an_mp4_index_reads_no_gop_ahead(tmp_path):

@@ -59,7 +59,6 @@ _INDEXED_EXTENSIONS = (".mp4", ".m4v", ".mov")   # the guess, before opening
 _INDEXED_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"     # what FFmpeg found, checked after
 # Formats on MPEG's 33-bit, 90-kHz clock, whose timestamps wrap every 26.5 hours.
 _PTS_WRAP_FORMATS = ("mpegts", "mpeg")
-_FIRST_KEY = -(1 << 62)  # _skip_to_key: from the first keyframe read
 # Profiles whose pixel format is fixed (FFmpeg profile names) -> (bit depth, chroma, pix_fmt).
 # Profiles that allow 4:2:2/4:4:4 or several depths (High 4:2:2, High 4:4:4, Rext, ...) are probed.
 _PROFILE_FORMAT = {
@@ -310,8 +309,8 @@ class Demuxer:
         # container under it, and the next read raises SourceError.
         self._io = threading.RLock()
         self._batch_iter: Any = None
-        # After a seek: the pts (ticks, with _shift) of the keyframe to start at (_keyframe_within).
-        self._skip_to_key: int | None = None
+        # After a seek: the packets the seek read from the keyframe it chose on, read again first.
+        self._replay: list | None = None
         #: False once a seek found that FFmpeg cannot seek in this source (a raw elementary
         #: stream): :meth:`seek` then opens it again at its start
         self.seekable = True
@@ -630,20 +629,28 @@ class Demuxer:
         self._drop_batch_iter()
         self._pass_packets = 0 if pts_ns <= 0 else None
         self._last_corrupt = False
-        self._skip_to_key = None
+        self._replay = None
         back = 0
+        # Where FFmpeg has nothing to land on (FLV past its last keyframe's index entry, or past the
+        # end) it reads on to the end of the file: the seek then backs off from the end, not the target.
+        info = self.info
+        end = info.start_time + info.duration if info.duration > 0 else int(pts_ns)
         for _ in range(_SEEK_TRIES):
-            at = max(0, int(pts_ns) - back)
+            at = max(0, min(int(pts_ns), end) - back)
             if not self._seek_to(at):
                 self.seekable = False
                 self._reopen()
                 return
             if pts_ns <= 0:
                 return
-            key = self._keyframe_within(pts_ns, exact=back == 0 and self._seeks_exactly())
-            if key is not None or at == 0:  # (at the start with none: the target precedes it)
-                self._seek_to(at)  # the same place again: the check read past it
-                self._skip_to_key = key
+            replay = self._keyframe_within(pts_ns, exact=at == pts_ns and self._seeks_exactly())
+            if replay is not None:
+                # Not a second seek to the same place: the scan grows the index of a file that has
+                # none (an AVI without idx1), and FFmpeg then lands further on, past the keyframe.
+                self._replay = replay
+                return
+            if at == 0:  # none at the start either: the target precedes the first keyframe
+                self._seek_to(0)
                 return
             back = max(_NS, 2 * back)
         if not self._seek_to(0):
@@ -699,27 +706,28 @@ class Demuxer:
         Matroska file may cue only some keyframes, a fragmented MP4 indexes fragments."""
         return self._container.format.name == _INDEXED_FORMAT and (self._stream.frames or 0) > 0
 
-    def _keyframe_within(self, pts_ns: int, exact: bool = False) -> int | None:
-        """Reading from here: the pts (ticks, with ``_shift``) of the last keyframe shown at or before
-        ``pts_ns`` ahead of the packets decoded after it, or None when there is none (go back
-        further). An approximate seek lands a GOP or more early, and the reader would otherwise
-        decode from there; with ``exact`` (:meth:`_seeks_exactly`, the first try) the first keyframe
-        is that one and reading on through its GOP would only cost time. At the end of the source:
-        ``_FIRST_KEY`` when no packet was left at all (the target lies past the end)."""
+    def _keyframe_within(self, pts_ns: int, exact: bool = False) -> list | None:
+        """Reading from here: the packets read from the last keyframe shown at or before ``pts_ns``
+        on, that keyframe first, or None when there is none (go back further; so too when no
+        packet was left at all: FLV lands at the end of the file for a target in its last GOP). An
+        approximate seek lands a GOP or more early, and the reader would otherwise decode from
+        there; with ``exact`` (:meth:`_seeks_exactly`, the first try) the first keyframe is that one
+        and reading on through its GOP would only cost time."""
         import av
 
         num, den, shift = self._tb.numerator * _NS, self._tb.denominator, self._shift
         it = self._container.demux(self._stream)
-        seen, best = False, None
+        kept: list | None = None  # from the best keyframe so far on (at most a GOP and a little)
         try:
             for n, pkt in enumerate(it):
                 if not pkt.size:
                     continue
-                seen = True
+                if kept is not None:
+                    kept.append(pkt)
                 if pkt.is_keyframe and pkt.pts is not None:
                     if (pkt.pts + shift) * num // den > pts_ns:
                         break
-                    best = pkt.pts + shift  # as _demux gives it to _from_keyframe
+                    kept = [pkt]
                     if exact:
                         break
                     continue
@@ -730,18 +738,28 @@ class Demuxer:
             raise SourceError(f"reading '{self.uri}' after a seek failed: {_av_error_text(exc)}") from exc
         finally:
             it.close()
-        return best if seen else _FIRST_KEY
+        return kept
 
     def _demux(self) -> Iterator:
-        """The container's packets of the video stream from here, from a keyframe on after an
-        approximate seek."""
+        """The container's packets of the video stream from here; after a seek, those its scan read
+        from the keyframe on first."""
         it = self._container.demux(self._stream)
+        if self._replay is not None:
+            it = self._replayed(self._replay, it)
+            self._replay = None
         if self._shift:
             it = self._shifted(it, self._shift)
-        if self._skip_to_key is not None:
-            it = self._from_keyframe(it, self._skip_to_key)
-            self._skip_to_key = None
         return it
+
+    @staticmethod
+    def _replayed(packets: list, it: Iterator) -> Iterator:
+        """``packets``, then ``it``."""
+        try:
+            yield from packets
+            for pkt in it:  # not `yield from`: PyAV's finished generator raises StopIteration
+                yield pkt
+        finally:
+            it.close()
 
     @staticmethod
     def _shifted(it: Iterator, ticks: int) -> Iterator:
@@ -752,20 +770,6 @@ class Demuxer:
                     pkt.pts += ticks
                 if pkt.dts is not None:
                     pkt.dts += ticks
-                yield pkt
-        finally:
-            it.close()
-
-    @staticmethod
-    def _from_keyframe(it: Iterator, at: int = _FIRST_KEY) -> Iterator:
-        """``it`` from its first keyframe with a pts (ticks, with ``_shift``) of ``at`` or more on (after
-        an approximate seek: the keyframe :meth:`_keyframe_within` chose)."""
-        try:
-            for pkt in it:
-                if pkt.size and pkt.is_keyframe and pkt.pts is not None and pkt.pts >= at:
-                    yield pkt
-                    break
-            for pkt in it:  # not `yield from`: PyAV's finished generator raises StopIteration
                 yield pkt
         finally:
             it.close()
