@@ -754,6 +754,30 @@ def test_seeks_land_on_the_last_keyframe_at_or_before_the_target(tmp_path, kind)
         assert got == pkts[pkts.index(key):], (t - start) / frame
 
 
+@pytest.mark.parametrize("ext", ["mkv", "ts", "avi", "mp4"])
+def test_after_a_seek_every_iterator_continues_where_the_last_one_stopped(tmp_path, ext):
+    """What a seek read ahead to find its keyframe is handed out once, whichever iterator reads
+    next: a peek then a loop, a batch then a loop, or an iterator made before the seek."""
+    path = make_clip(tmp_path / f"p.{ext}", "h264", n=90, gop=15, bframes=2)
+    with Demuxer(path) as d:
+        read = list(d)
+    pts, keys = [p.pts for p in read], [p.pts for p in read if p.key]
+    target = keys[3] + 10 * 1_000_000_000 // 30
+    want = pts[pts.index(max(k for k in keys if k <= target)):]
+    with Demuxer(path) as d:
+        d.seek(target)
+        first = next(iter(d))
+        assert [first.pts] + [p.pts for p in d] == want
+        d.seek(target)
+        batch = d.read_batch(2)
+        tb = d.info.time_base  # (PyAV packets, in its ticks)
+        assert [p.pts * tb.numerator * 1_000_000_000 // tb.denominator for p in batch] == want[:2]
+        assert [p.pts for p in d] == want[2:]
+        early = iter(d)
+        d.seek(target)
+        assert [p.pts for p in early] == want
+
+
 def test_a_seek_through_an_mp4_index_reads_no_gop_ahead(tmp_path):
     """An MP4 with a sample table seeks onto the keyframe itself: the Demuxer takes it without
     reading on through the GOP for a later one (as it must after a TS seek)."""

@@ -15,6 +15,7 @@ depth and chroma come from the profile instead (Baseline/Main/High: 8-bit 4:2:0;
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import os
@@ -33,6 +34,7 @@ __all__ = ["Demuxer", "Packet", "StreamInfo", "LIVE_SCHEMES"]
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt", "tcp"})
 
 _NS = 1_000_000_000
+_SEEK_KEEP_BYTES = 64 << 20  # a seek keeps at most this much of the GOP it scans (see _keyframe_within)
 _SEEK_TRIES = 12  # an approximate seek backs off 1, 2, 4, ... s before the target; then the start
 
 log = logging.getLogger("pysm.codec")
@@ -309,8 +311,9 @@ class Demuxer:
         # container under it, and the next read raises SourceError.
         self._io = threading.RLock()
         self._batch_iter: Any = None
-        # After a seek: the packets the seek read from the keyframe it chose on, read again first.
-        self._replay: list | None = None
+        # After a seek: the packets its scan read from the keyframe it chose on (timestamps with
+        # _shift), which every iterator hands out, each once, before reading the container on.
+        self._replay: collections.deque = collections.deque()
         #: False once a seek found that FFmpeg cannot seek in this source (a raw elementary
         #: stream): :meth:`seek` then opens it again at its start
         self.seekable = True
@@ -629,7 +632,7 @@ class Demuxer:
         self._drop_batch_iter()
         self._pass_packets = 0 if pts_ns <= 0 else None
         self._last_corrupt = False
-        self._replay = None
+        self._replay.clear()
         back = 0
         # Where FFmpeg has nothing to land on (FLV past its last keyframe's index entry, or past the
         # end) it reads on to the end of the file: the seek then backs off from the end, not the target.
@@ -647,7 +650,9 @@ class Demuxer:
             if replay is not None:
                 # Not a second seek to the same place: the scan grows the index of a file that has
                 # none (an AVI without idx1), and FFmpeg then lands further on, past the keyframe.
-                self._replay = replay
+                if self._shift:
+                    self._shifted_in_place(replay, self._shift)
+                self._replay.extend(replay)
                 return
             if at == 0:  # none at the start either: the target precedes the first keyframe
                 self._seek_to(0)
@@ -712,22 +717,28 @@ class Demuxer:
         packet was left at all: FLV lands at the end of the file for a target in its last GOP). An
         approximate seek lands a GOP or more early, and the reader would otherwise decode from
         there; with ``exact`` (:meth:`_seeks_exactly`, the first try) the first keyframe is that one
-        and reading on through its GOP would only cost time."""
+        and reading on through its GOP would only cost time. The packets kept are bounded
+        (``_SEEK_KEEP_BYTES``): a GOP larger than that ends the scan at its keyframe, a later one
+        before the target unseen (the decode then starts a GOP early)."""
         import av
 
         num, den, shift = self._tb.numerator * _NS, self._tb.denominator, self._shift
         it = self._container.demux(self._stream)
         kept: list | None = None  # from the best keyframe so far on (at most a GOP and a little)
+        size = 0
         try:
             for n, pkt in enumerate(it):
                 if not pkt.size:
                     continue
                 if kept is not None:
                     kept.append(pkt)
+                    size += pkt.size
+                    if size > _SEEK_KEEP_BYTES:
+                        break
                 if pkt.is_keyframe and pkt.pts is not None:
                     if (pkt.pts + shift) * num // den > pts_ns:
                         break
-                    kept = [pkt]
+                    kept, size = [pkt], pkt.size
                     if exact:
                         break
                     continue
@@ -741,22 +752,24 @@ class Demuxer:
         return kept
 
     def _demux(self) -> Iterator:
-        """The container's packets of the video stream from here; after a seek, those its scan read
-        from the keyframe on first."""
+        """The container's packets of the video stream from here, after those a seek keeps
+        (``_replay``: checked before each read, so an iterator abandoned early, or made before the
+        seek, loses none)."""
         it = self._container.demux(self._stream)
-        if self._replay is not None:
-            it = self._replayed(self._replay, it)
-            self._replay = None
         if self._shift:
             it = self._shifted(it, self._shift)
-        return it
+        return self._after_seeks(it)
 
-    @staticmethod
-    def _replayed(packets: list, it: Iterator) -> Iterator:
-        """``packets``, then ``it``."""
+    def _after_seeks(self, it: Iterator) -> Iterator:
+        replay = self._replay
         try:
-            yield from packets
-            for pkt in it:  # not `yield from`: PyAV's finished generator raises StopIteration
+            while True:
+                if replay:
+                    yield replay.popleft()  # (not held here: read once, freed once used)
+                    continue
+                pkt = next(it, None)  # (a finished PyAV generator raises StopIteration)
+                if pkt is None:
+                    return
                 yield pkt
         finally:
             it.close()
@@ -766,13 +779,18 @@ class Demuxer:
         """``it`` with ``ticks`` added to every timestamp (see ``_shift``)."""
         try:
             for pkt in it:
-                if pkt.pts is not None:
-                    pkt.pts += ticks
-                if pkt.dts is not None:
-                    pkt.dts += ticks
+                Demuxer._shifted_in_place((pkt,), ticks)
                 yield pkt
         finally:
             it.close()
+
+    @staticmethod
+    def _shifted_in_place(packets: Any, ticks: int) -> None:
+        for pkt in packets:
+            if pkt.pts is not None:
+                pkt.pts += ticks
+            if pkt.dts is not None:
+                pkt.dts += ticks
 
     def _reopen(self) -> None:
         """Open the source again, at its start."""
@@ -799,6 +817,7 @@ class Demuxer:
             return
         self._released = True
         self._drop_batch_iter()
+        self._replay.clear()
         try:
             self._container.close()
         except Exception:  # closing a broken network source must not raise
