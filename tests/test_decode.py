@@ -667,6 +667,10 @@ def test_decode_many_packet_views(clips):
     assert _core._packet_views_info(wrapped) == [(bytes(p.data), p.pts) for p in wrapped]
     assert _core._packet_views_info([b"abc", memoryview(b"xyz"), (bytearray(b"q"), 5), (b"r", None)], 1, 1, 3) == \
         [(b"abc", -1), (b"xyz", -1), (b"q", 8), (b"r", -1)]
+    # Below 0 a time is unknown, except a discard packet's (its pre-roll is timed before the start);
+    # whether it is known is decided before a loop pass's offset is added.
+    pre = [Packet(b"a", pts=-5, discard=True), Packet(b"b", pts=-1, discard=True), Packet(b"c", pts=-5)]
+    assert _core._packet_views_info(pre, 1, 1, 100) == [(b"a", 95), (b"b", -1), (b"c", -1)]
     # Odd time bases: exact (floor) conversion, no overflow. Negative pts (edit-list lead-in) are
     # unknown to the native decoder (-1), as with decode().
     pkt = av.Packet(b"\x00\x00\x01\x09")

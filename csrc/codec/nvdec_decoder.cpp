@@ -544,8 +544,7 @@ struct NvdecDecoder::Impl {
     CUVIDSOURCEDATAPACKET pkt{};
     pkt.payload = payload;
     pkt.payload_size = static_cast<tcu_ulong>(n);
-    // A discard packet keeps a time before the stream's start (the pre-roll is timed below 0).
-    const bool timed = pts >= 0 || (discard && pts != -1);
+    const bool timed = packet_time_known(pts, discard);
     packet_pts = timed ? pts : -1;
     packet_discard = discard;
     int64_t key = timed ? pts : 0;

@@ -44,6 +44,7 @@ cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
         int range
         string source
         string profile
+    cbool c_packet_time_known "pysm::codec::packet_time_known"(int64_t pts, cbool discard)
     cdef cppclass CNvdecPacket "pysm::codec::NvdecPacket":
         const uint8_t* data
         size_t size
@@ -246,8 +247,8 @@ cdef _PacketViews _packet_views(object packets, int64_t tb_num, int64_t tb_den, 
         v.held = i + 1
         v.pk[i].data = <const uint8_t*>v.views[i].buf
         v.pk[i].size = <size_t>v.views[i].len
-        # Unknown below 0, except a discard packet's time (the pre-roll is timed before the start).
-        v.pk[i].pts = pts + pts_offset if pts >= 0 or (discard and pts != -1) else -1
+        # Known before the offset is added (a loop pass's offset would make an unknown time known).
+        v.pk[i].pts = pts + pts_offset if c_packet_time_known(pts, discard) else -1
         v.pk[i].discard = discard
     return v
 

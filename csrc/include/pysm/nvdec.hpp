@@ -77,6 +77,10 @@ struct NvdecStats {
   std::string last_error;
 };
 
+// Whether a packet's pts is a time: below 0 it is unknown, except on a discard packet, whose
+// pre-roll is timed before the stream's start (-1 stays unknown there too).
+inline bool packet_time_known(int64_t pts, bool discard) { return pts >= 0 || (discard && pts != -1); }
+
 // One compressed packet for NvdecDecoder::decode_many (the caller keeps `data` alive for the call).
 struct NvdecPacket {
   const uint8_t* data = nullptr;
