@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import os
 import threading
 from fractions import Fraction
 
@@ -777,9 +779,32 @@ def test_after_a_seek_every_iterator_continues_where_the_last_one_stopped(tmp_pa
         tb = d.info.time_base  # (PyAV packets, in its ticks)
         assert [p.pts * tb.numerator * 1_000_000_000 // tb.denominator for p in batch] == want[:2]
         assert [p.pts for p in d] == want[2:]
+        d.seek(0)
         early = iter(d)
+        assert next(early).pts == pts[0]
         d.seek(target)
         assert [p.pts for p in early] == want
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc")
+def test_a_demuxer_dropped_without_close_frees_its_file_at_once(tmp_path):
+    """No reference cycle through the batch iterator: the file closes when the last reference goes,
+    not when the cycle collector next runs (many readers opened and dropped would hold descriptors)."""
+    path = make_clip(tmp_path / "d.mkv", "h264", n=60, gop=15)
+    fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    gc.collect()
+    gc.disable()
+    try:
+        before = fds()
+        for _ in range(20):
+            d = Demuxer(path)
+            d.read_batch(2)
+            d.seek(1_000_000_000)
+            d.read_batch(2)
+            del d
+        assert fds() == before
+    finally:
+        gc.enable()
 
 
 def test_a_seek_through_an_mp4_index_reads_no_gop_ahead(tmp_path):

@@ -758,19 +758,22 @@ class Demuxer:
         it = self._container.demux(self._stream)
         if self._shift:
             it = self._shifted(it, self._shift)
-        return self._after_seeks(it)
+        return self._after_seeks(it, self._replay)
 
-    def _after_seeks(self, it: Iterator) -> Iterator:
-        replay = self._replay
+    @staticmethod
+    def _after_seeks(it: Iterator, replay: collections.deque) -> Iterator:
+        # Static: a generator holding the Demuxer, itself held as _batch_iter, would be a cycle,
+        # and a Demuxer dropped without close() would keep its file open until the collector ran.
         try:
             while True:
-                if replay:
+                while replay:
                     yield replay.popleft()  # (not held here: read once, freed once used)
-                    continue
-                pkt = next(it, None)  # (a finished PyAV generator raises StopIteration)
-                if pkt is None:
+                for pkt in it:  # (not `yield from`: a finished PyAV generator raises StopIteration)
+                    yield pkt
+                    if replay:  # a seek since
+                        break
+                else:
                     return
-                yield pkt
         finally:
             it.close()
 
