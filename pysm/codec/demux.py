@@ -651,7 +651,8 @@ class Demuxer:
                 # Not a second seek to the same place: the scan grows the index of a file that has
                 # none (an AVI without idx1), and FFmpeg then lands further on, past the keyframe.
                 if self._shift:
-                    self._shifted_in_place(replay, self._shift)
+                    for pkt in replay:
+                        self._shift_packet(pkt, self._shift)
                 self._replay.extend(replay)
                 return
             if at == 0:  # none at the start either: the target precedes the first keyframe
@@ -782,18 +783,17 @@ class Demuxer:
         """``it`` with ``ticks`` added to every timestamp (see ``_shift``)."""
         try:
             for pkt in it:
-                Demuxer._shifted_in_place((pkt,), ticks)
+                Demuxer._shift_packet(pkt, ticks)
                 yield pkt
         finally:
             it.close()
 
     @staticmethod
-    def _shifted_in_place(packets: Any, ticks: int) -> None:
-        for pkt in packets:
-            if pkt.pts is not None:
-                pkt.pts += ticks
-            if pkt.dts is not None:
-                pkt.dts += ticks
+    def _shift_packet(pkt: Any, ticks: int) -> None:
+        if pkt.pts is not None:
+            pkt.pts += ticks
+        if pkt.dts is not None:
+            pkt.dts += ticks
 
     def _reopen(self) -> None:
         """Open the source again, at its start."""
