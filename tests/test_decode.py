@@ -257,6 +257,27 @@ def test_starts_sequence_finds_clean_restart_points(tmp_path, codec, ext):
         assert all(p.is_keyframe for p, c in zip(pkts, clean) if c)
 
 
+@pytest.mark.parametrize("ext", ["mp4", "ts"])
+def test_picture_roles_of_an_open_gop_hevc_stream(tmp_path, ext):
+    # x265's open GOP: an IDR, then CRA key frames, each followed in decoding order by leading
+    # (RASL) pictures shown before it. Found in HVCC (MP4) and Annex-B (TS) packets alike.
+    if not encoder_for("hevc"):
+        pytest.skip("no hevc encoder")
+    info, pkts = _packets(make_clip(tmp_path / f"c.{ext}", "hevc", n=40, gop=12, bframes=3, options={
+        "x265-params": "bframes=3:keyint=12:min-keyint=12:open-gop=1:scenecut=0:log-level=none"}))
+    conv = AnnexBConverter(info.codec, info.extradata or b"")
+    roles = [conv.picture_role(p, bool(p.is_keyframe)) for p in pkts]
+    assert roles[0] == 1
+    cras = [i for i, r in enumerate(roles) if r == 2]
+    assert len(cras) >= 2 and all(pkts[i].is_keyframe for i in cras)
+    assert all(roles[i + 1] == 3 for i in cras if i + 1 < len(roles))
+    for i, r in enumerate(roles):
+        if r == 3:
+            cra = max(c for c in cras if c < i)
+            assert pkts[i].pts < pkts[cra].pts, "a leading picture is shown before its CRA"
+    assert [r == 1 for r in roles] == [conv.starts_sequence(p, bool(p.is_keyframe)) for p in pkts]
+
+
 def test_starts_sequence_never_trusts_malformed_packets():
     conv = AnnexBConverter("h264", b"")  # Annex-B input
     rng = np.random.default_rng(5)
@@ -267,6 +288,27 @@ def test_starts_sequence_never_trusts_malformed_packets():
     avcc = AnnexBConverter("h264", bytes([1, 0x64, 0, 0x1F, 0xFF, 0xE0, 0]))  # 4-byte lengths, no SPS/PPS
     assert avcc.starts_sequence(b"\x00\x00\x00\x02\x65\x88")
     assert not avcc.starts_sequence(b"\x00\x00\x10\x00\x65\x88"), "a length past the packet is not trusted"
+    assert avcc.picture_role(b"\x00\x00\x10\x00\x65\x88") == 0
+
+
+def test_picture_role_reads_the_first_slice_and_never_trusts_malformed_packets():
+    h264, hevc = AnnexBConverter("h264", b""), AnnexBConverter("hevc", b"")
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        junk = rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8).tobytes()
+        assert h264.picture_role(junk) in (0, 1) and hevc.picture_role(junk, True) in (0, 1, 2, 3)
+    sei, idr, non_idr = b"\x00\x00\x01\x06\x05\x01", b"\x00\x00\x01\x65\x88", b"\x00\x00\x01\x41\x9a"
+    assert h264.picture_role(sei + idr) == 1 and h264.picture_role(sei + non_idr) == 0
+    nal = lambda t: b"\x00\x00\x01" + bytes([t << 1, 1, 0xAF])  # noqa: E731 - HEVC NAL header of type t
+    vps_sps_pps = nal(32) + nal(33) + nal(34)
+    assert hevc.picture_role(vps_sps_pps + nal(19)) == 1  # IDR_W_RADL
+    assert hevc.picture_role(vps_sps_pps + nal(21)) == 2  # CRA
+    assert hevc.picture_role(nal(35) + nal(8)) == 3 and hevc.picture_role(nal(7)) == 3  # RASL_N, RADL_R
+    assert hevc.picture_role(nal(1)) == 0 and hevc.picture_role(nal(22)) == 0  # TRAIL_R, reserved IRAP
+    assert hevc.picture_role(b"\x00\x00\x01") == 0  # a start code with no NAL header
+    assert AnnexBConverter("vp9", b"").picture_role(b"\x82\x49", True) == 1
+    assert AnnexBConverter("vp9", b"").picture_role(b"\x86\x00", False) == 0
+    assert AnnexBConverter("mpeg4", b"").picture_role(b"\x00\x00\x01\xb6", True) == 0
 
 
 def test_cpu_reader_loop_flushes_between_passes(clips):

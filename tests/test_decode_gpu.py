@@ -428,17 +428,30 @@ def _frames_of(path, n=None, **kw):
     return [(f.pts, f.error, f.numpy()) for f in out], r.sessions_used
 
 
-@pytest.mark.parametrize("kind", ["h264", "hevc"])
+_SESSION_CLIPS = {
+    "h264": ("h264", None),
+    "hevc": ("hevc", {"x265-params": "bframes=2:keyint=15:no-open-gop=1:log-level=none"}),
+    # x265's default: CRA key frames with leading (RASL) pictures, cut at each CRA
+    "hevc-open-gop": ("hevc", {"x265-params": "bframes=3:keyint=15:min-keyint=15:open-gop=1:scenecut=0:log-level=none"}),
+}
+
+
+@pytest.mark.parametrize("kind", list(_SESSION_CLIPS))
 def test_nvdec_sessions_give_the_serial_frames(nvdec, tmp_path, kind):
     """A file decoded on 3 NVDEC sessions (explicit) or as many as pysm picks (automatic: one
-    reader, a consumer faster than one session) gives the frames of one session, bit for bit."""
-    if encoder_for(kind) is None:
-        pytest.skip(f"no {kind} encoder in this PyAV wheel")
-    opts = {"x265-params": "bframes=2:keyint=15:no-open-gop=1:log-level=none"} if kind == "hevc" else None
-    clip = make_clip(tmp_path / f"{kind}.mp4", kind, n=240, width=640, height=360, gop=15, bframes=2,
+    reader, a consumer faster than one session) gives the frames of one session, bit for bit,
+    and those match the CPU's decode."""
+    codec, opts = _SESSION_CLIPS[kind]
+    if encoder_for(codec) is None:
+        pytest.skip(f"no {codec} encoder in this PyAV wheel")
+    clip = make_clip(tmp_path / f"{kind}.mp4", codec, n=240, width=640, height=360, gop=15, bframes=3,
                      options=opts, seed=3)
     serial, used = _frames_of(clip, sessions=1)
     assert len(serial) == 240 and used == 1
+    with VideoReader(clip, "cpu") as r:
+        cpu = [(f.pts, f.numpy()) for f in r]
+    assert [p for p, _, _ in serial] == [p for p, _ in cpu]
+    assert min(psnr(g, c) for (_, _, g), (_, c) in zip(serial, cpu)) >= 45.0
     for kw, want_used in (({"sessions": 3}, 3), ({}, None)):
         par, used = _frames_of(clip, **kw)
         assert len(par) == len(serial)
@@ -451,21 +464,23 @@ def test_nvdec_sessions_give_the_serial_frames(nvdec, tmp_path, kind):
             assert used >= 2, "automatic mode used one session for a lone fast reader"
 
 
-def test_nvdec_sessions_on_the_real_clip(nvdec, shared_data):
-    """The retail CCTV clip (1080p H.264, an IDR every 60 frames) on 4 sessions, looped: the same
-    frames, in the same order, with the same timestamps as one session."""
+@pytest.mark.parametrize("name, frames", [("retail_1080p30_h264.mp4", 400), ("retail_1080p30_hevc.mp4", 700)])
+def test_nvdec_sessions_on_the_real_clip(nvdec, shared_data, name, frames):
+    """The retail CCTV clips on 4 sessions, looped: the same frames, in the same order, with the
+    same timestamps as one session. H.264: an IDR every 60 frames; HEVC: an IDR, then CRA
+    pictures with leading pictures at 246 and 498 of 603 (past the loop point)."""
     import hashlib
 
-    clip = shared_data / "retail_1080p30_h264.mp4"
+    clip = shared_data / name
 
     def digests(**kw):
-        frames = []  # held on the device while reading, so that the consumer outruns the decode
+        out = []  # held on the device while reading, so that the consumer outruns the decode
         with VideoReader(clip, "cuda", loop=True, **kw) as r:
             for f in r:
-                frames.append(f)
-                if len(frames) >= 400:
+                out.append(f)
+                if len(out) >= frames:
                     break
-        return [(f.pts, f.error, hashlib.sha1(f.numpy().tobytes()).hexdigest()) for f in frames], r.sessions_used
+        return [(f.pts, f.error, hashlib.sha1(f.numpy().tobytes()).hexdigest()) for f in out], r.sessions_used
 
     serial, _ = digests(sessions=1)
     par, used = digests(sessions=4)

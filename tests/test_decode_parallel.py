@@ -18,11 +18,12 @@ import pytest
 from codec_media import available, encoder_for, make_clip
 from parallel_fakes import FakeDecoder as _FakeDecoder
 from parallel_fakes import Frame as _Frame
-from parallel_fakes import NoSessionDecoder
+from parallel_fakes import NoSessionDecoder, OpenGopDecoder, open_gop_batches, open_gop_display_order, open_gop_packets
 from parallel_fakes import TimedDecoder as _TimedDecoder
 from parallel_fakes import batches as _batches
 from pysm import errors
-from pysm.codec import VideoReader
+from pysm.codec import AnnexBConverter, Demuxer, VideoReader
+from pysm.codec.decoder import CLEAN_RESTART, LEADING, OPEN_RESTART
 from pysm.codec.parallel import (LOOKAHEAD_MAX_MIB, LOOKAHEAD_MIB, MAX_AUTO_SESSIONS, ParallelDecode,
                                  auto_lookahead_mib, auto_sessions)
 
@@ -78,17 +79,35 @@ def test_looping_with_sessions_keeps_the_serial_timeline(tmp_path):
     assert _session_threads() == 0  # the break stopped every session
 
 
-def test_open_gop_hevc_is_not_cut(tmp_path):
+HEVC_OPEN_GOP = {"x265-params": "bframes=3:keyint=12:min-keyint=12:open-gop=1:scenecut=0:log-level=none"}
+
+
+def _roles(path) -> list:
+    with Demuxer(path) as d:
+        conv = AnnexBConverter(d.info.codec, d.info.extradata or b"")
+        return [conv.picture_role(p.data, p.key) for p in d]
+
+
+@pytest.mark.parametrize("loop", [False, True])
+@pytest.mark.parametrize("sessions", [2, 3])
+def test_open_gop_hevc_is_cut_at_its_cra_pictures(tmp_path, sessions, loop):
     if encoder_for("hevc") is None:
         pytest.skip("no HEVC encoder")
-    # x265's default open GOP: key frames are CRA pictures, whose leading pictures need the GOP
-    # before: no clean restart point after the first picture, so one session decodes it all.
-    clip = make_clip(tmp_path / "c.mp4", "hevc", n=60, gop=12,
-                     options={"x265-params": "bframes=2:keyint=12:open-gop=1:log-level=none"})
-    serial, _ = _read(clip, sessions=1)
-    parallel, reader = _read(clip, sessions=3)
+    # x265's default open GOP: after the first IDR, every key frame is a CRA whose leading (RASL)
+    # pictures predict from the GOP before. Each segment from a CRA on is decoded by its own
+    # session without them; the session of the segment before decodes the CRA hidden and then
+    # those leading pictures. The frames must be exactly a serial decode's.
+    clip = make_clip(tmp_path / "c.mp4", "hevc", n=100, width=320, height=240, gop=12, bframes=3,
+                     options=HEVC_OPEN_GOP)
+    roles = _roles(clip)
+    assert roles[0] == CLEAN_RESTART and roles.count(OPEN_RESTART) >= 6 and roles.count(LEADING) >= 6, roles
+    n = 260 if loop else None
+    serial, _ = _read(clip, n, loop=loop, sessions=1)
+    parallel, reader = _read(clip, n, loop=loop, sessions=sessions)
     _same(serial, parallel)
-    assert reader.sessions_used == 1
+    assert len(serial) == (260 if loop else 100)
+    assert 2 <= reader.sessions_used <= sessions
+    assert not any(e for _, e, _ in parallel)
 
 
 def test_truncated_file_with_sessions_matches_serial(tmp_path):
@@ -163,6 +182,66 @@ def test_frames_come_in_order_whatever_the_timing(seed, sessions, free_first):
     assert par.produced == 400
     assert par.sessions_used <= sessions
     assert all(d.closed for d in made[1:]) and not made[0].closed  # the caller owns the first
+
+
+def _open_gop(sessions: int, rng: random.Random, made: list, cuts_open: bool = True, **kw) -> ParallelDecode:
+    def make():
+        made.append(OpenGopDecoder(rng))
+        return made[-1]
+
+    first = make()
+    return ParallelDecode(first, make, lambda: sessions, lambda p: p.role if p.role in (1, 2) else 0,
+                          leading=(lambda p: p.role == LEADING) if cuts_open else None,
+                          hidden=lambda p: p.hidden(), batch=4, min_segment=8, **kw)
+
+
+@pytest.mark.parametrize("free_first", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("sessions", [1, 2, 4])
+def test_open_gop_segments_leave_the_leading_pictures_to_the_segment_before(seed, sessions, free_first):
+    # A fake HEVC session raises on a picture whose references it has not decoded: each segment
+    # from a CRA on must get the CRA and its trailing pictures, and the segment before must get
+    # the CRA hidden and its leading pictures, whatever the batches and the timing (3 leading
+    # pictures across 4-packet batches; 2 passes, cut between them or not).
+    rng = random.Random(seed)
+    made: list = []
+    par = _open_gop(sessions, rng, made, max_lookahead_frames=48, free_first=free_first)
+    want = open_gop_display_order(150, 10, 3)
+    got = [f.n for frames in par.run(open_gop_batches(150, 10, 3, 4, passes=2, cut_between_passes=bool(seed % 2)))
+           for f in frames]
+    assert got == want + [1000 + n for n in want]
+    assert par.fed == 300  # hidden copies are not the source's packets
+    assert par.sessions_used <= sessions
+    if sessions > 1:
+        assert par.sessions_used >= 2
+        # cut at the CRAs, not only per pass (a segment of 7 packets is shorter than min_segment)
+        assert sum(s["segments"] for s in par.stats["sessions"]) >= 14
+    assert all(d.closed for d in made[1:]) and not made[0].closed
+
+
+def test_without_leading_pictures_known_open_restart_points_are_not_cut():
+    made: list = []
+    par = _open_gop(3, random.Random(0), made, cuts_open=False, eager=True)
+    got = [f.n for frames in par.run(open_gop_batches(150, 10, 3, 4)) for f in frames]
+    assert got == open_gop_display_order(150, 10, 3)
+    assert par.sessions_used == 1 and sum(s["segments"] for s in par.stats["sessions"]) == 1
+
+
+@pytest.mark.parametrize("start", [0, 5, 10, 11, 13, 14, 17, 27])
+@pytest.mark.parametrize("free_first", [False, True])
+def test_a_run_can_continue_the_first_decoder_mid_stream(start, free_first):
+    # A reader hands over to sessions part-way through the stream without draining its decoder:
+    # the first segment goes on on that decoder, up to the next restart point, wherever the
+    # hand-over falls (mid-GOP, at a CRA, among its leading pictures, just after them).
+    rng = random.Random(start)
+    made: list = []
+    par = _open_gop(3, rng, made, continues=True, eager=True, free_first=free_first, max_lookahead_frames=48)
+    pkts = open_gop_packets(150, 10, 3)
+    before = [f.n for f in made[0].decode_many(pkts[:start], 0)]
+    rest = [(pkts[i:i + 4], 0) for i in range(start, 150, 4)]
+    got = before + [f.n for frames in par.run(iter(rest)) for f in frames]
+    assert got == open_gop_display_order(150, 10, 3)
+    assert par.sessions_used >= 2
 
 
 def _busy_share(spans: list, at_least: int) -> float:
@@ -432,6 +511,20 @@ def test_automatic_mode_hands_over_to_sessions_when_the_consumer_keeps_up(tmp_pa
         got = [(f.pts, f.error, f.numpy().copy()) for f in frames]
         assert reader.sessions_used >= 2
         assert reader.first_frame_latency is not None
+    _same(serial, got)
+
+
+def test_automatic_mode_hands_over_on_an_open_gop_stream(tmp_path):
+    # The reader's own decoder goes on as the first session up to the next CRA: no IDR is needed
+    # after the first picture to hand over (x265 writes none by default).
+    if encoder_for("hevc") is None:
+        pytest.skip("no HEVC encoder")
+    clip = make_clip(tmp_path / "c.mp4", "hevc", n=240, width=320, height=240, gop=12, bframes=3,
+                     options=HEVC_OPEN_GOP)
+    serial, _ = _read(clip, sessions=1)
+    with _auto_reader(clip, 3, keeps_up=True) as reader:
+        got = [(f.pts, f.error, f.numpy().copy()) for f in reader]
+        assert reader.sessions_used >= 2
     _same(serial, got)
 
 

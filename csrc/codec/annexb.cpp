@@ -125,21 +125,48 @@ bool AnnexBConverter::convert(const uint8_t* d, size_t n, std::vector<uint8_t>& 
          }) == 0;
 }
 
+template <typename Fn>
+bool AnnexBConverter::find_nal(const uint8_t* d, size_t n, Fn fn) const {
+  if (d == nullptr) return false;
+  if (nal_length_size_ > 0) return for_each_nal(d, n, static_cast<size_t>(nal_length_size_), fn) == 1;
+  // Annex-B: the byte after each 00 00 01 start code is a NAL header.
+  for (size_t i = 0; i + 3 < n; ++i)
+    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && fn(d + i + 3, n - i - 3)) return true;
+  return false;
+}
+
 bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe, bool no_leading) const {
   if (family_ == Family::KeyFrameCodec) return keyframe;
-  if (family_ == Family::Other || d == nullptr) return false;
-  auto clean = [&](const uint8_t* nal, size_t len) {
+  if (family_ == Family::Other) return false;
+  return find_nal(d, n, [&](const uint8_t* nal, size_t len) {
     if (len == 0) return false;
     if (family_ == Family::H264) return (nal[0] & 0x1F) == 5;  // IDR slice
     const int type = (nal[0] >> 1) & 0x3F;
     if (no_leading) return type == 18 || type == 20;  // BLA_N_LP, IDR_N_LP
     return type >= 16 && type <= 20;                   // BLA_W_LP .. IDR_N_LP
-  };
-  if (nal_length_size_ > 0) return for_each_nal(d, n, static_cast<size_t>(nal_length_size_), clean) == 1;
-  // Annex-B: the byte after each 00 00 01 start code is a NAL header.
-  for (size_t i = 0; i + 3 < n; ++i)
-    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && clean(d + i + 3, n - i - 3)) return true;
-  return false;
+  });
+}
+
+PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyframe) const {
+  if (family_ == Family::KeyFrameCodec) return keyframe ? PictureRole::CleanRestart : PictureRole::Other;
+  if (family_ == Family::Other) return PictureRole::Other;
+  PictureRole role = PictureRole::Other;
+  find_nal(d, n, [&](const uint8_t* nal, size_t len) {
+    if (len == 0) return false;
+    if (family_ == Family::H264) {
+      const int type = nal[0] & 0x1F;
+      if (type < 1 || type > 5) return false;  // parameter sets, SEI, delimiters: not the picture
+      role = type == 5 ? PictureRole::CleanRestart : PictureRole::Other;
+      return true;
+    }
+    const int type = (nal[0] >> 1) & 0x3F;
+    if (type >= 32) return false;  // VPS/SPS/PPS, delimiters, SEI: not the picture
+    if (type >= 6 && type <= 9) role = PictureRole::Leading;             // RADL_N .. RASL_R
+    else if (type >= 16 && type <= 20) role = PictureRole::CleanRestart;  // BLA_W_LP .. IDR_N_LP
+    else if (type == 21) role = PictureRole::OpenRestart;                 // CRA
+    return true;
+  });
+  return role;
 }
 
 }  // namespace pysm::codec

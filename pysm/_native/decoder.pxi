@@ -5,6 +5,8 @@ from libc.stdlib cimport malloc, free
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
+    cdef enum class CPictureRole "pysm::codec::PictureRole"(int):
+        Other "pysm::codec::PictureRole::Other"
     cdef cppclass CAnnexBConverter "pysm::codec::AnnexBConverter":
         CAnnexBConverter()
         CAnnexBConverter(const string& codec, const uint8_t* extradata, size_t size) except +raise_native
@@ -13,6 +15,7 @@ cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
         const vector[uint8_t]& headers()
         cbool convert(const uint8_t* data, size_t size, vector[uint8_t]& out)
         cbool starts_sequence(const uint8_t* data, size_t size, cbool keyframe, cbool no_leading)
+        CPictureRole picture_role(const uint8_t* data, size_t size, cbool keyframe)
 
 cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     cdef cppclass CNvdecCaps "pysm::codec::NvdecCaps":
@@ -290,6 +293,13 @@ cdef class AnnexBConverter:
         picture may be shown before it (HEVC: IDR_N_LP or BLA_N_LP only)."""
         cdef const uint8_t[::1] mv = memoryview(data).cast("B")
         return bool(self.c.starts_sequence(_buffer_ptr(mv), mv.shape[0], keyframe, no_leading))
+
+    def picture_role(self, data, bint keyframe=False):
+        """What decoding from this packet gives: 0 nothing special, 1 a clean restart
+        (``starts_sequence``), 2 an open restart (HEVC CRA: its leading pictures need the pictures
+        before it), 3 a leading picture (HEVC RADL/RASL). See PictureRole in annexb.hpp."""
+        cdef const uint8_t[::1] mv = memoryview(data).cast("B")
+        return <int>self.c.picture_role(_buffer_ptr(mv), mv.shape[0], keyframe)
 
     def convert(self, data):
         """Annex-B form of one packet; raises DecodeError when a NAL length overruns the packet."""

@@ -41,6 +41,8 @@ _RGB_FORMATS = ("RGB", "BGR", "RGBA", "BGRA")
 #: Consecutive failing packets, with no frame ever decoded, after which the CPU path gives up.
 _MAX_LEADING_ERRORS = 64
 _NS_TB = Fraction(1, 1_000_000_000)
+#: Decoder.picture_role values (PictureRole in csrc/include/pysm/annexb.hpp).
+CLEAN_RESTART, OPEN_RESTART, LEADING = 1, 2, 3
 
 
 def parse_device(device: str | int | None) -> tuple[str, int]:
@@ -377,7 +379,8 @@ class _CpuBackend:
         if tb is not None and tb != mode:  # rounded to the nearest tick of the decoder's time base
             ticks = None if ticks is None else _to_ticks(ticks, tb, mode)
             dts = None if dts is None else _to_ticks(dts, tb, mode)
-        if isinstance(data, av.Packet) and data.stream is not None and (tb is None or tb == mode) and pts is None:
+        if (isinstance(data, av.Packet) and data.stream is not None and (tb is None or tb == mode) and pts is None
+                and (data is packet or not _is_discard(packet))):
             return data  # from a demuxer, in the decoder's time base: FFmpeg's own memory
         # FFmpeg-owned memory, not a Python object: PyAV frees a packet made from `bytes` under the
         # GIL, and FFmpeg's frame threads drop their packets while the context is freed, which the
@@ -648,6 +651,7 @@ class Decoder:
         self._frames_out = 0
         self.fallback_reason: str | None = None
         self._closed = False
+        self._roles: Any = None  # the bitstream parser of picture_role, made at its first call
         if kind == "auto":
             reason = nvdec_unavailable_reason(info, index)
             if reason is None:
@@ -751,6 +755,30 @@ class Decoder:
             return bool(self._impl.starts_sequence(packet))
         except errors.Error:
             return False
+
+    def picture_role(self, packet: Any) -> int:
+        """What decoding from ``packet`` on gives (the packet's first slice, or its key-frame flag
+        for VP8/VP9/AV1/MJPEG): :data:`CLEAN_RESTART` where :meth:`starts_sequence`;
+        :data:`OPEN_RESTART` for an HEVC CRA, from which a decoder gives the same frames except
+        the CRA's leading pictures; :data:`LEADING` for such a leading picture (HEVC RADL/RASL);
+        0 otherwise, for other codecs and for malformed packets."""
+        if self._closed:
+            return 0
+        if self._roles is None:
+            self._roles = annexb_converter(self.info)
+        if not self._roles:
+            return 0
+        data, _ = _packet_fields(packet, None, self.info.time_base)
+        try:
+            return int(self._roles.picture_role(data, _is_key(packet)))
+        except (errors.Error, TypeError, ValueError):  # not a buffer of bytes
+            return 0
+
+    def hidden_copy(self, packet: Any) -> Packet:
+        """``packet`` to be decoded but not shown (its payload shared, not copied): a picture that
+        later ones predict from, whose frame comes from elsewhere."""
+        data, pts = _packet_fields(packet, None, self.info.time_base)
+        return Packet(data, pts, key=_is_key(packet), discard=True)
 
     def continues_at(self, packet: Any) -> bool:
         """Whether ``packet`` can follow the packets decoded so far without :meth:`flush`: it

@@ -38,6 +38,7 @@ from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
 from pysm import errors
+from pysm.codec.decoder import CLEAN_RESTART, OPEN_RESTART
 
 log = logging.getLogger("pysm.codec")
 
@@ -122,7 +123,7 @@ class _Segment:
 class _Feed:
     """Where the consumer is in the packet source: packets read and not yet in a segment."""
 
-    __slots__ = ("pending", "offset", "segment", "eof", "error")
+    __slots__ = ("pending", "offset", "segment", "eof", "error", "open_cut", "leading_to")
 
     def __init__(self) -> None:
         self.pending: deque = deque()  # all with the same pts offset
@@ -130,6 +131,12 @@ class _Feed:
         self.segment: _Segment | None = None  # the segment packets go to
         self.eof = False
         self.error: BaseException | None = None  # the source's, raised once the frames before it are out
+        # A cut at an open restart point (HEVC CRA): pending[0] is that point, which the next
+        # segment starts with; the segment before decodes it hidden, then takes the leading
+        # pictures that follow it (they predict from pictures before it) and is sealed at the
+        # first picture that is not one.
+        self.open_cut = False
+        self.leading_to: _Segment | None = None
 
 
 class _Worker:
@@ -181,7 +188,15 @@ class ParallelDecode:
         make_decoder: creates the decoder of a further session (closed here when the run ends);
             called in that session's thread, so creating it never delays the frames.
         sessions: how many sessions may decode at once, asked whenever a segment opens.
-        starts_sequence: whether a packet is a clean restart point.
+        starts_sequence: whether a packet is a restart point: false for none, OPEN_RESTART for an
+            open one (an HEVC CRA, see ``leading``), anything else true for a clean one.
+        leading: whether a packet is a leading picture of the open restart point before it (shown
+            before it, and may predict from pictures before it); None: no cut at open restart
+            points.
+        hidden: a packet to be decoded but not shown (``Decoder.hidden_copy``); needed with
+            ``leading``.
+        continues: the first decoder is part-way through the stream: the first segment goes on
+            from there on that decoder, up to the first restart point.
         batch: most packets per native decode call.
         min_segment: restart points closer than this many packets to the last cut are not cut.
         max_lookahead_frames: bound on the frames decoded ahead of the consumer.
@@ -213,12 +228,17 @@ class ParallelDecode:
     """
 
     def __init__(self, first: Any, make_decoder: Callable[[], Any], sessions: Callable[[], int],
-                 starts_sequence: Callable[[Any], bool], *, batch: int = 8, min_segment: int = 24,
-                 max_lookahead_frames: int = 64, eager: bool = False, parallel_now: bool = False,
-                 free_first: bool = False, max_queued_packets: int | None = None) -> None:
+                 starts_sequence: Callable[[Any], int], *, leading: Callable[[Any], bool] | None = None,
+                 hidden: Callable[[Any], Any] | None = None, continues: bool = False, batch: int = 8,
+                 min_segment: int = 24, max_lookahead_frames: int = 64, eager: bool = False,
+                 parallel_now: bool = False, free_first: bool = False,
+                 max_queued_packets: int | None = None) -> None:
         self._make = make_decoder
         self._sessions = sessions
         self._starts = starts_sequence
+        self._leading = leading if hidden is not None else None
+        self._hidden = hidden
+        self._continues = continues
         self._batch = max(1, int(batch))
         self._min_segment = max(1, int(min_segment))
         self._max_frames = max(self._batch, int(max_lookahead_frames))
@@ -467,15 +487,21 @@ class ParallelDecode:
         w = min(live, key=lambda x: len(x.queue) + (x.segment is not None))
         return w.queue if len(w.queue) + (w.segment is not None) < 2 else None
 
-    def _open(self) -> _Segment | None:
-        """A new segment for a session, or None when none may open now."""
+    def _open(self, continuing: bool = False) -> _Segment | None:
+        """A new segment for a session, or None when none may open now; ``continuing``: the first
+        segment, which goes on from where the first decoder stopped (on it, up to the first
+        restart point)."""
         if self._segments and self._ahead() >= self._budget:
             return None  # its session could not decode yet: do not take another one
         queue = self._queue_for_new_segment()
+        if continuing:
+            queue = self._workers[0].queue
         if queue is None:
             return None
         self._opened += 1
         seg = _Segment(self._opened)
+        if continuing:
+            seg.length = self._min_segment  # it may end at the first restart point
         self._segments.append(seg)
         queue.append(seg)
         self._cv.notify_all()
@@ -492,6 +518,9 @@ class ParallelDecode:
         cv = self._cv
         source = iter(batches)
         feed = _Feed()
+        if self._continues:
+            with cv:
+                feed.segment = self._open(continuing=True)
         first_since: float | None = None  # when the first frame came out
         waited = 0.0                      # seconds the consumer waited for frames since then
         try:
@@ -625,26 +654,72 @@ class ParallelDecode:
                 if seg is None:
                     break
             take: list = []
+            lead: list = []
             pending = feed.pending
-            while pending and self._queued + len(take) < bound:
-                if seg.length + len(take) >= self._min_segment and self._starts(pending[0]):
-                    break
+            cut = 0
+            while pending and self._queued + len(take) + len(lead) < bound:
+                p = pending[0]
+                if feed.open_cut:  # the open restart point the last cut left to this segment
+                    feed.open_cut = False
+                else:
+                    if feed.leading_to is not None:
+                        if self._leading(p):
+                            lead.append(pending.popleft())
+                            continue
+                        self._add(feed.leading_to, lead, feed.offset)
+                        lead = []
+                        self._seal(feed.leading_to)
+                        feed.leading_to = None
+                    if seg.length + len(take) >= self._min_segment:
+                        cut = self._restart(p)
+                        if cut:
+                            break
                 take.append(pending.popleft())
+            if lead:
+                self._add(feed.leading_to, lead, feed.offset)
             if take:
-                seg.chunks.append([take, feed.offset])
-                seg.queued += len(take)
-                seg.length += len(take)
-                self._queued += len(take)
-                self.fed += len(take)
+                self._add(seg, take, feed.offset)
+            if cut:  # pending[0] starts the next segment
+                if cut == OPEN_RESTART:
+                    # This segment decodes the restart point hidden (its leading pictures predict
+                    # from it) and stays open for them; the next one starts at it.
+                    self._add(seg, [self._hidden(pending[0])], feed.offset, counted=False)
+                    feed.leading_to, feed.segment, feed.open_cut = seg, None, True
+                else:
+                    self._end_segment(feed)
+            if take or lead or cut:
                 fed = True
                 self._cv.notify_all()
-            elif pending and self._queued < bound:  # pending[0] starts the next segment
-                self._end_segment(feed)
-                fed = True
         return fed
 
+    def _restart(self, packet: Any) -> int:
+        """0, CLEAN_RESTART or OPEN_RESTART (the latter only where open cuts are possible)."""
+        kind = self._starts(packet)
+        if not kind:
+            return 0
+        if kind == OPEN_RESTART:
+            return OPEN_RESTART if self._leading is not None else 0
+        return CLEAN_RESTART
+
+    def _add(self, seg: _Segment, packets: list, offset: Any, counted: bool = True) -> None:
+        """Queue ``packets`` for ``seg``'s session (lock held); ``counted``: packets of the source
+        (not a hidden copy)."""
+        if not packets:
+            return
+        seg.chunks.append([packets, offset])
+        seg.queued += len(packets)
+        self._queued += len(packets)
+        if counted:
+            seg.length += len(packets)
+            self.fed += len(packets)
+
+    def _seal(self, seg: _Segment) -> None:
+        seg.sealed = True
+        self._cv.notify_all()
+
     def _end_segment(self, feed: "_Feed") -> None:
-        if feed.segment is not None:
-            feed.segment.sealed = True
-            feed.segment = None
-            self._cv.notify_all()
+        """No more packets for the segment being fed, nor for one waiting for leading pictures."""
+        for seg in (feed.leading_to, feed.segment):
+            if seg is not None:
+                self._seal(seg)
+        feed.segment = feed.leading_to = None

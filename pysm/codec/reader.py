@@ -23,7 +23,7 @@ import weakref
 from typing import Any, Callable, Iterator
 
 from pysm import errors
-from pysm.codec.decoder import Decoder, _is_key, open_source, parse_device
+from pysm.codec.decoder import CLEAN_RESTART, LEADING, OPEN_RESTART, Decoder, _is_key, open_source, parse_device
 from pysm.codec.demux import Demuxer, StreamInfo
 from pysm.codec import parallel as _parallel
 from pysm.codec.parallel import LOOKAHEAD_MIB, ParallelDecode, auto_lookahead_mib, auto_sessions
@@ -58,6 +58,14 @@ def _memory_bytes(device: str) -> int:
 
         return int(cuda.device_info(index)["total_memory"])
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _restart_kind(decoder: Decoder, packet: Any) -> int:
+    """CLEAN_RESTART or OPEN_RESTART where a segment may start at ``packet``, else 0."""
+    if not _is_key(packet):
+        return 0
+    role = decoder.picture_role(packet)
+    return role if role in (CLEAN_RESTART, OPEN_RESTART) else 0
 
 
 def _weak(method: Callable, default: Any = None) -> Callable:
@@ -303,20 +311,14 @@ class VideoReader:
                 frames = decoder.flush() if extra else None  # frames carry their packets' offset
             else:
                 if handover:
-                    j = next((k for k, p in enumerate(batch) if _is_key(p) and decoder.starts_sequence(p)), None)
-                    if j is not None:
-                        frames = decoder.decode_many(batch[:j], extra) if j else []
-                        frames += decoder.flush()  # the serial part ends where a segment may start
-                        if frames:
-                            self._account(frames)
-                            yield from self._hand_out(frames)
-                        rest = itertools.chain([(batch[j:], extra)], passes)
-                        del batch
-                        yield from self._parallel_frames(rest, par, asked=False)
-                        return
-                elif watch:
+                    # This decoder goes on as the first session, up to the next restart point.
+                    rest = itertools.chain([(batch, extra)], passes)
+                    del batch
+                    yield from self._parallel_frames(rest, par, asked=False, continues=True)
+                    return
+                if watch:
                     for k, p in enumerate(batch):
-                        if _is_key(p) and decoder.starts_sequence(p):
+                        if _restart_kind(decoder, p):
                             restarts = [restarts[-1], packets + k] if restarts else [packets + k]
                     packets += len(batch)
                 t = time.perf_counter()
@@ -341,7 +343,7 @@ class VideoReader:
         # bottleneck.
         return t_consumer < 0.5 * t_decode
 
-    def _parallel_frames(self, batches: Iterator, par: list, asked: bool) -> Iterator[Any]:
+    def _parallel_frames(self, batches: Iterator, par: list, asked: bool, continues: bool = False) -> Iterator[Any]:
         decoder = self._decoder
         # Alone on its GPU, a reader's sessions take segments as they come free and read further
         # ahead; beside other readers that made the sessions contend for the engines (see
@@ -351,7 +353,8 @@ class VideoReader:
         # cycle with its own iterator be collected (its iterator's cleanup then stops them).
         p = ParallelDecode(
             decoder, _weak(self._new_session), _weak(self._sessions_now, default=1),
-            lambda pkt: _is_key(pkt) and decoder.starts_sequence(pkt), batch=self.batch_packets,
+            functools.partial(_restart_kind, decoder), leading=lambda pkt: decoder.picture_role(pkt) == LEADING,
+            hidden=decoder.hidden_copy, continues=continues, batch=self.batch_packets,
             max_lookahead_frames=self._lookahead_frames(),
             eager=asked, parallel_now=True, free_first=alone,
             max_queued_packets=_parallel.MAX_QUEUED_PACKETS_ALONE if alone else None)

@@ -10,6 +10,21 @@
 
 namespace pysm::codec {
 
+// What a picture means for starting to decode at it (AnnexBConverter::picture_role).
+enum class PictureRole : int {
+  Other = 0,
+  // Decoding can start here and give the frames of a decoder that saw everything before it
+  // (AnnexBConverter::starts_sequence).
+  CleanRestart = 1,
+  // An HEVC CRA: decoding can start here, and gives the same frames from it on in output order,
+  // but not its leading pictures (those after it in decoding order shown before it: RASL
+  // pictures predict from pictures before the CRA), which a decoder starting here skips.
+  OpenRestart = 2,
+  // An HEVC RADL or RASL picture: a leading picture of the last IRAP picture. No trailing
+  // picture predicts from one, and all of them precede the first trailing picture.
+  Leading = 3,
+};
+
 class AnnexBConverter {
  public:
   // `codec` is an FFmpeg codec name ("h264", "hevc", "av1", "mpeg4", ...). `extradata` is the
@@ -37,7 +52,16 @@ class AnnexBConverter {
   // IDR_N_LP or BLA_N_LP (an IDR_W_RADL may be followed by decodable leading pictures).
   bool starts_sequence(const uint8_t* data, size_t size, bool keyframe, bool no_leading = false) const;
 
+  // The role of this packet's picture, from its first slice's NAL type (H.264/HEVC) or the key
+  // frame flag (VP8, VP9, AV1, MJPEG). Other codecs and malformed packets: Other.
+  PictureRole picture_role(const uint8_t* data, size_t size, bool keyframe) const;
+
  private:
+  // Calls fn(nal, len) on each NAL unit of the packet (length-prefixed or Annex-B) until it
+  // returns true; true when it did.
+  template <typename Fn>
+  bool find_nal(const uint8_t* data, size_t size, Fn fn) const;
+
   enum class Family { Other, H264, HEVC, KeyFrameCodec };
   Family family_ = Family::Other;
   int nal_length_size_ = 0;  // 0: input is already Annex-B (or not a NAL codec)
