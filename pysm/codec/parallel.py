@@ -15,6 +15,15 @@ ahead of the sessions across segments, so the next segment's session starts whil
 still decodes, whatever the GOP length (bounded per segment instead, one stream on 3 sessions gave
 1,768 fps).
 
+HEVC encoders default to open GOPs (x265: an IDR, then a CRA at each key frame), where the only
+clean restart point of a file is its first picture. A CRA is an *open* restart point
+(:meth:`Decoder.picture_role`): a decoder starting there gives the same frames from it on, except
+its leading pictures (RASL/RADL: after it in decoding order, shown before it), which may predict
+from pictures before it. So a segment may start at a CRA as well: the segment before decodes the
+CRA without showing it and then takes those leading pictures (HEVC puts all of them before the
+first trailing picture, and no trailing picture predicts from one), and the new segment starts at
+the CRA without them.
+
 Frames of later segments wait for the consumer, so the lookahead costs device memory: at most
 ``max_lookahead_frames`` frames in the segments after the one being handed out (plus one call's
 frames per session), and two batches of that one. Unless the caller asked for a
