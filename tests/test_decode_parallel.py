@@ -150,8 +150,9 @@ def test_auto_sessions():
     assert auto_sessions(7, 64) == 1
     assert auto_sessions(0, 1) == 1
     assert auto_sessions(1, 1) == 3
-    # HEVC: more than one session only while readers <= engines
-    assert auto_sessions(7, 7, "hevc") == 3
+    # HEVC: more than one session only while readers < engines
+    assert auto_sessions(7, 6, "hevc") == 3
+    assert auto_sessions(7, 7, "hevc") == 1
     assert auto_sessions(7, 8, "hevc") == 1
     assert auto_sessions(7, 8, "h264") == 2
 

@@ -71,8 +71,8 @@ MAX_QUEUED_PACKETS_ALONE = 1024
 LOOKAHEAD_MIB = 512.0
 #: An automatic reader whose GOPs are too long for LOOKAHEAD_MIB may take up to this share of the
 #: device's memory, split among the readers iterating on it, and at most LOOKAHEAD_MAX_MIB: one
-#: HEVC stream with 246-frame GOPs (730 MiB of 1080p frames each) decoded at 1,385 fps on one
-#: session and 3,609 on three with 2 GiB ahead; four streams 5,259 / 7,167 fps (H100).
+#: HEVC stream with 246-frame GOPs (730 MiB of 1080p frames each) decoded at 1,397 fps on one
+#: session and 5,046 on four; four streams 5,409 / 8,444 fps (H100, medians of 2).
 LOOKAHEAD_DEVICE_SHARE = 0.125
 LOOKAHEAD_MAX_MIB = 4096.0
 
@@ -83,13 +83,17 @@ def auto_sessions(engines: int, readers: int, codec: str = "h264") -> int:
     Up to twice as many readers as engines still take two sessions each (8 H.264 streams on one
     session each: 89-97 % NVDEC busy on an H100, 96 % on 2-3); beyond that every engine stays busy on
     one session per stream (92-100 % from 16 streams on) and more sessions cost more than they give.
-    HEVC takes more than one session only while readers <= engines: two sessions per HEVC stream
-    never did better beyond that and lost on a first run (16 streams, H100: 74 / 77.5 % busy on the
-    first run with new sessions, 97-98 % on a repeat with parked ones, one session 98-99.5 %; 10
-    streams 74 / 99 % vs 91-94 %). Not the device pool (no frees to the system in those runs) nor
-    sessions created meanwhile (8 new sessions during a 7-stream run did not lower its fps)."""
+    HEVC takes more than one session only while readers < engines. With one reader per engine, more
+    sessions keep the engines busier but each frame takes them longer: 7 open-GOP HEVC streams cut
+    at their CRAs on an H100 gave 8,866 / 9,132 fps on one session each (94 / 97 % busy) against
+    8,431 / 8,762 on three (94 / 96 %), at twice the host CPU; four streams, though, 5,409 fps on
+    one session against 8,444 on four (median of 2). Beyond that, two sessions per HEVC stream never did
+    better and lost on a first run (16 streams, H100: 74 / 77.5 % busy on the first run with new
+    sessions, 97-98 % on a repeat with parked ones, one session 98-99.5 %; 10 streams 74 / 99 % vs
+    91-94 %). Not the device pool (no frees to the system in those runs) nor sessions created
+    meanwhile (8 new sessions during a 7-stream run did not lower its fps)."""
     readers = max(1, readers)
-    if engines <= 0 or readers > 2 * engines or (readers > engines and codec == "hevc"):
+    if engines <= 0 or readers > 2 * engines or (readers >= engines and codec == "hevc"):
         return 1
     if readers > engines:
         return 2
