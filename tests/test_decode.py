@@ -288,7 +288,12 @@ def test_starts_sequence_never_trusts_malformed_packets():
     avcc = AnnexBConverter("h264", bytes([1, 0x64, 0, 0x1F, 0xFF, 0xE0, 0]))  # 4-byte lengths, no SPS/PPS
     assert avcc.starts_sequence(b"\x00\x00\x00\x02\x65\x88")
     assert not avcc.starts_sequence(b"\x00\x00\x10\x00\x65\x88"), "a length past the packet is not trusted"
-    assert avcc.picture_role(b"\x00\x00\x10\x00\x65\x88") == 0
+    assert avcc.picture_role(b"\x00\x00\x10\x00\x65\x88") == 0, "a restart point must be whole"
+    hvcc = AnnexBConverter("hevc", bytes([1] + [0] * 20 + [0xFF, 0]))  # 4-byte lengths, no arrays
+    cut = lambda t: b"\x00\x00\x10\x00" + bytes([t << 1, 1, 0xAF])  # noqa: E731 - a slice cut short
+    assert hvcc.picture_role(cut(9)) == 3, "a damaged leading picture is still a leading picture"
+    assert hvcc.picture_role(cut(21)) == 0 and hvcc.picture_role(cut(19)) == 0 and hvcc.picture_role(cut(1)) == 0
+    assert hvcc.picture_role(b"\x00\x00\x00\x03" + bytes([21 << 1, 1, 0xAF])) == 2
 
 
 def test_picture_role_reads_the_first_slice_and_never_trusts_malformed_packets():

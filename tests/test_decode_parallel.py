@@ -6,12 +6,14 @@ stand in for them, and a fake decoder with random delays checks order, bounds an
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import random
 import threading
 import time
 
+import av
 import numpy as np
 import pytest
 
@@ -22,8 +24,9 @@ from parallel_fakes import NoSessionDecoder, OpenGopDecoder, open_gop_batches, o
 from parallel_fakes import TimedDecoder as _TimedDecoder
 from parallel_fakes import batches as _batches
 from pysm import errors
-from pysm.codec import AnnexBConverter, Demuxer, VideoReader
+from pysm.codec import AnnexBConverter, Decoder, Demuxer, VideoReader
 from pysm.codec.decoder import CLEAN_RESTART, LEADING, OPEN_RESTART
+from pysm.codec.reader import _restart_kind
 from pysm.codec.parallel import (LOOKAHEAD_MAX_MIB, LOOKAHEAD_MIB, MAX_AUTO_SESSIONS, ParallelDecode,
                                  auto_lookahead_mib, auto_sessions)
 
@@ -108,6 +111,51 @@ def test_open_gop_hevc_is_cut_at_its_cra_pictures(tmp_path, sessions, loop):
     assert len(serial) == (260 if loop else 100)
     assert 2 <= reader.sessions_used <= sessions
     assert not any(e for _, e, _ in parallel)
+
+
+@pytest.mark.parametrize("lead", [1, 2])
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_a_damaged_leading_picture_stays_with_the_segment_before(tmp_path, ext, lead):
+    # A leading picture whose slice is cut short (a NAL length past its packet's end) is still a
+    # leading picture: it and the ones after it go to the session that has their references, as
+    # in a serial decode (found by review: it used to end the leading pictures there).
+    if encoder_for("hevc") is None:
+        pytest.skip("no HEVC encoder")
+    src = make_clip(tmp_path / f"src.{ext}", "hevc", n=60, width=192, height=128, gop=12, bframes=3,
+                    options=HEVC_OPEN_GOP)
+    cra = [k for k, r in enumerate(_roles(src)) if r == OPEN_RESTART][2]
+    dst = tmp_path / f"damaged.{ext}"
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        s = i.streams.video[0]
+        out = o.add_stream_from_template(s)
+        for k, p in enumerate(x for x in i.demux(s) if x.size):
+            if k == cra + lead:
+                q = av.Packet(bytes(p)[:int(p.size * 0.3)])
+                q.pts, q.dts, q.time_base, q.is_keyframe = p.pts, p.dts, p.time_base, p.is_keyframe
+                p = q
+            p.stream = out
+            o.mux(p)
+    assert _roles(dst)[cra + lead] == LEADING
+    with Demuxer(dst) as d:
+        info, pkts = d.info, list(d)
+
+    def decoder() -> Decoder:
+        # One thread: FFmpeg's frame threads report a damaged picture's error from the flush at a
+        # segment's end, and PyAV then drops the frames drained with it (a CPU-only limit).
+        return Decoder(info, "cpu", threads=1)
+
+    one = decoder()
+    serial = one.decode_many(pkts) + one.flush()
+    first = decoder()
+    par = ParallelDecode(first, decoder, lambda: 3, functools.partial(_restart_kind, first),
+                         leading=lambda p: first.picture_role(p) == LEADING, hidden=first.hidden_copy,
+                         batch=4, min_segment=8, eager=True)
+    got = [f for frames in par.run(iter([(pkts[i:i + 4], 0) for i in range(0, len(pkts), 4)])) for f in frames]
+    assert par.sessions_used >= 2
+    assert [(f.pts, f.error) for f in got] == [(f.pts, f.error) for f in serial]
+    assert any(f.error for f in serial)
+    for a, b in zip(got, serial):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_truncated_file_with_sessions_matches_serial(tmp_path):

@@ -23,15 +23,17 @@ uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1
 
 // Calls fn(nal, len) for each NAL unit of a packet of `ls`-byte length-prefixed NAL units until fn
 // returns true. Returns 1 when fn stopped the walk, 0 at the packet's end, -1 when a length runs
-// past the end (truncated or corrupt input; the NAL units before it were visited).
+// past the end (truncated or corrupt input; the NAL units before it were visited). With
+// `visit_cut`, fn also sees the bytes there are of the NAL unit whose length runs past the end,
+// and -2 says that fn stopped the walk on it.
 template <typename Fn>
-int for_each_nal(const uint8_t* d, size_t n, size_t ls, Fn fn) {
+int for_each_nal(const uint8_t* d, size_t n, size_t ls, Fn fn, bool visit_cut = false) {
   size_t pos = 0;
   while (pos + ls <= n) {
     size_t len = 0;
     for (size_t i = 0; i < ls; ++i) len = (len << 8) | d[pos + i];
     pos += ls;
-    if (len > n - pos) return -1;
+    if (len > n - pos) return visit_cut && fn(d + pos, n - pos) ? -2 : -1;
     if (fn(d + pos, len)) return 1;
     pos += len;
   }
@@ -151,7 +153,7 @@ PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyfr
   if (family_ == Family::KeyFrameCodec) return keyframe ? PictureRole::CleanRestart : PictureRole::Other;
   if (family_ == Family::Other) return PictureRole::Other;
   PictureRole role = PictureRole::Other;
-  find_nal(d, n, [&](const uint8_t* nal, size_t len) {
+  auto first_slice = [&](const uint8_t* nal, size_t len) {
     if (len == 0) return false;
     if (family_ == Family::H264) {
       const int type = nal[0] & 0x1F;
@@ -165,7 +167,15 @@ PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyfr
     else if (type >= 16 && type <= 20) role = PictureRole::CleanRestart;  // BLA_W_LP .. IDR_N_LP
     else if (type == 21) role = PictureRole::OpenRestart;                 // CRA
     return true;
-  });
+  };
+  if (nal_length_size_ == 0 || d == nullptr) {
+    find_nal(d, n, first_slice);
+    return role;
+  }
+  // A damaged leading picture (its slice cut short) is still a leading picture: where it goes
+  // decides which session decodes the pictures after it. A restart point must be whole.
+  const int walked = for_each_nal(d, n, static_cast<size_t>(nal_length_size_), first_slice, true);
+  if (walked == -2 && role != PictureRole::Leading) return PictureRole::Other;
   return role;
 }
 

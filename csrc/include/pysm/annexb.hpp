@@ -53,7 +53,8 @@ class AnnexBConverter {
   bool starts_sequence(const uint8_t* data, size_t size, bool keyframe, bool no_leading = false) const;
 
   // The role of this packet's picture, from its first slice's NAL type (H.264/HEVC) or the key
-  // frame flag (VP8, VP9, AV1, MJPEG). Other codecs and malformed packets: Other.
+  // frame flag (VP8, VP9, AV1, MJPEG). Other codecs and malformed packets: Other, except that a
+  // leading picture whose slice is cut short (a NAL length past the packet's end) stays Leading.
   PictureRole picture_role(const uint8_t* data, size_t size, bool keyframe) const;
 
  private:
