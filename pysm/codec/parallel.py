@@ -86,8 +86,9 @@ def auto_sessions(engines: int, readers: int, codec: str = "h264") -> int:
     HEVC takes more than one session only while readers < engines. With one reader per engine, more
     sessions keep the engines busier but each frame takes them longer: 7 open-GOP HEVC streams cut
     at their CRAs on an H100 gave 8,866 / 9,132 fps on one session each (94 / 97 % busy) against
-    8,431 / 8,762 on three (94 / 96 %), at twice the host CPU; four streams, though, 5,409 fps on
-    one session against 8,444 on four (median of 2). Beyond that, two sessions per HEVC stream never did
+    8,431 / 8,762 on three (94 / 96 %), at twice the host CPU; with engines to spare they pay:
+    four streams 5,409 fps on one session against 8,444 on four, five 6,643 / 8,674, six 7,857 /
+    8,713 on three (medians of 2). Beyond that, two sessions per HEVC stream never did
     better and lost on a first run (16 streams, H100: 74 / 77.5 % busy on the first run with new
     sessions, 97-98 % on a repeat with parked ones, one session 98-99.5 %; 10 streams 74 / 99 % vs
     91-94 %). Not the device pool (no frees to the system in those runs) nor sessions created
