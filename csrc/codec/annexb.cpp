@@ -128,13 +128,13 @@ bool AnnexBConverter::convert(const uint8_t* d, size_t n, std::vector<uint8_t>& 
 }
 
 template <typename Fn>
-bool AnnexBConverter::find_nal(const uint8_t* d, size_t n, Fn fn) const {
-  if (d == nullptr) return false;
-  if (nal_length_size_ > 0) return for_each_nal(d, n, static_cast<size_t>(nal_length_size_), fn) == 1;
+int AnnexBConverter::find_nal(const uint8_t* d, size_t n, Fn fn, bool visit_cut) const {
+  if (d == nullptr) return 0;
+  if (nal_length_size_ > 0) return for_each_nal(d, n, static_cast<size_t>(nal_length_size_), fn, visit_cut);
   // Annex-B: the byte after each 00 00 01 start code is a NAL header.
   for (size_t i = 0; i + 3 < n; ++i)
-    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && fn(d + i + 3, n - i - 3)) return true;
-  return false;
+    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && fn(d + i + 3, n - i - 3)) return 1;
+  return 0;
 }
 
 bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe, bool no_leading) const {
@@ -146,7 +146,7 @@ bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe,
     const int type = (nal[0] >> 1) & 0x3F;
     if (no_leading) return type == 18 || type == 20;  // BLA_N_LP, IDR_N_LP
     return type >= 16 && type <= 20;                   // BLA_W_LP .. IDR_N_LP
-  });
+  }) == 1;
 }
 
 PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyframe) const {
@@ -168,14 +168,9 @@ PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyfr
     else if (type == 21) role = PictureRole::OpenRestart;                 // CRA
     return true;
   };
-  if (nal_length_size_ == 0 || d == nullptr) {
-    find_nal(d, n, first_slice);
-    return role;
-  }
   // A damaged leading picture (its slice cut short) is still a leading picture: where it goes
   // decides which session decodes the pictures after it. A restart point must be whole.
-  const int walked = for_each_nal(d, n, static_cast<size_t>(nal_length_size_), first_slice, true);
-  if (walked == -2 && role != PictureRole::Leading) return PictureRole::Other;
+  if (find_nal(d, n, first_slice, true) == -2 && role != PictureRole::Leading) return PictureRole::Other;
   return role;
 }
 

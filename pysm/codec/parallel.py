@@ -507,9 +507,9 @@ class ParallelDecode:
         restart point)."""
         if self._segments and self._ahead() >= self._budget:
             return None  # its session could not decode yet: do not take another one
-        queue = self._queue_for_new_segment()
+        queue = self._queue_for_new_segment()  # (which also starts the sessions' threads)
         if continuing:
-            queue = self._workers[0].queue
+            queue = self._workers[0].queue  # its decoder is the one part-way through the stream
         if queue is None:
             return None
         self._opened += 1

@@ -59,9 +59,10 @@ class AnnexBConverter {
 
  private:
   // Calls fn(nal, len) on each NAL unit of the packet (length-prefixed or Annex-B) until it
-  // returns true; true when it did.
+  // returns true: 1 when it did, -2 when it did on a length-prefixed NAL unit cut short (shown to
+  // fn, with what there is of it, only with `visit_cut`), 0 or -1 otherwise (see for_each_nal).
   template <typename Fn>
-  bool find_nal(const uint8_t* data, size_t size, Fn fn) const;
+  int find_nal(const uint8_t* data, size_t size, Fn fn, bool visit_cut = false) const;
 
   enum class Family { Other, H264, HEVC, KeyFrameCodec };
   Family family_ = Family::Other;
