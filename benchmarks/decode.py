@@ -5,7 +5,7 @@
     python benchmarks/decode.py --markdown      # also print the tables as Markdown (for RESULTS.md)
 
 For each clip (the retail 1080p30 H.264 and HEVC clips from ../shared/data, looped, plus a generated
-noisy 1080p H.264 clip) and each stream count N, both libraries run one decoder per thread, each
+noisy 1080p H.264 clip; ``--clips opengop`` adds the H.264 clip re-encoded with x264's open GOPs) and each stream count N, both libraries run one decoder per thread, each
 thread demuxing the file itself and looping it, frames left on the GPU and dropped. Once every
 stream has produced a frame and a warm-up has passed, frames are counted over a window that ends
 after whole passes of the clip per stream filling at least ``--window`` seconds at the warm-up's
@@ -60,6 +60,7 @@ import sys
 import tempfile
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -419,6 +420,29 @@ def noisy_clip(path: Path, frames: int = 90) -> Path:
     return path
 
 
+def open_gop_clip(src: str, path: Path, gop: int = 60) -> Path:
+    """``src`` re-encoded with x264's open GOPs (an IDR, then I pictures with a recovery point
+    whose leading B pictures predict from the GOP before), as broadcast encoders write them."""
+    import av
+
+    if path.exists():
+        return path
+    with av.open(src) as i, av.open(str(path), "w") as o:
+        s = o.add_stream("libx264", rate=30)
+        v = i.streams.video[0]
+        s.width, s.height, s.pix_fmt = v.width, v.height, "yuv420p"
+        s.options = {"preset": "veryfast", "crf": "23", "x264-params":
+                     f"open-gop=1:keyint={gop}:min-keyint={gop}:scenecut=0:bframes=3:b-pyramid=normal"}
+        for n, frame in enumerate(i.decode(v)):
+            out = frame.reformat(format="yuv420p")
+            out.pts, out.time_base = n, Fraction(1, 30)
+            for p in s.encode(out):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    return path
+
+
 def annexb_file(src: str, dst: Path) -> Path:
     """The clip's video stream as an Annex-B elementary stream (for the C++ benchmark)."""
     from pysm.codec import AnnexBConverter, Demuxer
@@ -520,7 +544,8 @@ def main() -> int:
     ap.add_argument("--streams", help="comma-separated stream counts (default 1,4,7,16,32,56,64)")
     ap.add_argument("--window", type=float, help="measurement window per point in seconds")
     ap.add_argument("--warmup", type=float, help="warm-up per point in seconds")
-    ap.add_argument("--clips", default="h264,hevc,noise", help="subset of h264,hevc,noise")
+    ap.add_argument("--clips", default="h264,hevc,noise",
+                    help="subset of h264,hevc,noise,opengop (the H.264 clip re-encoded with open GOPs)")
     ap.add_argument("--no-pynvc", action="store_true", help="skip PyNvVideoCodec")
     ap.add_argument("--fresh-sessions", action="store_true",
                     help="destroy pysm's parked NVDEC sessions before each point (as an application opening N "
@@ -598,6 +623,11 @@ def main() -> int:
         t = time.perf_counter()
         clips["noisy h264 1080p30 (generated)"] = str(noisy_clip(tmp / "noisy_1080p_h264.mp4"))
         print(f"# generated the noisy clip in {time.perf_counter() - t:.1f} s")
+    if "opengop" in wanted and (DATA / "retail_1080p30_h264.mp4").exists():
+        t = time.perf_counter()
+        clips["retail h264 open GOP (x264 re-encode)"] = str(
+            open_gop_clip(str(DATA / "retail_1080p30_h264.mp4"), tmp / "retail_1080p_h264_open_gop.mp4"))
+        print(f"# generated the open-GOP clip in {time.perf_counter() - t:.1f} s")
 
     # Keep every session for reuse by the next point (see the module doc).
     pysm.codec.configure_decoder_cache(enabled=True, max_per_key=max(streams) + 8, max_total=4 * max(streams) + 32)

@@ -278,6 +278,173 @@ def test_picture_roles_of_an_open_gop_hevc_stream(tmp_path, ext):
     assert [r == 1 for r in roles] == [conv.starts_sequence(p, bool(p.is_keyframe)) for p in pkts]
 
 
+def _open_gop_h264(path, bframes=3, pyramid="normal", **x264):
+    params = {"open-gop": 1, "keyint": 12, "min-keyint": 12, "scenecut": 0, "bframes": bframes,
+              "b-pyramid": pyramid, **x264}
+    return make_clip(path, "h264", n=40, gop=12, bframes=bframes,
+                     options={"x264-params": ":".join(f"{k}={v}" for k, v in params.items())})
+
+
+@pytest.mark.parametrize("pyramid", ["none", "normal"])
+@pytest.mark.parametrize("ext", ["mp4", "ts", "mkv"])
+def test_picture_roles_of_an_open_gop_h264_stream(tmp_path, ext, pyramid):
+    # x264's open GOP: an IDR, then I pictures with a recovery point SEI, each followed in decoding
+    # order by B pictures shown before it (its leading pictures). H.264 has no NAL type for those:
+    # their picture order counts, read from the slice headers, must tell exactly the pictures the
+    # container shows before the restart point.
+    if not encoder_for("h264") == "libx264":
+        pytest.skip("no libx264")
+    info, pkts = _packets(_open_gop_h264(tmp_path / f"c.{ext}", pyramid=pyramid))
+    conv = AnnexBConverter(info.codec, info.extradata or b"")
+    roles = [conv.picture_role(p, bool(p.is_keyframe)) for p in pkts]
+    assert roles[0] == 1 and set(roles[1:]) == {0, 2}, roles
+    opens = [i for i, r in enumerate(roles) if r == 2]
+    assert len(opens) >= 2 and all(pkts[i].is_keyframe for i in opens)
+    for i in opens:
+        leading = [conv.leads(p, pkts[i]) for p in pkts[i + 1:i + 12]]
+        assert leading == [p.pts < pkts[i].pts for p in pkts[i + 1:i + 12]]
+        assert leading[:2] == [True, True] and leading.count(True) in (2, 3) and not any(leading[3:])
+    assert not any(conv.leads(p, pkts[0]) for p in pkts[1:12]), "an IDR has no leading pictures"
+
+
+class _Bits:
+    """An H.264 RBSP writer: fixed-width and Exp-Golomb fields, then the NAL unit with its
+    emulation prevention bytes."""
+
+    def __init__(self) -> None:
+        self.bits = ""
+
+    def u(self, n: int, v: int) -> "_Bits":
+        self.bits += format(v, f"0{n}b") if n else ""
+        return self
+
+    def ue(self, v: int) -> "_Bits":
+        code = format(v + 1, "b")
+        return self.u(len(code) - 1, 0).u(len(code), v + 1)
+
+    def se(self, v: int) -> "_Bits":
+        return self.ue(2 * v - 1 if v > 0 else -2 * v)
+
+    def nal(self, header: int) -> bytes:
+        bits = self.bits + "1"
+        bits += "0" * (-len(bits) % 8)
+        out, zeros = bytearray(), 0
+        for b in int(bits, 2).to_bytes(len(bits) // 8, "big"):
+            if zeros >= 2 and b <= 3:
+                out.append(3)
+                zeros = 0
+            out.append(b)
+            zeros = zeros + 1 if b == 0 else 0
+        return b"\x00\x00\x00\x01" + bytes([header]) + bytes(out)
+
+
+def _sps(poc_type=0, log2_lsb=4, log2_frame_num=4, frame_mbs_only=1, high=False, scaling=()):
+    b = _Bits().u(8, 100 if high else 66).u(16, 30).ue(0)
+    if high:
+        b.ue(1).ue(0).ue(0).u(1, 0).u(1, 1 if scaling else 0)
+        for i in range(8 if scaling else 0):
+            b.u(1, 1 if i in scaling else 0)
+            for d in scaling.get(i, ()):
+                b.se(d)
+    b.ue(log2_frame_num - 4).ue(poc_type)
+    if poc_type == 0:
+        b.ue(log2_lsb - 4)
+    elif poc_type == 1:
+        b.u(1, 0).se(1).se(-1).ue(2).se(2).se(2)
+    b.ue(1).u(1, 0).ue(7).ue(5).u(1, frame_mbs_only)
+    if not frame_mbs_only:
+        b.u(1, 0)  # mb_adaptive_frame_field_flag
+    return b.u(1, 1).u(1, 0).u(1, 0).nal(0x67)
+
+
+_PPS = _Bits().ue(0).ue(0).u(1, 0).u(1, 0).ue(0).nal(0x68)
+
+
+def _sei(frames=0, exact=1, broken=0, before=b""):
+    """A recovery point SEI (payload 6), after the SEI messages `before` (type, size, payload)."""
+    payload = _Bits().ue(frames).u(1, exact).u(1, broken).u(2, 0).u(1, 1)
+    payload.bits += "0" * (-len(payload.bits) % 8)
+    body = int(payload.bits, 2).to_bytes(len(payload.bits) // 8, "big")
+    return _Bits().nal(0x06)[:-1] + before + bytes([6, len(body)]) + body + b"\x80"
+
+
+def _slice(slice_type, poc_lsb=0, log2_lsb=4, log2_frame_num=4, idr=False, frame_num=0, field=None):
+    b = _Bits().ue(0).ue(slice_type).ue(0).u(log2_frame_num, frame_num)
+    if field is not None:
+        b.u(1, field)
+    if idr:
+        b.ue(0)
+    if log2_lsb:
+        b.u(log2_lsb, poc_lsb)
+    return b.u(8, 0x5A).nal(0x65 if idr else 0x41)
+
+
+def test_h264_picture_order_from_written_headers():
+    # Parameter sets and headers written bit by bit: what the parser must read, and what it must
+    # refuse to call an open restart point.
+    conv = AnnexBConverter("h264", b"")  # Annex-B, parameter sets in band
+    sets = _sps() + _PPS
+    restart = sets + _sei() + _slice(7, poc_lsb=8)
+    assert conv.picture_role(restart, True) == 2
+    assert conv.leads(_slice(1, poc_lsb=4), restart) and conv.leads(_slice(6, poc_lsb=6), restart)
+    assert not conv.leads(_slice(0, poc_lsb=12), restart) and not conv.leads(_slice(1, poc_lsb=8), restart)
+    wrapped = sets + _sei() + _slice(7, poc_lsb=14)  # counts modulo MaxPicOrderCntLsb (16 here)
+    assert conv.leads(_slice(1, poc_lsb=10), wrapped) and not conv.leads(_slice(1, poc_lsb=2), wrapped)
+    assert not conv.leads(_slice(1, poc_lsb=4), sets + _slice(7, poc_lsb=8, idr=True))
+    assert not conv.leads(_slice(1, poc_lsb=4), _sei() + _slice(7, poc_lsb=8)), "no parameter sets: unreadable"
+    # Not open restart points: no recovery point, one that is inexact, late or after a broken
+    # link; a P picture; field coding (order counts per field); pic_order_cnt_type 1.
+    for packet in (sets + _slice(7, 8), sets + _sei(exact=0) + _slice(7, 8), sets + _sei(frames=2) + _slice(7, 8),
+                   sets + _sei(broken=1) + _slice(7, 8), sets + _sei() + _slice(5, 8),
+                   _sps(frame_mbs_only=0) + _PPS + _sei() + _slice(7, 8, field=0),
+                   _sps(poc_type=1) + _PPS + _sei() + _slice(7, log2_lsb=0)):
+        assert conv.picture_role(packet, True) == 0
+    # pic_order_cnt_type 2 (no B frames): output order is decoding order, nothing leads.
+    plain = _sps(poc_type=2) + _PPS + _sei() + _slice(2, log2_lsb=0)
+    assert conv.picture_role(plain, True) == 2 and not conv.leads(_slice(0, log2_lsb=0), plain)
+    # A high-profile SPS with scaling lists; an SEI message before the recovery point; a slice
+    # header whose zero bits need an emulation prevention byte.
+    high = _sps(high=True, scaling={0: [3, -2, -9], 1: [1] * 16, 6: [5] * 10 + [-58]}, log2_frame_num=16, log2_lsb=16) + _PPS
+    first = _slice(7, poc_lsb=0, log2_frame_num=16, log2_lsb=16)
+    assert b"\x00\x00\x03" in first
+    assert conv.picture_role(high + _sei(before=bytes([5, 3, 1, 2, 3])) + first, True) == 2
+    assert conv.leads(_slice(1, poc_lsb=65534, log2_frame_num=16, log2_lsb=16), high + _sei() + first)
+    assert not conv.leads(_slice(1, poc_lsb=2, log2_frame_num=16, log2_lsb=16), high + _sei() + first)
+    # Length-prefixed (AVCC) with the parameter sets in the extradata.
+    record = lambda n: len(n[4:]).to_bytes(2, "big") + n[4:]  # noqa: E731 - {u16 length, NAL}
+    avcc = bytes([1, 66, 0, 30, 0xFF, 0xE1]) + record(_sps()) + b"\x01" + record(_PPS)
+    conv = AnnexBConverter("h264", avcc)
+    prefixed = lambda *nals: b"".join(len(n[4:]).to_bytes(4, "big") + n[4:] for n in nals)  # noqa: E731
+    r = prefixed(_sei(), _slice(7, poc_lsb=8))
+    assert conv.picture_role(r, True) == 2 and conv.leads(prefixed(_slice(1, poc_lsb=4)), r)
+    assert conv.leads(prefixed(_slice(1, poc_lsb=4))[:-1], r), "a slice cut short is read as far as it goes"
+    assert not conv.leads(prefixed(_slice(1, poc_lsb=4))[:-3], r), "but not past its end"
+    assert conv.picture_role(r[:-1], True) == 0, "a restart point must be whole"
+
+
+def test_h264_roles_of_closed_gops(tmp_path):
+    # x264's default closed GOPs: IDR pictures only.
+    if not encoder_for("h264") == "libx264":
+        pytest.skip("no libx264")
+    info, pkts = _packets(make_clip(tmp_path / "c.mp4", "h264", n=40, gop=12, bframes=3))
+    conv = AnnexBConverter(info.codec, info.extradata or b"")
+    roles = [conv.picture_role(p, bool(p.is_keyframe)) for p in pkts]
+    assert roles.count(1) >= 3 and set(roles) == {0, 1}
+
+
+def test_h264_parameter_sets_in_band_only(tmp_path):
+    # An Annex-B stream without extradata (as in a raw .h264 file): the parameter sets that come
+    # with the restart point's packet are used to read the pictures after it.
+    if not encoder_for("h264") == "libx264":
+        pytest.skip("no libx264")
+    info, pkts = _packets(_open_gop_h264(tmp_path / "c.ts", **{"repeat-headers": 1}))
+    conv = AnnexBConverter("h264", b"")
+    roles = [conv.picture_role(p, bool(p.is_keyframe)) for p in pkts]
+    assert roles.count(2) >= 2, roles
+    i = roles.index(2)
+    assert [conv.leads(p, pkts[i]) for p in pkts[i + 1:i + 5]] == [p.pts < pkts[i].pts for p in pkts[i + 1:i + 5]]
+
+
 def test_starts_sequence_never_trusts_malformed_packets():
     conv = AnnexBConverter("h264", b"")  # Annex-B input
     rng = np.random.default_rng(5)
@@ -302,6 +469,7 @@ def test_picture_role_reads_the_first_slice_and_never_trusts_malformed_packets()
     for _ in range(300):
         junk = rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8).tobytes()
         assert h264.picture_role(junk) in (0, 1) and hevc.picture_role(junk, True) in (0, 1, 2, 3)
+        assert h264.leads(junk, junk[::-1]) in (False, True) and hevc.leads(junk, b"") in (False, True)
     sei, idr, non_idr = b"\x00\x00\x01\x06\x05\x01", b"\x00\x00\x01\x65\x88", b"\x00\x00\x01\x41\x9a"
     assert h264.picture_role(sei + idr) == 1 and h264.picture_role(sei + non_idr) == 0
     nal = lambda t: b"\x00\x00\x01" + bytes([t << 1, 1, 0xAF])  # noqa: E731 - HEVC NAL header of type t

@@ -433,6 +433,9 @@ _SESSION_CLIPS = {
     "hevc": ("hevc", {"x265-params": "bframes=2:keyint=15:no-open-gop=1:log-level=none"}),
     # x265's default: CRA key frames with leading (RASL) pictures, cut at each CRA
     "hevc-open-gop": ("hevc", {"x265-params": "bframes=3:keyint=15:min-keyint=15:open-gop=1:scenecut=0:log-level=none"}),
+    # x264's open GOP: I pictures with a recovery point, cut there, leading B pictures told by
+    # their picture order counts
+    "h264-open-gop": ("h264", {"x264-params": "open-gop=1:keyint=15:min-keyint=15:scenecut=0:bframes=3:b-pyramid=normal"}),
 }
 
 

@@ -83,6 +83,10 @@ def test_looping_with_sessions_keeps_the_serial_timeline(tmp_path):
 
 
 HEVC_OPEN_GOP = {"x265-params": "bframes=3:keyint=12:min-keyint=12:open-gop=1:scenecut=0:log-level=none"}
+# x264's open GOP: after the first IDR, I pictures with a recovery point SEI, each followed in
+# decoding order by B pictures shown before it that predict from the GOP before.
+H264_OPEN_GOP = {"x264-params": "open-gop=1:keyint=12:min-keyint=12:scenecut=0:bframes=3:b-pyramid=normal"}
+OPEN_GOP = {"hevc": HEVC_OPEN_GOP, "h264": H264_OPEN_GOP}
 
 
 def _roles(path) -> list:
@@ -93,17 +97,21 @@ def _roles(path) -> list:
 
 @pytest.mark.parametrize("loop", [False, True])
 @pytest.mark.parametrize("sessions", [2, 3])
-def test_open_gop_hevc_is_cut_at_its_cra_pictures(tmp_path, sessions, loop):
-    if encoder_for("hevc") is None:
-        pytest.skip("no HEVC encoder")
+@pytest.mark.parametrize("codec", ["hevc", "h264"])
+def test_open_gop_is_cut_at_its_open_restart_points(tmp_path, codec, sessions, loop):
+    if encoder_for(codec) is None:
+        pytest.skip(f"no {codec} encoder")
     # x265's default open GOP: after the first IDR, every key frame is a CRA whose leading (RASL)
-    # pictures predict from the GOP before. Each segment from a CRA on is decoded by its own
-    # session without them; the session of the segment before decodes the CRA hidden and then
+    # pictures predict from the GOP before; x264's: I pictures with a recovery point, the B
+    # pictures after them likewise. Each segment from such a point on is decoded by its own
+    # session without them; the session of the segment before decodes the point hidden and then
     # those leading pictures. The frames must be exactly a serial decode's.
-    clip = make_clip(tmp_path / "c.mp4", "hevc", n=100, width=320, height=240, gop=12, bframes=3,
-                     options=HEVC_OPEN_GOP)
+    clip = make_clip(tmp_path / "c.mp4", codec, n=100, width=320, height=240, gop=12, bframes=3,
+                     options=OPEN_GOP[codec])
     roles = _roles(clip)
-    assert roles[0] == CLEAN_RESTART and roles.count(OPEN_RESTART) >= 6 and roles.count(LEADING) >= 6, roles
+    assert roles[0] == CLEAN_RESTART and roles.count(OPEN_RESTART) >= 6, roles
+    if codec == "hevc":
+        assert roles.count(LEADING) >= 6, roles
     n = 260 if loop else None
     serial, _ = _read(clip, n, loop=loop, sessions=1)
     parallel, reader = _read(clip, n, loop=loop, sessions=sessions)
@@ -148,7 +156,7 @@ def test_a_damaged_leading_picture_stays_with_the_segment_before(tmp_path, ext, 
     serial = one.decode_many(pkts) + one.flush()
     first = decoder()
     par = ParallelDecode(first, decoder, lambda: 3, functools.partial(_restart_kind, first),
-                         leading=lambda p: first.picture_role(p) == LEADING, hidden=first.hidden_copy,
+                         leading=first.is_leading, hidden=first.hidden_copy,
                          batch=4, min_segment=8, eager=True)
     got = [f for frames in par.run(iter([(pkts[i:i + 4], 0) for i in range(0, len(pkts), 4)])) for f in frames]
     assert par.sessions_used >= 2
@@ -240,7 +248,7 @@ def _open_gop(sessions: int, rng: random.Random, made: list, cuts_open: bool = T
 
     first = make()
     return ParallelDecode(first, make, lambda: sessions, lambda p: p.role if p.role in (1, 2) else 0,
-                          leading=(lambda p: p.role == LEADING) if cuts_open else None,
+                          leading=(lambda p, _restart: p.role == LEADING) if cuts_open else None,
                           hidden=lambda p: p.hidden(), batch=4, min_segment=8, **kw)
 
 
@@ -563,13 +571,14 @@ def test_automatic_mode_hands_over_to_sessions_when_the_consumer_keeps_up(tmp_pa
     _same(serial, got)
 
 
-def test_automatic_mode_hands_over_on_an_open_gop_stream(tmp_path):
-    # The reader's own decoder goes on as the first session up to the next CRA: no IDR is needed
-    # after the first picture to hand over (x265 writes none by default).
-    if encoder_for("hevc") is None:
-        pytest.skip("no HEVC encoder")
-    clip = make_clip(tmp_path / "c.mp4", "hevc", n=240, width=320, height=240, gop=12, bframes=3,
-                     options=HEVC_OPEN_GOP)
+@pytest.mark.parametrize("codec", ["hevc", "h264"])
+def test_automatic_mode_hands_over_on_an_open_gop_stream(tmp_path, codec):
+    # The reader's own decoder goes on as the first session up to the next open restart point: no
+    # IDR is needed after the first picture to hand over (x265 writes none by default).
+    if encoder_for(codec) is None:
+        pytest.skip(f"no {codec} encoder")
+    clip = make_clip(tmp_path / "c.mp4", codec, n=240, width=320, height=240, gop=12, bframes=3,
+                     options=OPEN_GOP[codec])
     serial, _ = _read(clip, sessions=1)
     with _auto_reader(clip, 3, keeps_up=True) as reader:
         got = [(f.pts, f.error, f.numpy().copy()) for f in reader]

@@ -19,6 +19,14 @@ void append_nal(std::vector<uint8_t>& out, const uint8_t* p, size_t n) {
   out.insert(out.end(), p, p + n);
 }
 
+// Bytes of the Annex-B NAL unit at `nal` (after its start code), up to the next start code or
+// `max`; a zero byte just before the next start code belongs to a 4-byte start code.
+size_t annexb_nal_size(const uint8_t* nal, size_t max) {
+  for (size_t i = 0; i + 2 < max; ++i)
+    if (nal[i] == 0 && nal[i + 1] == 0 && nal[i + 2] == 1) return i > 0 && nal[i - 1] == 0 ? i - 1 : i;
+  return max;
+}
+
 uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
 // Calls fn(nal, len) for each NAL unit of a packet of `ls`-byte length-prefixed NAL units until fn
@@ -113,6 +121,10 @@ AnnexBConverter::AnnexBConverter(const std::string& codec, const uint8_t* ed, si
   } else if (codec == "mpeg4" || codec == "mpeg2video" || codec == "mpeg1video" || codec == "vc1") {
     headers_.assign(ed, ed + n);  // raw VOL / sequence headers
   }
+  if (family_ == Family::H264)
+    for (size_t i = 0; i + 3 < headers_.size(); ++i)
+      if (headers_[i] == 0 && headers_[i + 1] == 0 && headers_[i + 2] == 1)
+        h264_sets_.add(&headers_[i + 3], annexb_nal_size(&headers_[i + 3], headers_.size() - i - 3));
 }
 
 bool AnnexBConverter::convert(const uint8_t* d, size_t n, std::vector<uint8_t>& out) const {
@@ -149,18 +161,48 @@ bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe,
   }) == 1;
 }
 
+bool AnnexBConverter::h264_first_slice(const uint8_t* d, size_t n, H264ParameterSets& sets, H264Slice* slice,
+                                       bool* recovery, bool* cut) const {
+  bool found = false;
+  *recovery = false;
+  const int walked = find_nal(d, n, [&](const uint8_t* nal, size_t len) {
+    if (len == 0) return false;
+    const int type = nal[0] & 0x1F;
+    if (type == 7 || type == 8) {
+      sets.add(nal, len);  // reads only its first fields: the length may run to the packet's end
+    } else if (type == 6) {
+      if (nal_length_size_ == 0) len = annexb_nal_size(nal, len);
+      *recovery = *recovery || h264_exact_recovery_point(nal, len);
+    } else if (type >= 1 && type <= 5) {  // the picture's first slice
+      found = sets.slice(nal, len, slice);
+      slice->nal_type = type;
+      return true;
+    }
+    return false;  // delimiters, other NAL units: not the picture
+  }, true);
+  if (cut != nullptr) *cut = walked == -2;
+  return found;
+}
+
 PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyframe) const {
   if (family_ == Family::KeyFrameCodec) return keyframe ? PictureRole::CleanRestart : PictureRole::Other;
   if (family_ == Family::Other) return PictureRole::Other;
+  if (family_ == Family::H264) {
+    H264ParameterSets sets = h264_sets_;
+    H264Slice s;
+    bool recovery = false, cut = false;
+    const bool readable = h264_first_slice(d, n, sets, &s, &recovery, &cut);
+    if (cut) return PictureRole::Other;  // a restart point must be whole
+    if (s.nal_type == 5) return PictureRole::CleanRestart;
+    if (!readable) return PictureRole::Other;
+    // Where leading pictures can be told (pic_order_cnt_type 0, frames only) or cannot exist
+    // (type 2: output order is decoding order).
+    const bool order_known = s.poc_type == 2 || (s.poc_type == 0 && s.frame_mbs_only);
+    return recovery && s.intra() && order_known ? PictureRole::OpenRestart : PictureRole::Other;
+  }
   PictureRole role = PictureRole::Other;
   auto first_slice = [&](const uint8_t* nal, size_t len) {
     if (len == 0) return false;
-    if (family_ == Family::H264) {
-      const int type = nal[0] & 0x1F;
-      if (type < 1 || type > 5) return false;  // parameter sets, SEI, delimiters: not the picture
-      role = type == 5 ? PictureRole::CleanRestart : PictureRole::Other;
-      return true;
-    }
     const int type = (nal[0] >> 1) & 0x3F;
     if (type >= 32) return false;  // VPS/SPS/PPS, delimiters, SEI: not the picture
     if (type >= 6 && type <= 9) role = PictureRole::Leading;             // RADL_N .. RASL_R
@@ -172,6 +214,23 @@ PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyfr
   // decides which session decodes the pictures after it. A restart point must be whole.
   if (find_nal(d, n, first_slice, true) == -2 && role != PictureRole::Leading) return PictureRole::Other;
   return role;
+}
+
+bool AnnexBConverter::leads(const uint8_t* d, size_t n, const uint8_t* rd, size_t rn) const {
+  if (family_ == Family::HEVC) return picture_role(d, n, false) == PictureRole::Leading;
+  if (family_ != Family::H264) return false;
+  H264ParameterSets sets = h264_sets_;
+  H264Slice r, s;
+  bool recovery = false;
+  // An IDR has none: the order counts after it start from its own.
+  if (!h264_first_slice(rd, rn, sets, &r, &recovery) || r.nal_type == 5 || r.poc_type != 0) return false;
+  if (!h264_first_slice(d, n, sets, &s, &recovery) || s.nal_type == 5 || s.poc_type != 0 ||
+      s.max_poc_lsb != r.max_poc_lsb)
+    return false;
+  // Below the restart point's count, modulo MaxPicOrderCntLsb (8.2.1.1: counts of pictures this
+  // close differ by less than half of it).
+  const int ahead = (s.poc_lsb - r.poc_lsb + r.max_poc_lsb) % r.max_poc_lsb;
+  return ahead > r.max_poc_lsb / 2;
 }
 
 }  // namespace pysm::codec

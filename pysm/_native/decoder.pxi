@@ -16,6 +16,7 @@ cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
         cbool convert(const uint8_t* data, size_t size, vector[uint8_t]& out)
         cbool starts_sequence(const uint8_t* data, size_t size, cbool keyframe, cbool no_leading)
         CPictureRole picture_role(const uint8_t* data, size_t size, cbool keyframe)
+        cbool leads(const uint8_t* data, size_t size, const uint8_t* restart, size_t restart_size)
 
 cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     cdef cppclass CNvdecCaps "pysm::codec::NvdecCaps":
@@ -296,10 +297,19 @@ cdef class AnnexBConverter:
 
     def picture_role(self, data, bint keyframe=False):
         """What decoding from this packet gives: 0 nothing special, 1 a clean restart
-        (``starts_sequence``), 2 an open restart (HEVC CRA: its leading pictures need the pictures
-        before it), 3 a leading picture (HEVC RADL/RASL). See PictureRole in annexb.hpp."""
+        (``starts_sequence``), 2 an open restart (HEVC CRA, H.264 I picture with an exact recovery
+        point: its leading pictures need the pictures before it, see ``leads``), 3 a leading
+        picture (HEVC RADL/RASL). See PictureRole in annexb.hpp."""
         cdef const uint8_t[::1] mv = memoryview(data).cast("B")
         return <int>self.c.picture_role(_buffer_ptr(mv), mv.shape[0], keyframe)
+
+    def leads(self, data, restart):
+        """Whether this packet is a leading picture of the open restart point ``restart`` (a packet
+        before it in decoding order): HEVC RADL/RASL, or an H.264 picture whose order count is below
+        the restart point's."""
+        cdef const uint8_t[::1] mv = memoryview(data).cast("B")
+        cdef const uint8_t[::1] rv = memoryview(restart).cast("B")
+        return bool(self.c.leads(_buffer_ptr(mv), mv.shape[0], _buffer_ptr(rv), rv.shape[0]))
 
     def convert(self, data):
         """Annex-B form of one packet; raises DecodeError when a NAL length overruns the packet."""

@@ -759,20 +759,42 @@ class Decoder:
     def picture_role(self, packet: Any) -> int:
         """What decoding from ``packet`` on gives (the packet's first slice, or its key-frame flag
         for VP8/VP9/AV1/MJPEG): :data:`CLEAN_RESTART` where :meth:`starts_sequence`;
-        :data:`OPEN_RESTART` for an HEVC CRA, from which a decoder gives the same frames except
-        the CRA's leading pictures; :data:`LEADING` for such a leading picture (HEVC RADL/RASL);
-        0 otherwise, for other codecs and for malformed packets."""
-        if self._closed:
-            return 0
-        if self._roles is None:
-            self._roles = annexb_converter(self.info)
-        if not self._roles:
+        :data:`OPEN_RESTART` for an HEVC CRA or an H.264 I picture with an exact recovery point
+        SEI (x264's open GOPs), from which a decoder gives the same frames except its leading
+        pictures (:meth:`is_leading`); :data:`LEADING` for such a leading picture of HEVC
+        (RADL/RASL); 0 otherwise, for other codecs and for malformed packets."""
+        roles = self._bitstream()
+        if not roles:
             return 0
         data, _ = _packet_fields(packet, None, self.info.time_base)
         try:
-            return int(self._roles.picture_role(data, _is_key(packet)))
+            return int(roles.picture_role(data, _is_key(packet)))
         except (errors.Error, TypeError, ValueError):  # not a buffer of bytes
             return 0
+
+    def _bitstream(self) -> Any:
+        """The parser of picture_role and is_leading, made at the first call; None once closed,
+        False where the codec configuration is malformed."""
+        if self._closed:
+            return None
+        if self._roles is None:
+            self._roles = annexb_converter(self.info)
+        return self._roles
+
+    def is_leading(self, packet: Any, restart: Any) -> bool:
+        """Whether ``packet`` is a leading picture of ``restart``, an :data:`OPEN_RESTART` packet
+        before it in decoding order: shown before it and possibly predicting from pictures before
+        it. HEVC: a RADL/RASL picture. H.264 (no such NAL types): its picture order count is below
+        the restart point's. False for other codecs and unreadable packets."""
+        roles = self._bitstream()
+        if not roles:
+            return False
+        data, _ = _packet_fields(packet, None, self.info.time_base)
+        first, _ = _packet_fields(restart, None, self.info.time_base)
+        try:
+            return bool(roles.leads(data, first))
+        except (errors.Error, TypeError, ValueError):  # not a buffer of bytes
+            return False
 
     def hidden_copy(self, packet: Any) -> Packet:
         """``packet`` to be decoded but not shown (its payload shared, not copied): a picture that

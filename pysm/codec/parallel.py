@@ -22,7 +22,10 @@ its leading pictures (RASL/RADL: after it in decoding order, shown before it), w
 from pictures before it. So a segment may start at a CRA as well: the segment before decodes the
 CRA without showing it and then takes those leading pictures (HEVC puts all of them before the
 first trailing picture, and no trailing picture predicts from one), and the new segment starts at
-the CRA without them.
+the CRA without them. x264's open GOPs are cut the same way, at their I pictures with an exact
+recovery point: H.264 marks no leading pictures, so their picture order counts tell them
+(:meth:`Decoder.is_leading`), and a leading picture coded after a trailing one (no encoder known
+to us does that; H.264 does not forbid it) would go to the new segment and decode damaged there.
 
 Frames of later segments wait for the consumer, so the lookahead costs device memory: at most
 ``max_lookahead_frames`` frames in the segments after the one being handed out (plus one call's
@@ -137,7 +140,7 @@ class _Segment:
 class _Feed:
     """Where the consumer is in the packet source: packets read and not yet in a segment."""
 
-    __slots__ = ("pending", "offset", "segment", "eof", "error", "open_cut", "leading_to")
+    __slots__ = ("pending", "offset", "segment", "eof", "error", "open_cut", "leading_to", "restart")
 
     def __init__(self) -> None:
         self.pending: deque = deque()  # all with the same pts offset
@@ -145,12 +148,13 @@ class _Feed:
         self.segment: _Segment | None = None  # the segment packets go to
         self.eof = False
         self.error: BaseException | None = None  # the source's, raised once the frames before it are out
-        # A cut at an open restart point (HEVC CRA): pending[0] is that point, which the next
-        # segment starts with; the segment before decodes it hidden, then takes the leading
-        # pictures that follow it (they predict from pictures before it) and is sealed at the
-        # first picture that is not one.
+        # A cut at an open restart point (`restart`: an HEVC CRA, ...): pending[0] is that point,
+        # which the next segment starts with; the segment before decodes it hidden, then takes the
+        # leading pictures that follow it (they predict from pictures before it) and is sealed at
+        # the first picture that is not one.
         self.open_cut = False
         self.leading_to: _Segment | None = None
+        self.restart: Any = None
 
 
 class _Worker:
@@ -204,9 +208,9 @@ class ParallelDecode:
         sessions: how many sessions may decode at once, asked whenever a segment opens.
         starts_sequence: whether a packet is a restart point: false for none, OPEN_RESTART for an
             open one (an HEVC CRA, see ``leading``), anything else true for a clean one.
-        leading: whether a packet is a leading picture of the open restart point before it (shown
-            before it, and may predict from pictures before it); None: no cut at open restart
-            points.
+        leading: ``leading(packet, restart)``, whether a packet is a leading picture of the open
+            restart point ``restart`` before it (shown before it, and may predict from pictures
+            before it; :meth:`Decoder.is_leading`); None: no cut at open restart points.
         hidden: a packet to be decoded but not shown (``Decoder.hidden_copy``); needed with
             ``leading``.
         continues: the first decoder is part-way through the stream: the first segment goes on
@@ -242,7 +246,7 @@ class ParallelDecode:
     """
 
     def __init__(self, first: Any, make_decoder: Callable[[], Any], sessions: Callable[[], int],
-                 starts_sequence: Callable[[Any], int], *, leading: Callable[[Any], bool] | None = None,
+                 starts_sequence: Callable[[Any], int], *, leading: Callable[[Any, Any], bool] | None = None,
                  hidden: Callable[[Any], Any] | None = None, continues: bool = False, batch: int = 8,
                  min_segment: int = 24, max_lookahead_frames: int = 64, eager: bool = False,
                  parallel_now: bool = False, free_first: bool = False,
@@ -677,13 +681,13 @@ class ParallelDecode:
                     feed.open_cut = False
                 else:
                     if feed.leading_to is not None:
-                        if self._leading(p):
+                        if self._leading(p, feed.restart):
                             lead.append(pending.popleft())
                             continue
                         self._add(feed.leading_to, lead, feed.offset)
                         lead = []
                         self._seal(feed.leading_to)
-                        feed.leading_to = None
+                        feed.leading_to = feed.restart = None
                     if seg.length + len(take) >= self._min_segment:
                         cut = self._restart(p)
                         if cut:
@@ -699,6 +703,7 @@ class ParallelDecode:
                     # from it) and stays open for them; the next one starts at it.
                     self._add(seg, [self._hidden(pending[0])], feed.offset, counted=False)
                     feed.leading_to, feed.segment, feed.open_cut = seg, None, True
+                    feed.restart = pending[0]
                 else:
                     self._end_segment(feed)
             if take or lead or cut:
@@ -736,4 +741,4 @@ class ParallelDecode:
         for seg in (feed.leading_to, feed.segment):
             if seg is not None:
                 self._seal(seg)
-        feed.segment = feed.leading_to = None
+        feed.segment = feed.leading_to = feed.restart = None

@@ -23,7 +23,7 @@ import weakref
 from typing import Any, Callable, Iterator
 
 from pysm import errors
-from pysm.codec.decoder import CLEAN_RESTART, LEADING, OPEN_RESTART, Decoder, _is_key, open_source, parse_device
+from pysm.codec.decoder import CLEAN_RESTART, OPEN_RESTART, Decoder, _is_key, open_source, parse_device
 from pysm.codec.demux import Demuxer, StreamInfo
 from pysm.codec import parallel as _parallel
 from pysm.codec.parallel import LOOKAHEAD_MIB, ParallelDecode, auto_lookahead_mib, auto_sessions
@@ -353,7 +353,7 @@ class VideoReader:
         # cycle with its own iterator be collected (its iterator's cleanup then stops them).
         p = ParallelDecode(
             decoder, _weak(self._new_session), _weak(self._sessions_now, default=1),
-            functools.partial(_restart_kind, decoder), leading=lambda pkt: decoder.picture_role(pkt) == LEADING,
+            functools.partial(_restart_kind, decoder), leading=decoder.is_leading,
             hidden=decoder.hidden_copy, continues=continues, batch=self.batch_packets,
             max_lookahead_frames=self._lookahead_frames(),
             eager=asked, parallel_now=True, free_first=alone,

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "pysm/h264_order.hpp"
+
 namespace pysm::codec {
 
 // What a picture means for starting to decode at it (AnnexBConverter::picture_role).
@@ -16,12 +18,14 @@ enum class PictureRole : int {
   // Decoding can start here and give the frames of a decoder that saw everything before it
   // (AnnexBConverter::starts_sequence).
   CleanRestart = 1,
-  // An HEVC CRA: decoding can start here, and gives the same frames from it on in output order,
-  // but not its leading pictures (those after it in decoding order shown before it: RASL
-  // pictures predict from pictures before the CRA), which a decoder starting here skips.
+  // Decoding can start here, and gives the same frames from it on in output order, but not its
+  // leading pictures (those after it in decoding order shown before it, which may predict from
+  // pictures before it), which a decoder starting here skips (AnnexBConverter::leads). An HEVC
+  // CRA; an H.264 I picture with an exact recovery point SEI (x264's open GOPs).
   OpenRestart = 2,
   // An HEVC RADL or RASL picture: a leading picture of the last IRAP picture. No trailing
-  // picture predicts from one, and all of them precede the first trailing picture.
+  // picture predicts from one, and all of them precede the first trailing picture. (H.264 has
+  // no such NAL type: AnnexBConverter::leads compares picture order counts.)
   Leading = 3,
 };
 
@@ -57,6 +61,13 @@ class AnnexBConverter {
   // leading picture whose slice is cut short (a NAL length past the packet's end) stays Leading.
   PictureRole picture_role(const uint8_t* data, size_t size, bool keyframe) const;
 
+  // Whether this packet is a leading picture of the open restart point `restart` before it in
+  // decoding order. HEVC: its NAL type says (picture_role is Leading). H.264: its picture order
+  // count is below the restart point's (pic_order_cnt_type 0; the slice headers of both read
+  // with the parameter sets of the extradata and of `restart`). A slice cut short counts by what
+  // there is of its header; an unreadable one is not leading.
+  bool leads(const uint8_t* data, size_t size, const uint8_t* restart, size_t restart_size) const;
+
  private:
   // Calls fn(nal, len) on each NAL unit of the packet (length-prefixed or Annex-B) until it
   // returns true: 1 when it did, -2 when it did on a length-prefixed NAL unit cut short (shown to
@@ -64,8 +75,17 @@ class AnnexBConverter {
   template <typename Fn>
   int find_nal(const uint8_t* data, size_t size, Fn fn, bool visit_cut = false) const;
 
+  // The first slice header of an H.264 packet, read with `sets` and the packet's own parameter
+  // sets (added to `sets`): false when there is no readable one (slice->nal_type is still that of
+  // the first slice, 0 for none). `recovery`: an exact recovery
+  // point SEI came before it. A slice cut short (a NAL length past the packet's end) is read as
+  // far as it goes, and sets `cut`.
+  bool h264_first_slice(const uint8_t* data, size_t size, H264ParameterSets& sets, H264Slice* slice,
+                        bool* recovery, bool* cut = nullptr) const;
+
   enum class Family { Other, H264, HEVC, KeyFrameCodec };
   Family family_ = Family::Other;
+  H264ParameterSets h264_sets_;  // those of the extradata
   int nal_length_size_ = 0;  // 0: input is already Annex-B (or not a NAL codec)
   std::vector<uint8_t> headers_;
 };
