@@ -392,6 +392,12 @@ def test_h264_picture_order_from_written_headers():
     assert conv.leads(_slice(1, poc_lsb=10), wrapped) and not conv.leads(_slice(1, poc_lsb=2), wrapped)
     assert not conv.leads(_slice(1, poc_lsb=4), sets + _slice(7, poc_lsb=8, idr=True))
     assert not conv.leads(_slice(1, poc_lsb=4), _sei() + _slice(7, poc_lsb=8)), "no parameter sets: unreadable"
+    assert conv.leads(_slice(1, poc_lsb=4)[:6], restart) is None, "too little of the slice header to tell"
+    # Annex-B extradata (raw .h264, some MKV muxers) holds the parameter sets too.
+    assert AnnexBConverter("h264", sets).picture_role(_sei() + _slice(7, poc_lsb=8), True) == 2
+    assert AnnexBConverter("h264", sets).leads(_slice(1, poc_lsb=4), _sei() + _slice(7, poc_lsb=8))
+    # A scaling list's delta out of its range (-128..127) makes the SPS malformed.
+    assert conv.picture_role(_sps(high=True, scaling={0: [2**31 - 1]}) + _PPS + _sei() + _slice(7, 8), True) == 0
     # Not open restart points: no recovery point, one that is inexact, late or after a broken
     # link; a P picture; field coding (order counts per field); pic_order_cnt_type 1.
     for packet in (sets + _slice(7, 8), sets + _sei(exact=0) + _slice(7, 8), sets + _sei(frames=2) + _slice(7, 8),

@@ -104,16 +104,16 @@ AnnexBConverter::AnnexBConverter(const std::string& codec, const uint8_t* ed, si
   if (codec == "h264" || codec == "hevc") {
     if (starts_with_start_code(ed, n)) {  // e.g. raw .h264 or some MKV muxers: already Annex-B
       headers_.assign(ed, ed + n);
-      return;
+    } else {
+      int ls = 0;
+      std::vector<uint8_t> h;
+      bool ok = codec == "h264" ? parse_avcc(ed, n, &ls, h) : parse_hvcc(ed, n, &ls, h);
+      if (!ok || ls == 3)  // 3-byte lengths are not allowed by the spec; never seen in practice
+        raise(ErrorKind::Decode, "the " + codec + " codec configuration record (" + std::to_string(n) +
+                                     " bytes of extradata) is malformed; the file is corrupt or not " + codec);
+      nal_length_size_ = ls;
+      headers_ = std::move(h);
     }
-    int ls = 0;
-    std::vector<uint8_t> h;
-    bool ok = codec == "h264" ? parse_avcc(ed, n, &ls, h) : parse_hvcc(ed, n, &ls, h);
-    if (!ok || ls == 3)  // 3-byte lengths are not allowed by the spec; never seen in practice
-      raise(ErrorKind::Decode, "the " + codec + " codec configuration record (" + std::to_string(n) +
-                                   " bytes of extradata) is malformed; the file is corrupt or not " + codec);
-    nal_length_size_ = ls;
-    headers_ = std::move(h);
   } else if (codec == "av1") {
     // av1C: 4 bytes (marker/version, profile/level, flags, delay) then configOBUs, normally the
     // sequence header; the parser accepts them in-band ahead of the first temporal unit.
@@ -216,17 +216,16 @@ PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyfr
   return role;
 }
 
-bool AnnexBConverter::leads(const uint8_t* d, size_t n, const uint8_t* rd, size_t rn) const {
+int AnnexBConverter::leads(const uint8_t* d, size_t n, const uint8_t* rd, size_t rn) const {
   if (family_ == Family::HEVC) return picture_role(d, n, false) == PictureRole::Leading;
-  if (family_ != Family::H264) return false;
+  if (family_ != Family::H264) return 0;
   H264ParameterSets sets = h264_sets_;
   H264Slice r, s;
   bool recovery = false;
   // An IDR has none: the order counts after it start from its own.
-  if (!h264_first_slice(rd, rn, sets, &r, &recovery) || r.nal_type == 5 || r.poc_type != 0) return false;
-  if (!h264_first_slice(d, n, sets, &s, &recovery) || s.nal_type == 5 || s.poc_type != 0 ||
-      s.max_poc_lsb != r.max_poc_lsb)
-    return false;
+  if (!h264_first_slice(rd, rn, sets, &r, &recovery) || r.nal_type == 5 || r.poc_type != 0) return 0;
+  if (!h264_first_slice(d, n, sets, &s, &recovery)) return s.nal_type == 5 ? 0 : -1;
+  if (s.nal_type == 5 || s.poc_type != 0 || s.max_poc_lsb != r.max_poc_lsb) return 0;
   // Below the restart point's count, modulo MaxPicOrderCntLsb (8.2.1.1: counts of pictures this
   // close differ by less than half of it).
   const int ahead = (s.poc_lsb - r.poc_lsb + r.max_poc_lsb) % r.max_poc_lsb;

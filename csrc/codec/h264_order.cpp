@@ -88,12 +88,18 @@ bool high_profile(uint32_t p) {
   }
 }
 
-void skip_scaling_list(RbspReader& r, int size) {
+// False when a delta_scale is out of its range (-128..127): a malformed SPS.
+bool skip_scaling_list(RbspReader& r, int size) {
   int last = 8, next = 8;
   for (int j = 0; j < size && r.ok(); ++j) {
-    if (next != 0) next = (last + r.se() + 256) % 256;
+    if (next != 0) {
+      const int32_t delta = r.se();
+      if (delta < -128 || delta > 127) return false;
+      next = (last + delta + 256) % 256;
+    }
     last = next == 0 ? last : next;
   }
+  return true;
 }
 
 }  // namespace
@@ -123,7 +129,7 @@ void H264ParameterSets::add(const uint8_t* nal, size_t len) {
     r.bit();  // qpprime_y_zero_transform_bypass_flag
     if (r.bit())  // seq_scaling_matrix_present_flag
       for (int i = 0; i < (chroma != 3 ? 8 : 12) && r.ok(); ++i)
-        if (r.bit()) skip_scaling_list(r, i < 6 ? 16 : 64);
+        if (r.bit() && !skip_scaling_list(r, i < 6 ? 16 : 64)) return;
   }
   const uint32_t log2_frame_num = r.ue() + 4;
   const uint32_t poc_type = r.ue();

@@ -16,7 +16,7 @@ cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
         cbool convert(const uint8_t* data, size_t size, vector[uint8_t]& out)
         cbool starts_sequence(const uint8_t* data, size_t size, cbool keyframe, cbool no_leading)
         CPictureRole picture_role(const uint8_t* data, size_t size, cbool keyframe)
-        cbool leads(const uint8_t* data, size_t size, const uint8_t* restart, size_t restart_size)
+        int leads(const uint8_t* data, size_t size, const uint8_t* restart, size_t restart_size)
 
 cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     cdef cppclass CNvdecCaps "pysm::codec::NvdecCaps":
@@ -306,10 +306,12 @@ cdef class AnnexBConverter:
     def leads(self, data, restart):
         """Whether this packet is a leading picture of the open restart point ``restart`` (a packet
         before it in decoding order): HEVC RADL/RASL, or an H.264 picture whose order count is below
-        the restart point's."""
+        the restart point's. None where its order cannot be read (an H.264 slice header damaged or
+        cut short)."""
         cdef const uint8_t[::1] mv = memoryview(data).cast("B")
         cdef const uint8_t[::1] rv = memoryview(restart).cast("B")
-        return bool(self.c.leads(_buffer_ptr(mv), mv.shape[0], _buffer_ptr(rv), rv.shape[0]))
+        cdef int r = self.c.leads(_buffer_ptr(mv), mv.shape[0], _buffer_ptr(rv), rv.shape[0])
+        return None if r < 0 else bool(r)
 
     def convert(self, data):
         """Annex-B form of one packet; raises DecodeError when a NAL length overruns the packet."""

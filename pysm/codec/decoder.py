@@ -785,16 +785,20 @@ class Decoder:
         """Whether ``packet`` is a leading picture of ``restart``, an :data:`OPEN_RESTART` packet
         before it in decoding order: shown before it and possibly predicting from pictures before
         it. HEVC: a RADL/RASL picture. H.264 (no such NAL types): its picture order count is below
-        the restart point's. False for other codecs and unreadable packets."""
+        the restart point's; where its slice header cannot be read (a damaged packet), its
+        timestamp is (False without timestamps). False for other codecs and unreadable packets."""
         roles = self._bitstream()
         if not roles:
             return False
-        data, _ = _packet_fields(packet, None, self.info.time_base)
-        first, _ = _packet_fields(restart, None, self.info.time_base)
+        data, pts = _packet_fields(packet, None, self.info.time_base)
+        first, restart_pts = _packet_fields(restart, None, self.info.time_base)
         try:
-            return bool(roles.leads(data, first))
+            leading = roles.leads(data, first)
         except (errors.Error, TypeError, ValueError):  # not a buffer of bytes
             return False
+        if leading is None:  # -1: no timestamp
+            return pts is not None and restart_pts is not None and 0 <= pts < restart_pts
+        return leading
 
     def hidden_copy(self, packet: Any) -> Packet:
         """``packet`` to be decoded but not shown (its payload shared, not copied): a picture that

@@ -62,11 +62,12 @@ class AnnexBConverter {
   PictureRole picture_role(const uint8_t* data, size_t size, bool keyframe) const;
 
   // Whether this packet is a leading picture of the open restart point `restart` before it in
-  // decoding order. HEVC: its NAL type says (picture_role is Leading). H.264: its picture order
-  // count is below the restart point's (pic_order_cnt_type 0; the slice headers of both read
-  // with the parameter sets of the extradata and of `restart`). A slice cut short counts by what
-  // there is of its header; an unreadable one is not leading.
-  bool leads(const uint8_t* data, size_t size, const uint8_t* restart, size_t restart_size) const;
+  // decoding order: 1 if so, 0 if not. HEVC: its NAL type says (picture_role is Leading). H.264:
+  // its picture order count is below the restart point's (pic_order_cnt_type 0; the slice headers
+  // of both read with the parameter sets of the extradata and of `restart`); a slice cut short
+  // counts by what there is of its header, and -1 says that the packet's order cannot be read
+  // (no readable slice header): the caller may go by the container's timestamps.
+  int leads(const uint8_t* data, size_t size, const uint8_t* restart, size_t restart_size) const;
 
  private:
   // Calls fn(nal, len) on each NAL unit of the packet (length-prefixed or Annex-B) until it
