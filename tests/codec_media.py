@@ -295,3 +295,47 @@ def yuv_to_rgb_float32_twin(nv12: np.ndarray, width: int, height: int, matrix: s
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
+
+
+def joined_recordings(tmp_path: Path, ext: str, open_gop: bool) -> Path:
+    """Two H.264 recordings of one size joined into one file, as a stream copy of a camera
+    reconfigured part-way writes it: the container keeps the first part's SPS/PPS, and the second
+    part's come in band, only with its first key frame (24 + 200 frames, 160x120)."""
+    import av
+
+    extra = "open-gop=1:" if open_gop else ""
+    # The first part is shorter than an automatic reader's watch (48 frames): the second part's
+    # sets come while the reader's own decoder still decodes alone.
+    a = make_clip(tmp_path / "a.mp4", "h264", n=24, width=160, height=120, gop=12, bframes=1,
+                  options={"x264-params": f"{extra}keyint=12:min-keyint=12:scenecut=0:bframes=1:ref=1"})
+    b = make_clip(tmp_path / "b.mp4", "h264", n=200, width=160, height=120, gop=40, bframes=6, seed=3,
+                  options={"x264-params": f"{extra}keyint=40:min-keyint=40:scenecut=0:bframes=6:ref=4"})
+    dst = tmp_path / f"joined.{ext}"
+    with av.open(str(a)) as ia, av.open(str(b)) as ib, av.open(str(dst), "w") as o:
+        sa, sb = ia.streams.video[0], ib.streams.video[0]
+        assert bytes(sa.codec_context.extradata) != bytes(sb.codec_context.extradata)
+        out = o.add_stream_from_template(sa)
+        end = 0
+        for p in ia.demux(sa):
+            if p.size:
+                end = max(end, p.pts + p.duration)
+                p.stream = out
+                o.mux(p)
+        ed = bytes(sb.codec_context.extradata)  # avcC: SPS and PPS records, 4-byte NAL lengths
+        sets, pos = [], 6
+        for count in (ed[5] & 0x1F, None):
+            if count is None:
+                count, pos = ed[pos], pos + 1
+            for _ in range(count):
+                size = int.from_bytes(ed[pos:pos + 2], "big")
+                sets.append(ed[pos + 2:pos + 2 + size])
+                pos += 2 + size
+        in_band = b"".join(len(n).to_bytes(4, "big") + n for n in sets)
+        packets = [x for x in ib.demux(sb) if x.size]
+        shift = end - min(0, packets[0].dts)  # decoding times keep rising across the join
+        for k, p in enumerate(packets):
+            q = av.Packet((in_band if k == 0 else b"") + bytes(p))
+            q.pts, q.dts, q.time_base, q.is_keyframe = p.pts + shift, p.dts + shift, p.time_base, p.is_keyframe
+            q.stream = out
+            o.mux(q)
+    return dst

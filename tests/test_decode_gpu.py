@@ -16,7 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from codec_media import annexb_file, decode_beside, decode_with_one_damaged_packet, encoder_for, make_clip, psnr, random_nv12, split_nv12
+from codec_media import (annexb_file, decode_beside, decode_with_one_damaged_packet, encoder_for, joined_recordings, make_clip,
+                         psnr, random_nv12, split_nv12)
 
 import pysm
 import pysm.codec
@@ -465,6 +466,27 @@ def test_nvdec_sessions_give_the_serial_frames(nvdec, tmp_path, kind):
             assert used == want_used
         else:
             assert used >= 2, "automatic mode used one session for a lone fast reader"
+
+
+@pytest.mark.parametrize("open_gop", [False, True])
+def test_nvdec_sessions_get_parameter_sets_that_change_part_way(nvdec, tmp_path, open_gop):
+    """Two recordings joined, the second part's SPS/PPS in band only at its first key frame: a
+    later segment's NVDEC session is given them ahead of its first packet, and gives NVDEC's
+    serial frames bit for bit, which match the CPU's decode."""
+    if encoder_for("h264") != "libx264":
+        pytest.skip("no libx264 in this PyAV wheel")
+    clip = joined_recordings(tmp_path, "mkv", open_gop)
+    serial, used = _frames_of(clip, sessions=1)
+    assert len(serial) == 224 and used == 1 and not any(e for _, e, _ in serial)
+    with VideoReader(clip, "cpu") as r:
+        cpu = [(f.pts, f.numpy()) for f in r]
+    assert [p for p, _, _ in serial] == [p for p, _ in cpu]
+    assert min(psnr(g, c) for (_, _, g), (_, c) in zip(serial, cpu)) >= 45.0
+    par, used = _frames_of(clip, sessions=3)
+    assert used == 3 and len(par) == len(serial)
+    for i, ((pa, ea, fa), (pb, eb, fb)) in enumerate(zip(serial, par)):
+        assert (pa, ea) == (pb, eb), i
+        np.testing.assert_array_equal(fa, fb, err_msg=f"frame {i}")
 
 
 @pytest.mark.parametrize("name, frames", [("retail_1080p30_h264.mp4", 400), ("retail_1080p30_hevc.mp4", 700)])

@@ -17,7 +17,7 @@ import av
 import numpy as np
 import pytest
 
-from codec_media import available, encoder_for, make_clip
+from codec_media import available, encoder_for, joined_recordings, make_clip
 from parallel_fakes import FakeDecoder as _FakeDecoder
 from parallel_fakes import Frame as _Frame
 from parallel_fakes import NoSessionDecoder, OpenGopDecoder, open_gop_batches, open_gop_display_order, open_gop_packets
@@ -171,6 +171,27 @@ def test_a_damaged_leading_picture_stays_with_the_segment_before(tmp_path, codec
     assert any(f.error for f in serial)
     for a, b in zip(got, serial):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("open_gop", [False, True])
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_parameter_sets_that_change_part_way_reach_every_session(tmp_path, ext, open_gop):
+    # A session that starts at a later restart point of the second part must be given its in-band
+    # SPS/PPS: with only the container's, it dropped or damaged most of that part's frames without
+    # an error (found by review). Asked-for sessions and an automatic hand-over alike.
+    if encoder_for("h264") != "libx264":
+        pytest.skip("no libx264")
+    clip = joined_recordings(tmp_path, ext, open_gop)
+    serial, _ = _read(clip, sessions=1)
+    assert len(serial) == 224 and not any(e for _, e, _ in serial)
+    for sessions in (2, 3):
+        parallel, reader = _read(clip, sessions=sessions)
+        _same(serial, parallel)
+        assert reader.sessions_used >= 2
+    with _auto_reader(clip, 3, keeps_up=True) as reader:
+        got = [(f.pts, f.error, f.numpy().copy()) for f in reader]
+        assert reader.sessions_used >= 2
+    _same(serial, got)
 
 
 def test_truncated_file_with_sessions_matches_serial(tmp_path):

@@ -216,6 +216,21 @@ PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyfr
   return role;
 }
 
+std::vector<std::pair<size_t, size_t>> AnnexBConverter::parameter_sets(const uint8_t* d, size_t n) const {
+  std::vector<std::pair<size_t, size_t>> sets;
+  if (family_ != Family::H264 && family_ != Family::HEVC) return sets;
+  find_nal(d, n, [&](const uint8_t* nal, size_t len) {
+    if (len == 0) return false;
+    const int type = family_ == Family::H264 ? nal[0] & 0x1F : (nal[0] >> 1) & 0x3F;
+    const bool vcl = family_ == Family::H264 ? type >= 1 && type <= 5 : type < 32;
+    if (vcl) return true;  // parameter sets come before the picture's slices
+    const bool set = family_ == Family::H264 ? type == 7 || type == 8 : type >= 32 && type <= 34;
+    if (set) sets.emplace_back(static_cast<size_t>(nal - d), nal_length_size_ ? len : annexb_nal_size(nal, len));
+    return false;
+  });
+  return sets;
+}
+
 int AnnexBConverter::leads(const uint8_t* d, size_t n, const uint8_t* rd, size_t rn) const {
   if (family_ == Family::HEVC) return picture_role(d, n, false) == PictureRole::Leading;
   if (family_ != Family::H264) return 0;

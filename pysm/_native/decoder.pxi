@@ -1,6 +1,7 @@
 # decoder: NVDEC decoder, capability table and Annex-B conversion (csrc/codec).
 
 from libcpp.memory cimport unique_ptr
+from libcpp.utility cimport pair
 from libc.stdlib cimport malloc, free
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
@@ -17,6 +18,7 @@ cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
         cbool starts_sequence(const uint8_t* data, size_t size, cbool keyframe, cbool no_leading)
         CPictureRole picture_role(const uint8_t* data, size_t size, cbool keyframe)
         int leads(const uint8_t* data, size_t size, const uint8_t* restart, size_t restart_size)
+        vector[pair[size_t, size_t]] parameter_sets(const uint8_t* data, size_t size)
 
 cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     cdef cppclass CNvdecCaps "pysm::codec::NvdecCaps":
@@ -302,6 +304,18 @@ cdef class AnnexBConverter:
         picture (HEVC RADL/RASL). See PictureRole in annexb.hpp."""
         cdef const uint8_t[::1] mv = memoryview(data).cast("B")
         return <int>self.c.picture_role(_buffer_ptr(mv), mv.shape[0], keyframe)
+
+    @property
+    def nal_length_size(self):
+        """Bytes of each NAL unit's length prefix (AVCC/HVCC), 0 for Annex-B input."""
+        return self.c.nal_length_size()
+
+    def parameter_sets(self, data):
+        """The parameter-set NAL units (H.264 SPS/PPS, HEVC VPS/SPS/PPS) this packet carries before
+        its first slice, as bytes each (header byte included, without framing), in order."""
+        cdef const uint8_t[::1] mv = memoryview(data).cast("B")
+        cdef vector[pair[size_t, size_t]] sets = self.c.parameter_sets(_buffer_ptr(mv), mv.shape[0])
+        return [bytes(mv[s.first:s.first + s.second]) for s in sets]
 
     def leads(self, data, restart):
         """Whether this packet is a leading picture of the open restart point ``restart`` (a packet

@@ -800,6 +800,26 @@ class Decoder:
             return pts is not None and restart_pts is not None and 0 <= pts < restart_pts
         return leading
 
+    def parameter_sets(self, packet: Any) -> list[bytes]:
+        """The parameter-set NAL units (H.264 SPS/PPS, HEVC VPS/SPS/PPS) ``packet`` carries in band
+        before its first slice, each as bytes without framing; empty for other codecs."""
+        roles = self._bitstream()
+        if not roles:
+            return []
+        data, _ = _packet_fields(packet, None, self.info.time_base)
+        try:
+            return roles.parameter_sets(data)
+        except (errors.Error, TypeError, ValueError):  # not a buffer of bytes
+            return []
+
+    def with_parameter_sets(self, packet: Any, nals: list[bytes]) -> Packet:
+        """A copy of ``packet`` with the NAL units ``nals`` (see :meth:`parameter_sets`) ahead of
+        its own, framed as the stream's packets are."""
+        data, pts = _packet_fields(packet, None, self.info.time_base)
+        size = self._bitstream().nal_length_size
+        head = b"".join((len(n).to_bytes(size, "big") if size else b"\x00\x00\x00\x01") + n for n in nals)
+        return Packet(head + bytes(data), pts, key=_is_key(packet), discard=_is_discard(packet))
+
     def hidden_copy(self, packet: Any) -> Packet:
         """``packet`` to be decoded but not shown (its payload shared, not copied): a picture that
         later ones predict from, whose frame comes from elsewhere."""

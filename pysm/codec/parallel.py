@@ -215,6 +215,9 @@ class ParallelDecode:
             ``leading``.
         continues: the first decoder is part-way through the stream: the first segment goes on
             from there on that decoder, up to the first restart point.
+        parameter_sets: a :class:`~pysm.codec.parameter_sets.ParameterSets` of the stream (with
+            what it has seen before ``run``'s first packet): a segment's first packet then
+            carries the in-band parameter sets that came before it.
         batch: most packets per native decode call.
         min_segment: restart points closer than this many packets to the last cut are not cut.
         max_lookahead_frames: bound on the frames decoded ahead of the consumer.
@@ -247,7 +250,8 @@ class ParallelDecode:
 
     def __init__(self, first: Any, make_decoder: Callable[[], Any], sessions: Callable[[], int],
                  starts_sequence: Callable[[Any], int], *, leading: Callable[[Any, Any], bool] | None = None,
-                 hidden: Callable[[Any], Any] | None = None, continues: bool = False, batch: int = 8,
+                 hidden: Callable[[Any], Any] | None = None, continues: bool = False,
+                 parameter_sets: Any = None, batch: int = 8,
                  min_segment: int = 24, max_lookahead_frames: int = 64, eager: bool = False,
                  parallel_now: bool = False, free_first: bool = False,
                  max_queued_packets: int | None = None) -> None:
@@ -257,6 +261,7 @@ class ParallelDecode:
         self._leading = leading if hidden is not None else None
         self._hidden = hidden
         self._continues = continues
+        self._parameter_sets = parameter_sets
         self._batch = max(1, int(batch))
         self._min_segment = max(1, int(min_segment))
         self._max_frames = max(self._batch, int(max_lookahead_frames))
@@ -682,7 +687,7 @@ class ParallelDecode:
                 else:
                     if feed.leading_to is not None:
                         if self._leading(p, feed.restart):
-                            lead.append(pending.popleft())
+                            lead.append(self._next(pending))
                             continue
                         self._add(feed.leading_to, lead, feed.offset)
                         lead = []
@@ -692,7 +697,7 @@ class ParallelDecode:
                         cut = self._restart(p)
                         if cut:
                             break
-                take.append(pending.popleft())
+                take.append(self._next(pending, first=not take and seg.length == 0))
             if lead:
                 self._add(feed.leading_to, lead, feed.offset)
             if take:
@@ -710,6 +715,17 @@ class ParallelDecode:
                 fed = True
                 self._cv.notify_all()
         return fed
+
+    def _next(self, pending: deque, first: bool = False) -> Any:
+        """The next packet of the stream, taken from ``pending``; ``first``: the first of a new
+        segment, which then carries the parameter sets that came before it."""
+        packet = pending.popleft()
+        sets = self._parameter_sets
+        if sets is None:
+            return packet
+        out = sets.prefixed(packet) if first else packet
+        sets.see(packet)
+        return out
 
     def _restart(self, packet: Any) -> int:
         """0, CLEAN_RESTART or OPEN_RESTART (the latter only where open cuts are possible)."""

@@ -27,6 +27,7 @@ from pysm.codec.decoder import CLEAN_RESTART, OPEN_RESTART, Decoder, _is_key, op
 from pysm.codec.demux import Demuxer, StreamInfo
 from pysm.codec import parallel as _parallel
 from pysm.codec.parallel import LOOKAHEAD_MIB, ParallelDecode, auto_lookahead_mib, auto_sessions
+from pysm.codec.parameter_sets import ParameterSets
 from pysm.gil import tune_switch_interval
 
 __all__ = ["VideoReader"]
@@ -298,8 +299,9 @@ class VideoReader:
             return self.frames > at_start
 
         passes = self._passes(count, made_frames)
+        sets = ParameterSets(decoder)  # what later segments' sessions must be given first
         if sessions > 1 and self._sessions is not None:
-            yield from self._parallel_frames(passes, par, asked=True)
+            yield from self._parallel_frames(passes, par, sets, asked=True)
             return
         watch = sessions > 1
         handover = False
@@ -314,10 +316,11 @@ class VideoReader:
                     # This decoder goes on as the first session, up to the next restart point.
                     rest = itertools.chain([(batch, extra)], passes)
                     del batch
-                    yield from self._parallel_frames(rest, par, asked=False, continues=True)
+                    yield from self._parallel_frames(rest, par, sets, asked=False, continues=True)
                     return
                 if watch:
                     for k, p in enumerate(batch):
+                        sets.see(p)
                         if _restart_kind(decoder, p):
                             restarts = [restarts[-1], packets + k] if restarts else [packets + k]
                     packets += len(batch)
@@ -343,7 +346,8 @@ class VideoReader:
         # bottleneck.
         return t_consumer < 0.5 * t_decode
 
-    def _parallel_frames(self, batches: Iterator, par: list, asked: bool, continues: bool = False) -> Iterator[Any]:
+    def _parallel_frames(self, batches: Iterator, par: list, sets: ParameterSets, asked: bool,
+                         continues: bool = False) -> Iterator[Any]:
         decoder = self._decoder
         # Alone on its GPU, a reader's sessions take segments as they come free and read further
         # ahead; beside other readers that made the sessions contend for the engines (see
@@ -354,7 +358,7 @@ class VideoReader:
         p = ParallelDecode(
             decoder, _weak(self._new_session), _weak(self._sessions_now, default=1),
             functools.partial(_restart_kind, decoder), leading=decoder.is_leading,
-            hidden=decoder.hidden_copy, continues=continues, batch=self.batch_packets,
+            hidden=decoder.hidden_copy, continues=continues, parameter_sets=sets, batch=self.batch_packets,
             max_lookahead_frames=self._lookahead_frames(),
             eager=asked, parallel_now=True, free_first=alone,
             max_queued_packets=_parallel.MAX_QUEUED_PACKETS_ALONE if alone else None)

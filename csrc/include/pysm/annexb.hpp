@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pysm/h264_order.hpp"
@@ -60,6 +61,12 @@ class AnnexBConverter {
   // frame flag (VP8, VP9, AV1, MJPEG). Other codecs and malformed packets: Other, except that a
   // leading picture whose slice is cut short (a NAL length past the packet's end) stays Leading.
   PictureRole picture_role(const uint8_t* data, size_t size, bool keyframe) const;
+
+  // The parameter sets this packet carries in band (H.264 SPS/PPS, HEVC VPS/SPS/PPS, whole NAL
+  // units before its first slice), as {offset, size} of each NAL unit (header byte included,
+  // framing not) in the packet, in order. A decoder that starts at a later restart point needs
+  // those the stream carried before it (ParameterSets in pysm/codec/parameter_sets.py).
+  std::vector<std::pair<size_t, size_t>> parameter_sets(const uint8_t* data, size_t size) const;
 
   // Whether this packet is a leading picture of the open restart point `restart` before it in
   // decoding order: 1 if so, 0 if not. HEVC: its NAL type says (picture_role is Leading). H.264:
