@@ -487,6 +487,12 @@ def test_nvdec_sessions_get_parameter_sets_that_change_part_way(nvdec, tmp_path,
     for i, ((pa, ea, fa), (pb, eb, fb)) in enumerate(zip(serial, par)):
         assert (pa, ea) == (pb, eb), i
         np.testing.assert_array_equal(fa, fb, err_msg=f"frame {i}")
+    # Looped (a seamless loop on NVDEC): each pass starts with the container's parameter sets again.
+    for sessions in (1, 3):
+        looped, _ = _frames_of(clip, 2 * 224, loop=True, sessions=sessions)
+        assert len(looped) == 448 and not any(e for _, e, _ in looped)
+        for i in range(224):
+            np.testing.assert_array_equal(looped[224 + i][2], serial[i][2], err_msg=f"{sessions} sessions, pass 2 frame {i}")
 
 
 @pytest.mark.parametrize("name, frames", [("retail_1080p30_h264.mp4", 400), ("retail_1080p30_hevc.mp4", 700)])

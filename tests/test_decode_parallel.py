@@ -194,6 +194,21 @@ def test_parameter_sets_that_change_part_way_reach_every_session(tmp_path, ext, 
     _same(serial, got)
 
 
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_each_pass_of_a_looped_file_starts_with_its_configuration(tmp_path, sessions):
+    # After the second part's in-band SPS/PPS, the next pass's first part must decode with the
+    # container's again, on one decoder as on several (it decoded damaged with the second part's).
+    if encoder_for("h264") != "libx264":
+        pytest.skip("no libx264")
+    clip = joined_recordings(tmp_path, "mkv", open_gop=False)
+    frames, reader = _read(clip, 3 * 224, loop=True, sessions=sessions)
+    assert reader.sessions_used == sessions
+    assert not any(e for _, e, _ in frames)
+    for k in (1, 2):
+        for i in range(224):
+            np.testing.assert_array_equal(frames[k * 224 + i][2], frames[i][2], err_msg=f"pass {k + 1} frame {i}")
+
+
 def test_truncated_file_with_sessions_matches_serial(tmp_path):
     clip = make_clip(tmp_path / "c.ts", "h264", n=80, gop=12)  # MPEG-TS: readable when cut short
     cut = tmp_path / "cut.ts"

@@ -652,6 +652,7 @@ class Decoder:
         self.fallback_reason: str | None = None
         self._closed = False
         self._roles: Any = None  # the bitstream parser of picture_role, made at its first call
+        self._config_sets: list[bytes] | None = None  # the extradata's parameter sets (with_configuration)
         if kind == "auto":
             reason = nvdec_unavailable_reason(info, index)
             if reason is None:
@@ -812,13 +813,30 @@ class Decoder:
         except (errors.Error, TypeError, ValueError):  # not a buffer of bytes
             return []
 
-    def with_parameter_sets(self, packet: Any, nals: list[bytes]) -> Packet:
-        """A copy of ``packet`` with the NAL units ``nals`` (see :meth:`parameter_sets`) ahead of
-        its own, framed as the stream's packets are."""
+    def with_parameter_sets(self, packet: Any, nals: list[bytes]) -> Any:
+        """``packet`` carrying ahead of its own NAL units those of the parameter sets ``nals`` (see
+        :meth:`parameter_sets`) it lacks, framed as the stream's packets are: a copy, or
+        ``packet`` itself where it lacks none."""
+        if nals:
+            own = set(self.parameter_sets(packet))
+            nals = [n for n in nals if n not in own]
+        if not nals:
+            return packet
         data, pts = _packet_fields(packet, None, self.info.time_base)
         size = self._bitstream().nal_length_size
         head = b"".join((len(n).to_bytes(size, "big") if size else b"\x00\x00\x00\x01") + n for n in nals)
         return Packet(head + bytes(data), pts, key=_is_key(packet), discard=_is_discard(packet))
+
+    def with_configuration(self, packet: Any) -> Any:
+        """``packet`` carrying ahead of its own NAL units the codec configuration's parameter sets
+        (the extradata's) that it lacks (a copy), or ``packet`` itself where it lacks none or the
+        codec has none: for decoding to start over from the stream's first packet."""
+        if self._config_sets is None:
+            roles = self._bitstream()
+            headers = roles.headers if roles else b""
+            # The configuration's headers are Annex-B whatever the packets' framing.
+            self._config_sets = _core.AnnexBConverter(self.info.codec, b"").parameter_sets(headers) if headers else []
+        return self.with_parameter_sets(packet, self._config_sets)
 
     def hidden_copy(self, packet: Any) -> Packet:
         """``packet`` to be decoded but not shown (its payload shared, not copied): a picture that

@@ -40,8 +40,4 @@ class ParameterSets:
     def prefixed(self, packet: Any) -> Any:
         """``packet``, the first of a segment, carrying ahead of its own NAL units the parameter sets
         seen before it that it lacks (a copy), or ``packet`` itself where it lacks none."""
-        if not self._sets:
-            return packet
-        own = set(self._decoder.parameter_sets(packet))
-        missing = [nal for nal in self._sets if nal not in own]
-        return self._decoder.with_parameter_sets(packet, missing) if missing else packet
+        return self._decoder.with_parameter_sets(packet, list(self._sets))

@@ -247,6 +247,11 @@ class VideoReader:
                 batch = demuxer.read_batch(n)
                 if not batch:
                     break
+                if offset and not read_any:
+                    # A later pass: the parameter sets the pass starts with are the codec
+                    # configuration's, not the last in-band ones the decoder took (a file whose
+                    # sets change part-way would decode its first part with its last part's).
+                    batch[0] = decoder.with_configuration(batch[0])
                 read_any = True
                 if self.seamless_loop is None:
                     self.seamless_loop = looping and decoder.continues_at(batch[0])
