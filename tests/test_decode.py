@@ -417,8 +417,10 @@ def test_h264_picture_order_from_written_headers():
     assert conv.leads(_slice(1, poc_lsb=65534, log2_frame_num=16, log2_lsb=16), high + _sei() + first)
     assert not conv.leads(_slice(1, poc_lsb=2, log2_frame_num=16, log2_lsb=16), high + _sei() + first)
     # The parameter sets a packet carries, before its first slice, without their framing.
-    assert conv.parameter_sets(sets + _sei() + _slice(7, 8)) == [_sps()[4:], _PPS[4:]]
+    assert conv.parameter_sets(sets + _sei() + _slice(7, 8)) == [((7, 0), _sps()[4:]), ((8, 0), _PPS[4:])]
     assert conv.parameter_sets(_sei() + _slice(7, 8) + _PPS) == [], "after the picture: not its sets"
+    pps3 = _Bits().ue(3).ue(0).u(1, 0).u(1, 0).ue(0).nal(0x68)
+    assert conv.parameter_sets(pps3 + b"\x00\x00\x00\x01\x68") == [((8, 3), pps3[4:]), ((8, -1), b"\x68")]
     # Length-prefixed (AVCC) with the parameter sets in the extradata.
     record = lambda n: len(n[4:]).to_bytes(2, "big") + n[4:]  # noqa: E731 - {u16 length, NAL}
     avcc = bytes([1, 66, 0, 30, 0xFF, 0xE1]) + record(_sps()) + b"\x01" + record(_PPS)
@@ -429,7 +431,7 @@ def test_h264_picture_order_from_written_headers():
     assert conv.leads(prefixed(_slice(1, poc_lsb=4))[:-1], r), "a slice cut short is read as far as it goes"
     assert not conv.leads(prefixed(_slice(1, poc_lsb=4))[:-3], r), "but not past its end"
     assert conv.picture_role(r[:-1], True) == 0, "a restart point must be whole"
-    assert conv.parameter_sets(prefixed(_PPS, _sei(), _slice(7, 8))) == [_PPS[4:]]
+    assert conv.parameter_sets(prefixed(_PPS, _sei(), _slice(7, 8))) == [((8, 0), _PPS[4:])]
     assert conv.parameter_sets(prefixed(_PPS)[:-1]) == [], "a parameter set cut short is not one"
 
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "pysm/error.hpp"
+#include "pysm/rbsp_reader.hpp"
 
 namespace pysm::codec {
 namespace {
@@ -216,16 +217,66 @@ PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyfr
   return role;
 }
 
-std::vector<std::pair<size_t, size_t>> AnnexBConverter::parameter_sets(const uint8_t* d, size_t n) const {
-  std::vector<std::pair<size_t, size_t>> sets;
+namespace {
+
+// The id of an H.264 SPS (7.3.2.1.1) or PPS (7.3.2.2), or of an HEVC VPS, SPS or PPS
+// (7.3.2.1-7.3.2.3 of H.265): -1 where it cannot be read.
+int parameter_set_id(bool hevc, int type, const uint8_t* nal, size_t len) {
+  const size_t header = hevc ? 2 : 1;
+  if (len <= header) return -1;
+  RbspReader r(nal + header, len - header);
+  uint32_t id = 0;
+  if (!hevc) {
+    if (type == 7) r.bits(24);  // profile_idc, constraint flags, level_idc
+    id = r.ue();
+  } else if (type == 32) {
+    id = r.bits(4);  // vps_video_parameter_set_id
+  } else if (type == 33) {
+    r.bits(4);  // sps_video_parameter_set_id
+    const uint32_t sub_layers = r.bits(3);  // sps_max_sub_layers_minus1
+    r.bit();    // sps_temporal_id_nesting_flag
+    // profile_tier_level(1, sps_max_sub_layers_minus1): the general part, then per sub-layer.
+    for (int i = 0; i < 3; ++i) r.bits(32);  // 88 bits of general profile, then general_level_idc
+    uint32_t profile = 0, level = 0;
+    for (uint32_t i = 0; i < sub_layers; ++i) {
+      profile |= r.bit() << i;
+      level |= r.bit() << i;
+    }
+    if (sub_layers > 0)
+      for (uint32_t i = sub_layers; i < 8; ++i) r.bits(2);  // reserved_zero_2bits
+    for (uint32_t i = 0; i < sub_layers; ++i) {
+      if (profile & (1u << i)) {  // 88 bits
+        r.bits(32);
+        r.bits(32);
+        r.bits(24);
+      }
+      if (level & (1u << i)) r.bits(8);
+    }
+    id = r.ue();
+  } else {
+    id = r.ue();  // pps_pic_parameter_set_id
+  }
+  return r.ok() && id < 256 ? static_cast<int>(id) : -1;
+}
+
+}  // namespace
+
+std::vector<AnnexBConverter::ParameterSet> AnnexBConverter::parameter_sets(const uint8_t* d, size_t n) const {
+  std::vector<ParameterSet> sets;
   if (family_ != Family::H264 && family_ != Family::HEVC) return sets;
+  const bool hevc = family_ == Family::HEVC;
   find_nal(d, n, [&](const uint8_t* nal, size_t len) {
     if (len == 0) return false;
-    const int type = family_ == Family::H264 ? nal[0] & 0x1F : (nal[0] >> 1) & 0x3F;
-    const bool vcl = family_ == Family::H264 ? type >= 1 && type <= 5 : type < 32;
-    if (vcl) return true;  // parameter sets come before the picture's slices
-    const bool set = family_ == Family::H264 ? type == 7 || type == 8 : type >= 32 && type <= 34;
-    if (set) sets.emplace_back(static_cast<size_t>(nal - d), nal_length_size_ ? len : annexb_nal_size(nal, len));
+    const int type = hevc ? (nal[0] >> 1) & 0x3F : nal[0] & 0x1F;
+    if (hevc ? type < 32 : type >= 1 && type <= 5) return true;  // parameter sets come before the slices
+    if (hevc ? type >= 32 && type <= 34 : type == 7 || type == 8) {
+      ParameterSet ps;
+      ps.offset = static_cast<size_t>(nal - d);
+      ps.size = nal_length_size_ ? len : annexb_nal_size(nal, len);
+      ps.type = type;
+      ps.id = parameter_set_id(hevc, type, nal, ps.size);
+      sets.push_back(ps);
+    }
     return false;
   });
   return sets;

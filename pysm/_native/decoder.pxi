@@ -1,13 +1,15 @@
 # decoder: NVDEC decoder, capability table and Annex-B conversion (csrc/codec).
 
 from libcpp.memory cimport unique_ptr
-from libcpp.utility cimport pair
 from libc.stdlib cimport malloc, free
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
     cdef enum class CPictureRole "pysm::codec::PictureRole"(int):
         Other "pysm::codec::PictureRole::Other"
+    cdef cppclass CParameterSet "pysm::codec::AnnexBConverter::ParameterSet":
+        size_t offset, size
+        int type, id
     cdef cppclass CAnnexBConverter "pysm::codec::AnnexBConverter":
         CAnnexBConverter()
         CAnnexBConverter(const string& codec, const uint8_t* extradata, size_t size) except +raise_native
@@ -18,7 +20,7 @@ cdef extern from "pysm/annexb.hpp" namespace "pysm::codec" nogil:
         cbool starts_sequence(const uint8_t* data, size_t size, cbool keyframe, cbool no_leading)
         CPictureRole picture_role(const uint8_t* data, size_t size, cbool keyframe)
         int leads(const uint8_t* data, size_t size, const uint8_t* restart, size_t restart_size)
-        vector[pair[size_t, size_t]] parameter_sets(const uint8_t* data, size_t size)
+        vector[CParameterSet] parameter_sets(const uint8_t* data, size_t size)
 
 cdef extern from "pysm/nvdec.hpp" namespace "pysm::codec" nogil:
     cdef cppclass CNvdecCaps "pysm::codec::NvdecCaps":
@@ -312,10 +314,11 @@ cdef class AnnexBConverter:
 
     def parameter_sets(self, data):
         """The parameter-set NAL units (H.264 SPS/PPS, HEVC VPS/SPS/PPS) this packet carries before
-        its first slice, as bytes each (header byte included, without framing), in order."""
+        its first slice, in order, as ``((nal_type, id), nal)``: ``nal`` the NAL unit's bytes
+        (header byte included, without framing); ``id`` -1 where it cannot be read."""
         cdef const uint8_t[::1] mv = memoryview(data).cast("B")
-        cdef vector[pair[size_t, size_t]] sets = self.c.parameter_sets(_buffer_ptr(mv), mv.shape[0])
-        return [bytes(mv[s.first:s.first + s.second]) for s in sets]
+        cdef vector[CParameterSet] sets = self.c.parameter_sets(_buffer_ptr(mv), mv.shape[0])
+        return [((s.type, s.id), bytes(mv[s.offset:s.offset + s.size])) for s in sets]
 
     def leads(self, data, restart):
         """Whether this packet is a leading picture of the open restart point ``restart`` (a packet

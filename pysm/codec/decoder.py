@@ -239,6 +239,12 @@ def _packet_fields(packet: Any, pts: int | None, tb: Fraction) -> tuple[Any, int
     return packet, pts
 
 
+def _keyed(sets: list) -> list[tuple[Any, bytes]]:
+    """AnnexBConverter.parameter_sets's ``((type, id), nal)``, a set whose id could not be read
+    keyed by its bytes instead (no other set replaces it)."""
+    return [((key[0], nal) if key[1] < 0 else key, nal) for key, nal in sets]
+
+
 def annexb_converter(info: StreamInfo) -> Any:
     """A bitstream parser for ``info``'s codec (restart points, AVCC/HVCC to Annex-B), or False
     where its codec configuration is malformed: then no restart point is known."""
@@ -652,7 +658,7 @@ class Decoder:
         self.fallback_reason: str | None = None
         self._closed = False
         self._roles: Any = None  # the bitstream parser of picture_role, made at its first call
-        self._config_sets: list[bytes] | None = None  # the extradata's parameter sets (with_configuration)
+        self._config_sets: list | None = None  # the extradata's parameter sets (with_configuration)
         if kind == "auto":
             reason = nvdec_unavailable_reason(info, index)
             if reason is None:
@@ -801,41 +807,46 @@ class Decoder:
             return pts is not None and restart_pts is not None and 0 <= pts < restart_pts
         return leading
 
-    def parameter_sets(self, packet: Any) -> list[bytes]:
+    def parameter_sets(self, packet: Any) -> list[tuple[Any, bytes]]:
         """The parameter-set NAL units (H.264 SPS/PPS, HEVC VPS/SPS/PPS) ``packet`` carries in band
-        before its first slice, each as bytes without framing; empty for other codecs."""
+        before its first slice, in order, as ``(key, nal)``: ``nal`` without framing, ``key``
+        ``(nal_type, id)`` (a later set of the same key replaces it in a decoder), or
+        ``(nal_type, nal)`` where its id cannot be read. Empty for other codecs."""
         roles = self._bitstream()
         if not roles:
             return []
         data, _ = _packet_fields(packet, None, self.info.time_base)
         try:
-            return roles.parameter_sets(data)
+            sets = roles.parameter_sets(data)
         except (errors.Error, TypeError, ValueError):  # not a buffer of bytes
             return []
+        return _keyed(sets)
 
-    def with_parameter_sets(self, packet: Any, nals: list[bytes]) -> Any:
-        """``packet`` carrying ahead of its own NAL units those of the parameter sets ``nals`` (see
-        :meth:`parameter_sets`) it lacks, framed as the stream's packets are: a copy, or
-        ``packet`` itself where it lacks none."""
-        if nals:
-            own = set(self.parameter_sets(packet))
-            nals = [n for n in nals if n not in own]
-        if not nals:
+    def with_parameter_sets(self, packet: Any, sets: list[tuple[Any, bytes]]) -> Any:
+        """``packet`` carrying ahead of its own NAL units the parameter sets ``sets`` (as
+        :meth:`parameter_sets` gives them) of keys it does not carry itself, framed as the
+        stream's packets are: a copy, or ``packet`` itself where there are none."""
+        roles = self._bitstream()
+        if sets and roles:
+            own = {key for key, _ in self.parameter_sets(packet)}
+            sets = [(key, nal) for key, nal in sets if key not in own]
+        if not sets or not roles:
             return packet
         data, pts = _packet_fields(packet, None, self.info.time_base)
-        size = self._bitstream().nal_length_size
-        head = b"".join((len(n).to_bytes(size, "big") if size else b"\x00\x00\x00\x01") + n for n in nals)
+        size = roles.nal_length_size
+        head = b"".join((len(n).to_bytes(size, "big") if size else b"\x00\x00\x00\x01") + n for _, n in sets)
         return Packet(head + bytes(data), pts, key=_is_key(packet), discard=_is_discard(packet))
 
     def with_configuration(self, packet: Any) -> Any:
         """``packet`` carrying ahead of its own NAL units the codec configuration's parameter sets
-        (the extradata's) that it lacks (a copy), or ``packet`` itself where it lacks none or the
-        codec has none: for decoding to start over from the stream's first packet."""
+        (the extradata's) of keys it does not carry itself (a copy), or ``packet`` itself: for
+        decoding to start over from the stream's first packet."""
         if self._config_sets is None:
             roles = self._bitstream()
             headers = roles.headers if roles else b""
             # The configuration's headers are Annex-B whatever the packets' framing.
-            self._config_sets = _core.AnnexBConverter(self.info.codec, b"").parameter_sets(headers) if headers else []
+            sets = _core.AnnexBConverter(self.info.codec, b"").parameter_sets(headers) if headers else []
+            self._config_sets = _keyed(sets)
         return self.with_parameter_sets(packet, self._config_sets)
 
     def hidden_copy(self, packet: Any) -> Packet:

@@ -4,40 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from pysm.codec.decoder import _is_key
-
-#: Most distinct parameter-set NAL units remembered (the oldest are forgotten first).
-MAX_SETS = 64
+#: Most parameter sets remembered: far more than H.264 (32 SPS, 256 PPS) or HEVC (16 VPS, 16 SPS,
+#: 64 PPS) can hold at once; only sets whose id cannot be read (malformed) add beyond those.
+MAX_SETS = 512
 
 
 class ParameterSets:
-    """The H.264 SPS/PPS and HEVC VPS/SPS/PPS NAL units a stream has carried in band so far, in the
-    order a serial decoder took them.
+    """The H.264 SPS/PPS and HEVC VPS/SPS/PPS a stream has carried in band so far: the last of each
+    type and id, in the order a serial decoder took them.
 
     A decoder starting at a later restart point (a further session of :class:`ParallelDecode`)
     knows only the container's codec configuration, which keeps the stream's first parameter
     sets. A file whose sets change part-way (two recordings joined, a camera reconfigured)
-    carries the new ones in band only where they start to apply; without them the later segments
-    decode wrong or not at all. Such a segment's first packet gets the sets seen before it, in
-    order, ahead of its own NAL units (:meth:`prefixed`). Only key frames' packets are read
-    (:meth:`see`): encoders put parameter sets there.
+    carries the new ones in band only where they start to apply, not always in a key frame's
+    packet; without them the later segments decode wrong or not at all. Such a segment's first
+    packet gets the sets seen before it, ahead of its own NAL units (:meth:`prefixed`).
     """
 
     def __init__(self, decoder: Any) -> None:
         self._decoder = decoder
-        self._sets: dict[bytes, None] = {}  # insertion order: the order they were last carried
+        self._sets: dict[Any, bytes] = {}  # key -> NAL unit, in the order last carried
 
     def see(self, packet: Any) -> None:
-        """Note the parameter sets of ``packet``, the stream's next packet, if it is a key frame's."""
-        if not _is_key(packet):
-            return
-        for nal in self._decoder.parameter_sets(packet):
-            self._sets.pop(nal, None)
-            self._sets[nal] = None
+        """Note the parameter sets of ``packet``, the stream's next packet."""
+        for key, nal in self._decoder.parameter_sets(packet):
+            self._sets.pop(key, None)
+            self._sets[key] = nal
         while len(self._sets) > MAX_SETS:
             del self._sets[next(iter(self._sets))]
 
     def prefixed(self, packet: Any) -> Any:
         """``packet``, the first of a segment, carrying ahead of its own NAL units the parameter sets
-        seen before it that it lacks (a copy), or ``packet`` itself where it lacks none."""
-        return self._decoder.with_parameter_sets(packet, list(self._sets))
+        seen before it of the keys it lacks (a copy), or ``packet`` itself where it lacks none."""
+        return self._decoder.with_parameter_sets(packet, list(self._sets.items())) if self._sets else packet

@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "pysm/h264_order.hpp"
@@ -62,11 +61,16 @@ class AnnexBConverter {
   // leading picture whose slice is cut short (a NAL length past the packet's end) stays Leading.
   PictureRole picture_role(const uint8_t* data, size_t size, bool keyframe) const;
 
+  // A parameter-set NAL unit a packet carries in band: where it is in the packet (header byte
+  // included, framing not), its NAL type and its id (-1 where it cannot be read: malformed).
+  struct ParameterSet {
+    size_t offset = 0, size = 0;
+    int type = 0, id = -1;
+  };
   // The parameter sets this packet carries in band (H.264 SPS/PPS, HEVC VPS/SPS/PPS, whole NAL
-  // units before its first slice), as {offset, size} of each NAL unit (header byte included,
-  // framing not) in the packet, in order. A decoder that starts at a later restart point needs
-  // those the stream carried before it (ParameterSets in pysm/codec/parameter_sets.py).
-  std::vector<std::pair<size_t, size_t>> parameter_sets(const uint8_t* data, size_t size) const;
+  // units before its first slice), in order. A decoder that starts at a later restart point needs
+  // the last of each type and id the stream carried before it (pysm/codec/parameter_sets.py).
+  std::vector<ParameterSet> parameter_sets(const uint8_t* data, size_t size) const;
 
   // Whether this packet is a leading picture of the open restart point `restart` before it in
   // decoding order: 1 if so, 0 if not. HEVC: its NAL type says (picture_role is Leading). H.264:
