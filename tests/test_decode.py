@@ -458,6 +458,18 @@ def test_h264_parameter_sets_in_band_only(tmp_path):
     assert [conv.leads(p, pkts[i]) for p in pkts[i + 1:i + 5]] == [p.pts < pkts[i].pts for p in pkts[i + 1:i + 5]]
 
 
+@pytest.mark.parametrize("params", ["", ":temporal-layers=3"])
+def test_hevc_parameter_set_ids(tmp_path, params):
+    # VPS, SPS and PPS ids, the SPS's after a profile_tier_level with sub-layers too.
+    if not encoder_for("hevc"):
+        pytest.skip("no hevc encoder")
+    info, pkts = _packets(make_clip(tmp_path / "c.ts", "hevc", n=12, gop=6, options={
+        "x265-params": f"bframes=2:keyint=6:repeat-headers=1:log-level=none{params}"}))
+    conv = AnnexBConverter(info.codec, info.extradata or b"")
+    keys = [key for key, _ in conv.parameter_sets(pkts[0])]
+    assert keys == [(32, 0), (33, 0), (34, 0)]
+
+
 def test_starts_sequence_never_trusts_malformed_packets():
     conv = AnnexBConverter("h264", b"")  # Annex-B input
     rng = np.random.default_rng(5)
