@@ -205,9 +205,25 @@ def test_each_pass_of_a_looped_file_starts_with_its_configuration(tmp_path, sess
     frames, reader = _read(clip, 3 * 224, loop=True, sessions=sessions)
     assert reader.sessions_used == sessions
     assert not any(e for _, e, _ in frames)
+    assert all(b[0] > a[0] for a, b in zip(frames, frames[1:]))
     for k in (1, 2):
         for i in range(224):
             np.testing.assert_array_equal(frames[k * 224 + i][2], frames[i][2], err_msg=f"pass {k + 1} frame {i}")
+
+
+def test_a_looped_file_without_in_band_parameter_sets_is_read_as_it_is(tmp_path, monkeypatch):
+    # Only a file whose first pass carried other parameter sets than its configuration's has its
+    # later passes' first packets copied (most files carry none in band, or repeat the same).
+    from pysm.codec.decoder import Decoder as _Decoder
+
+    def refuse(self, packet):
+        raise AssertionError("a pass's first packet was copied")
+
+    monkeypatch.setattr(_Decoder, "with_configuration", refuse)
+    for ext in ("mp4", "ts"):
+        clip = make_clip(tmp_path / f"c.{ext}", "h264", n=30, gop=10)
+        frames, _ = _read(clip, 75, loop=True, sessions=1)
+        assert len(frames) == 75
 
 
 def test_truncated_file_with_sessions_matches_serial(tmp_path):

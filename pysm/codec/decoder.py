@@ -837,17 +837,28 @@ class Decoder:
         head = b"".join((len(n).to_bytes(size, "big") if size else b"\x00\x00\x00\x01") + n for _, n in sets)
         return Packet(head + bytes(data), pts, key=_is_key(packet), discard=_is_discard(packet))
 
-    def with_configuration(self, packet: Any) -> Any:
-        """``packet`` carrying ahead of its own NAL units the codec configuration's parameter sets
-        (the extradata's) of keys it does not carry itself (a copy), or ``packet`` itself: for
-        decoding to start over from the stream's first packet."""
+    def _configuration_sets(self) -> list[tuple[Any, bytes]]:
+        """The codec configuration's (extradata's) parameter sets, as :meth:`parameter_sets` gives them."""
         if self._config_sets is None:
             roles = self._bitstream()
             headers = roles.headers if roles else b""
             # The configuration's headers are Annex-B whatever the packets' framing.
             sets = _core.AnnexBConverter(self.info.codec, b"").parameter_sets(headers) if headers else []
             self._config_sets = _keyed(sets)
-        return self.with_parameter_sets(packet, self._config_sets)
+        return self._config_sets
+
+    def changes_configuration(self, packet: Any) -> bool:
+        """Whether ``packet`` carries a parameter set other than the codec configuration's of its
+        type and id: decoding that starts over from the stream's first packet then needs
+        :meth:`with_configuration`."""
+        config = dict(self._configuration_sets())
+        return any(config.get(key) != nal for key, nal in self.parameter_sets(packet))
+
+    def with_configuration(self, packet: Any) -> Any:
+        """``packet`` carrying ahead of its own NAL units the codec configuration's parameter sets
+        (the extradata's) of keys it does not carry itself (a copy), or ``packet`` itself: for
+        decoding to start over from the stream's first packet."""
+        return self.with_parameter_sets(packet, self._configuration_sets())
 
     def hidden_copy(self, packet: Any) -> Packet:
         """``packet`` to be decoded but not shown (its payload shared, not copied): a picture that

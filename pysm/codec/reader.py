@@ -237,6 +237,7 @@ class VideoReader:
         looping = self.loop and not self.info.is_live
         offset = 0       # ns added to this pass's timestamps, so that a looped timeline keeps rising
         span = None      # ns one pass lasts, from the first pass's packet timestamps
+        other_sets = False  # the first pass carried parameter sets other than the configuration's
         lo = hi = None
         step = 0
         while True:
@@ -247,11 +248,13 @@ class VideoReader:
                 batch = demuxer.read_batch(n)
                 if not batch:
                     break
-                if offset and not read_any:
-                    # A later pass: the parameter sets the pass starts with are the codec
-                    # configuration's, not the last in-band ones the decoder took (a file whose
-                    # sets change part-way would decode its first part with its last part's).
+                if offset and not read_any and other_sets:
+                    # A later pass of a file whose parameter sets change part-way: it starts with
+                    # the codec configuration's, not the last in-band ones the decoder took (its
+                    # first part decoded damaged with its last part's).
                     batch[0] = decoder.with_configuration(batch[0])
+                elif looping and span is None and not other_sets:
+                    other_sets = any(decoder.changes_configuration(p) for p in batch)
                 read_any = True
                 if self.seamless_loop is None:
                     self.seamless_loop = looping and decoder.continues_at(batch[0])
