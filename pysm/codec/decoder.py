@@ -851,8 +851,11 @@ class Decoder:
         """Whether ``packet`` carries a parameter set other than the codec configuration's of its
         type and id: decoding that starts over from the stream's first packet then needs
         :meth:`with_configuration`."""
+        sets = self.parameter_sets(packet)
+        if not sets:
+            return False
         config = dict(self._configuration_sets())
-        return any(config.get(key) != nal for key, nal in self.parameter_sets(packet))
+        return any(config.get(key) != nal for key, nal in sets)
 
     def with_configuration(self, packet: Any) -> Any:
         """``packet`` carrying ahead of its own NAL units the codec configuration's parameter sets
