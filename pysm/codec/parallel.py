@@ -27,6 +27,11 @@ recovery point: H.264 marks no leading pictures, so their picture order counts t
 (:meth:`Decoder.is_leading`), and a leading picture coded after a trailing one (no encoder known
 to us does that; H.264 does not forbid it) would go to the new segment and decode damaged there.
 
+A further session's decoder knows only the container's parameter sets (SPS/PPS/VPS), while a file
+whose sets change part-way carries the new ones in band where they start to apply: a segment's
+first packet carries the sets the stream brought before it that it lacks
+(:class:`~pysm.codec.parameter_sets.ParameterSets`).
+
 Frames of later segments wait for the consumer, so the lookahead costs device memory: at most
 ``max_lookahead_frames`` frames in the segments after the one being handed out (plus one call's
 frames per session), and two batches of that one. Unless the caller asked for a
