@@ -658,7 +658,7 @@ class Decoder:
         self.fallback_reason: str | None = None
         self._closed = False
         self._roles: Any = None  # the bitstream parser of picture_role, made at its first call
-        self._config_sets: list | None = None  # the extradata's parameter sets (with_configuration)
+        self._config_sets: dict | None = None  # the extradata's parameter sets (with_configuration)
         if kind == "auto":
             reason = nvdec_unavailable_reason(info, index)
             if reason is None:
@@ -837,14 +837,15 @@ class Decoder:
         head = b"".join((len(n).to_bytes(size, "big") if size else b"\x00\x00\x00\x01") + n for _, n in sets)
         return Packet(head + bytes(data), pts, key=_is_key(packet), discard=_is_discard(packet))
 
-    def _configuration_sets(self) -> list[tuple[Any, bytes]]:
-        """The codec configuration's (extradata's) parameter sets, as :meth:`parameter_sets` gives them."""
+    def _configuration_sets(self) -> dict[Any, bytes]:
+        """The codec configuration's (extradata's) parameter sets, key -> NAL unit, keyed as
+        :meth:`parameter_sets` keys them."""
         if self._config_sets is None:
             roles = self._bitstream()
             headers = roles.headers if roles else b""
             # The configuration's headers are Annex-B whatever the packets' framing.
             sets = _core.AnnexBConverter(self.info.codec, b"").parameter_sets(headers) if headers else []
-            self._config_sets = _keyed(sets)
+            self._config_sets = dict(_keyed(sets))
         return self._config_sets
 
     def changes_configuration(self, packet: Any) -> bool:
@@ -854,14 +855,14 @@ class Decoder:
         sets = self.parameter_sets(packet)
         if not sets:
             return False
-        config = dict(self._configuration_sets())
+        config = self._configuration_sets()
         return any(config.get(key) != nal for key, nal in sets)
 
     def with_configuration(self, packet: Any) -> Any:
         """``packet`` carrying ahead of its own NAL units the codec configuration's parameter sets
         (the extradata's) of keys it does not carry itself (a copy), or ``packet`` itself: for
         decoding to start over from the stream's first packet."""
-        return self.with_parameter_sets(packet, self._configuration_sets())
+        return self.with_parameter_sets(packet, list(self._configuration_sets().items()))
 
     def hidden_copy(self, packet: Any) -> Packet:
         """``packet`` to be decoded but not shown (its payload shared, not copied): a picture that
