@@ -297,6 +297,21 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
 
 
+def open_gop_options(codec: str, gop: int = 12, bframes: int = 3, **params) -> dict:
+    """Encoder options for an open-GOP clip with a key frame every ``gop`` frames: for HEVC x265's
+    CRA pictures with leading (RASL) pictures; for H.264 x264's I pictures with a recovery point
+    SEI, followed in decoding order by B pictures shown before them (told only by their picture
+    order counts). ``params`` adds or overrides encoder parameters."""
+    base = {"keyint": gop, "min-keyint": gop, "open-gop": 1, "scenecut": 0, "bframes": bframes}
+    if codec == "hevc":
+        base["log-level"] = "none"
+    else:
+        base["b-pyramid"] = "normal"
+    base.update(params)
+    key = {"hevc": "x265-params", "h264": "x264-params"}[codec]
+    return {key: ":".join(f"{k}={v}" for k, v in base.items())}
+
+
 def joined_recordings(tmp_path: Path, ext: str, open_gop: bool) -> Path:
     """Two H.264 recordings of one size joined into one file, as a stream copy of a camera
     reconfigured part-way writes it: the container keeps the first part's SPS/PPS, and the second

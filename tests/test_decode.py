@@ -11,8 +11,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from codec_media import (annexb_file, encode_into, encoder_for, make_clip, random_nv12, reference_planes,
-                         split_nv12, yuv_to_rgb_float32_twin, yuv_to_rgb_reference)
+from codec_media import (annexb_file, encode_into, encoder_for, make_clip, open_gop_options, random_nv12,
+                         reference_planes, split_nv12, yuv_to_rgb_float32_twin, yuv_to_rgb_reference)
 
 import pysm
 from pysm import errors
@@ -263,8 +263,8 @@ def test_picture_roles_of_an_open_gop_hevc_stream(tmp_path, ext):
     # (RASL) pictures shown before it. Found in HVCC (MP4) and Annex-B (TS) packets alike.
     if not encoder_for("hevc"):
         pytest.skip("no hevc encoder")
-    info, pkts = _packets(make_clip(tmp_path / f"c.{ext}", "hevc", n=40, gop=12, bframes=3, options={
-        "x265-params": "bframes=3:keyint=12:min-keyint=12:open-gop=1:scenecut=0:log-level=none"}))
+    info, pkts = _packets(make_clip(tmp_path / f"c.{ext}", "hevc", n=40, gop=12, bframes=3,
+                                    options=open_gop_options("hevc")))
     conv = AnnexBConverter(info.codec, info.extradata or b"")
     roles = [conv.picture_role(p, bool(p.is_keyframe)) for p in pkts]
     assert roles[0] == 1
@@ -279,10 +279,8 @@ def test_picture_roles_of_an_open_gop_hevc_stream(tmp_path, ext):
 
 
 def _open_gop_h264(path, bframes=3, pyramid="normal", **x264):
-    params = {"open-gop": 1, "keyint": 12, "min-keyint": 12, "scenecut": 0, "bframes": bframes,
-              "b-pyramid": pyramid, **x264}
     return make_clip(path, "h264", n=40, gop=12, bframes=bframes,
-                     options={"x264-params": ":".join(f"{k}={v}" for k, v in params.items())})
+                     options=open_gop_options("h264", bframes=bframes, **{"b-pyramid": pyramid}, **x264))
 
 
 @pytest.mark.parametrize("pyramid", ["none", "normal"])

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from codec_media import (annexb_file, decode_beside, decode_with_one_damaged_packet, encoder_for, joined_recordings, make_clip,
-                         psnr, random_nv12, split_nv12)
+                         open_gop_options, psnr, random_nv12, split_nv12)
 
 import pysm
 import pysm.codec
@@ -433,10 +433,10 @@ _SESSION_CLIPS = {
     "h264": ("h264", None),
     "hevc": ("hevc", {"x265-params": "bframes=2:keyint=15:no-open-gop=1:log-level=none"}),
     # x265's default: CRA key frames with leading (RASL) pictures, cut at each CRA
-    "hevc-open-gop": ("hevc", {"x265-params": "bframes=3:keyint=15:min-keyint=15:open-gop=1:scenecut=0:log-level=none"}),
+    "hevc-open-gop": ("hevc", open_gop_options("hevc", gop=15)),
     # x264's open GOP: I pictures with a recovery point, cut there, leading B pictures told by
     # their picture order counts
-    "h264-open-gop": ("h264", {"x264-params": "open-gop=1:keyint=15:min-keyint=15:scenecut=0:bframes=3:b-pyramid=normal"}),
+    "h264-open-gop": ("h264", open_gop_options("h264", gop=15)),
 }
 
 

@@ -17,7 +17,7 @@ import av
 import numpy as np
 import pytest
 
-from codec_media import available, encoder_for, joined_recordings, make_clip
+from codec_media import available, encoder_for, joined_recordings, make_clip, open_gop_options
 from parallel_fakes import FakeDecoder as _FakeDecoder
 from parallel_fakes import Frame as _Frame
 from parallel_fakes import NoSessionDecoder, OpenGopDecoder, open_gop_batches, open_gop_display_order, open_gop_packets
@@ -82,11 +82,6 @@ def test_looping_with_sessions_keeps_the_serial_timeline(tmp_path):
     assert _session_threads() == 0  # the break stopped every session
 
 
-HEVC_OPEN_GOP = {"x265-params": "bframes=3:keyint=12:min-keyint=12:open-gop=1:scenecut=0:log-level=none"}
-# x264's open GOP: after the first IDR, I pictures with a recovery point SEI, each followed in
-# decoding order by B pictures shown before it that predict from the GOP before.
-H264_OPEN_GOP = {"x264-params": "open-gop=1:keyint=12:min-keyint=12:scenecut=0:bframes=3:b-pyramid=normal"}
-OPEN_GOP = {"hevc": HEVC_OPEN_GOP, "h264": H264_OPEN_GOP}
 
 
 def _roles(path) -> list:
@@ -107,7 +102,7 @@ def test_open_gop_is_cut_at_its_open_restart_points(tmp_path, codec, sessions, l
     # session without them; the session of the segment before decodes the point hidden and then
     # those leading pictures. The frames must be exactly a serial decode's.
     clip = make_clip(tmp_path / "c.mp4", codec, n=100, width=320, height=240, gop=12, bframes=3,
-                     options=OPEN_GOP[codec])
+                     options=open_gop_options(codec))
     roles = _roles(clip)
     assert roles[0] == CLEAN_RESTART and roles.count(OPEN_RESTART) >= 6, roles
     if codec == "hevc":
@@ -133,7 +128,7 @@ def test_a_damaged_leading_picture_stays_with_the_segment_before(tmp_path, codec
     if encoder_for(codec) is None:
         pytest.skip(f"no {codec} encoder")
     src = make_clip(tmp_path / f"src.{ext}", codec, n=60, width=192, height=128, gop=12, bframes=3,
-                    options=OPEN_GOP[codec])
+                    options=open_gop_options(codec))
     cra = [k for k, r in enumerate(_roles(src)) if r == OPEN_RESTART][2]
     dst = tmp_path / f"damaged.{ext}"
     with av.open(str(src)) as i, av.open(str(dst), "w") as o:
@@ -638,7 +633,7 @@ def test_automatic_mode_hands_over_on_an_open_gop_stream(tmp_path, codec):
     if encoder_for(codec) is None:
         pytest.skip(f"no {codec} encoder")
     clip = make_clip(tmp_path / "c.mp4", codec, n=240, width=320, height=240, gop=12, bframes=3,
-                     options=OPEN_GOP[codec])
+                     options=open_gop_options(codec))
     serial, _ = _read(clip, sessions=1)
     with _auto_reader(clip, 3, keeps_up=True) as reader:
         got = [(f.pts, f.error, f.numpy().copy()) for f in reader]
