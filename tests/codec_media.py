@@ -312,19 +312,22 @@ def open_gop_options(codec: str, gop: int = 12, bframes: int = 3, **params) -> d
     return {key: ":".join(f"{k}={v}" for k, v in base.items())}
 
 
-def joined_recordings(tmp_path: Path, ext: str, open_gop: bool) -> Path:
+def joined_recordings(tmp_path: Path, ext: str, open_gop: bool, *, first: str | None = None,
+                      second: str | None = None, sps_at_keys: bool = False) -> Path:
     """Two H.264 recordings of one size joined into one file, as a stream copy of a camera
     reconfigured part-way writes it: the container keeps the first part's SPS/PPS, and the second
-    part's come in band, only with its first key frame (24 + 200 frames, 160x120)."""
+    part's come in band, only with its first key frame (24 + 200 frames, 160x120). ``first`` and
+    ``second``: the parts' x264 parameters instead of the defaults; ``sps_at_keys``: the second
+    part repeats its SPS alone at every later key frame, as some cameras do."""
     import av
 
     extra = "open-gop=1:" if open_gop else ""
     # The first part is shorter than an automatic reader's watch (48 frames): the second part's
     # sets come while the reader's own decoder still decodes alone.
     a = make_clip(tmp_path / "a.mp4", "h264", n=24, width=160, height=120, gop=12, bframes=1,
-                  options={"x264-params": f"{extra}keyint=12:min-keyint=12:scenecut=0:bframes=1:ref=1"})
+                  options={"x264-params": first or f"{extra}keyint=12:min-keyint=12:scenecut=0:bframes=1:ref=1"})
     b = make_clip(tmp_path / "b.mp4", "h264", n=200, width=160, height=120, gop=40, bframes=6, seed=3,
-                  options={"x264-params": f"{extra}keyint=40:min-keyint=40:scenecut=0:bframes=6:ref=4"})
+                  options={"x264-params": second or f"{extra}keyint=40:min-keyint=40:scenecut=0:bframes=6:ref=4"})
     dst = tmp_path / f"joined.{ext}"
     with av.open(str(a)) as ia, av.open(str(b)) as ib, av.open(str(dst), "w") as o:
         sa, sb = ia.streams.video[0], ib.streams.video[0]
@@ -346,10 +349,12 @@ def joined_recordings(tmp_path: Path, ext: str, open_gop: bool) -> Path:
                 sets.append(ed[pos + 2:pos + 2 + size])
                 pos += 2 + size
         in_band = b"".join(len(n).to_bytes(4, "big") + n for n in sets)
+        sps = len(sets[0]).to_bytes(4, "big") + sets[0]
         packets = [x for x in ib.demux(sb) if x.size]
         shift = end - min(0, packets[0].dts)  # decoding times keep rising across the join
         for k, p in enumerate(packets):
-            q = av.Packet((in_band if k == 0 else b"") + bytes(p))
+            head = in_band if k == 0 else sps if sps_at_keys and p.is_keyframe else b""
+            q = av.Packet(head + bytes(p))
             q.pts, q.dts, q.time_base, q.is_keyframe = p.pts + shift, p.dts + shift, p.time_base, p.is_keyframe
             q.stream = out
             o.mux(q)

@@ -26,9 +26,10 @@ from parallel_fakes import batches as _batches
 from pysm import errors
 from pysm.codec import AnnexBConverter, Decoder, Demuxer, VideoReader
 from pysm.codec.decoder import CLEAN_RESTART, LEADING, OPEN_RESTART
-from pysm.codec.reader import _restart_kind
 from pysm.codec.parallel import (LOOKAHEAD_MAX_MIB, LOOKAHEAD_MIB, MAX_AUTO_SESSIONS, ParallelDecode,
                                  auto_lookahead_mib, auto_sessions)
+from pysm.codec.parameter_sets import ParameterSets
+from pysm.codec.reader import _restart_kind
 
 pytestmark = pytest.mark.skipif(not available("h264"), reason="PyAV without H.264")
 
@@ -157,8 +158,9 @@ def test_a_damaged_leading_picture_stays_with_the_segment_before(tmp_path, codec
     one = decoder()
     serial = one.decode_many(pkts) + one.flush()
     first = decoder()
-    par = ParallelDecode(first, decoder, lambda: 3, functools.partial(_restart_kind, first),
-                         leading=first.is_leading, hidden=first.hidden_copy,
+    sets = ParameterSets(first)
+    par = ParallelDecode(first, decoder, lambda: 3, functools.partial(_restart_kind, first, sets),
+                         leading=first.is_leading, hidden=first.hidden_copy, parameter_sets=sets,
                          batch=4, min_segment=8, eager=True)
     got = [f for frames in par.run(iter([(pkts[i:i + 4], 0) for i in range(0, len(pkts), 4)])) for f in frames]
     assert par.sessions_used >= 2
@@ -188,6 +190,41 @@ def test_parameter_sets_that_change_part_way_reach_every_session(tmp_path, ext, 
         got = [(f.pts, f.error, f.numpy().copy()) for f in reader]
         assert reader.sessions_used >= 2
     _same(serial, got)
+
+
+# Joins whose second part needs its own parameter sets where a cut is decided and where a
+# session starts (found by review): x264 parameters of the two parts, and whether the second
+# repeats its SPS alone at its later key frames.
+_JOINS = {
+    # Open-GOP restart points read with the first part's SPS (another MaxPicOrderCntLsb) gave
+    # wrong picture order counts: leading pictures went to the session without their references.
+    "open-gop-after-other-sps": ("keyint=12:min-keyint=12:scenecut=0:bframes=1:ref=1",
+                                 "open-gop=1:keyint=30:min-keyint=30:scenecut=0:bframes=6:ref=4:b-pyramid=normal",
+                                 False),
+    # pic_order_cnt_type 2 in the first part's SPS (no B-frames): no leading picture was seen.
+    "open-gop-after-no-b-frames": ("keyint=12:min-keyint=12:scenecut=0:bframes=0:ref=1",
+                                   "open-gop=1:keyint=40:min-keyint=40:scenecut=0:bframes=3:ref=4:b-pyramid=normal",
+                                   False),
+    # A session given the remembered PPS ahead of its packet's own SPS bound it to the
+    # container's SPS of that id: the later segments gave no frames.
+    "sps-repeated-alone": ("keyint=12:min-keyint=12:scenecut=0:bframes=1:ref=1",
+                           "keyint=40:min-keyint=40:scenecut=0:bframes=6:ref=4", True),
+}
+
+
+@pytest.mark.parametrize("join", list(_JOINS))
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_a_later_parts_own_parameter_sets_decide_its_cuts_and_start_its_sessions(tmp_path, ext, join):
+    if encoder_for("h264") != "libx264":
+        pytest.skip("no libx264")
+    first, second, sps_at_keys = _JOINS[join]
+    clip = joined_recordings(tmp_path, ext, False, first=first, second=second, sps_at_keys=sps_at_keys)
+    serial, _ = _read(clip, sessions=1)
+    assert len(serial) >= 223 and not any(e for _, e, _ in serial)
+    for sessions in (2, 3):
+        parallel, reader = _read(clip, sessions=sessions)
+        _same(serial, parallel)
+        assert reader.sessions_used >= 2
 
 
 @pytest.mark.parametrize("sessions", [1, 2])

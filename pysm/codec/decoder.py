@@ -239,6 +239,15 @@ def _packet_fields(packet: Any, pts: int | None, tb: Fraction) -> tuple[Any, int
     return packet, pts
 
 
+# Where a parameter set goes among the sets a packet is given (with_parameter_sets): the sets a
+# set refers to first. H.264: SPS 7, PPS 8; HEVC: VPS 32, SPS 33, PPS 34.
+_SET_RANKS = {32: 0, 7: 1, 33: 1, 8: 2, 34: 2}
+
+
+def _set_rank(item: tuple[Any, bytes]) -> int:
+    return _SET_RANKS.get(item[0][0], 3)
+
+
 def _keyed(sets: list) -> list[tuple[Any, bytes]]:
     """AnnexBConverter.parameter_sets's ``((type, id), nal)``, a set whose id could not be read
     keyed by its bytes instead (no other set replaces it)."""
@@ -824,14 +833,18 @@ class Decoder:
 
     def with_parameter_sets(self, packet: Any, sets: list[tuple[Any, bytes]]) -> Any:
         """``packet`` carrying ahead of its own NAL units the parameter sets ``sets`` (as
-        :meth:`parameter_sets` gives them) of keys it does not carry itself, framed as the
-        stream's packets are: a copy, or ``packet`` itself where there are none."""
+        :meth:`parameter_sets` gives them), framed as the stream's packets are: a copy, or
+        ``packet`` itself where ``sets`` is empty.
+
+        The sets go first in the order they refer to each other (VPS, SPS, PPS), whatever order
+        they came in: a decoder reads a PPS against the SPS it holds at that moment, so a PPS put
+        before the SPS it belongs to (a stream that repeats its SPS alone) is bound to the
+        container's. The packet's own sets follow and replace those of their keys, as in the
+        serial stream."""
         roles = self._bitstream()
-        if sets and roles:
-            own = {key for key, _ in self.parameter_sets(packet)}
-            sets = [(key, nal) for key, nal in sets if key not in own]
         if not sets or not roles:
             return packet
+        sets = sorted(sets, key=_set_rank)
         data, pts = _packet_fields(packet, None, self.info.time_base)
         size = roles.nal_length_size
         head = b"".join((len(n).to_bytes(size, "big") if size else b"\x00\x00\x00\x01") + n for _, n in sets)

@@ -222,7 +222,9 @@ class ParallelDecode:
             from there on that decoder, up to the first restart point.
         parameter_sets: a :class:`~pysm.codec.parameter_sets.ParameterSets` of the stream (with
             what it has seen before ``run``'s first packet): a segment's first packet then
-            carries the in-band parameter sets that came before it.
+            carries the in-band parameter sets that came before it, and so does the open restart
+            point ``leading`` is asked about. ``starts_sequence`` is left to read a packet with
+            them itself (the reader's does).
         batch: most packets per native decode call.
         min_segment: restart points closer than this many packets to the last cut are not cut.
         max_lookahead_frames: bound on the frames decoded ahead of the consumer.
@@ -713,7 +715,10 @@ class ParallelDecode:
                     # from it) and stays open for them; the next one starts at it.
                     self._add(seg, [self._hidden(pending[0])], feed.offset, counted=False)
                     feed.leading_to, feed.segment, feed.open_cut = seg, None, True
-                    feed.restart = pending[0]
+                    # Its leading pictures are told by slice headers read with the parameter sets
+                    # carried before it too (H.264).
+                    sets = self._parameter_sets
+                    feed.restart = sets.prefixed(pending[0]) if sets is not None else pending[0]
                 else:
                     self._end_segment(feed)
             if take or lead or cut:

@@ -11,7 +11,7 @@ MAX_SETS = 512
 
 class ParameterSets:
     """The H.264 SPS/PPS and HEVC VPS/SPS/PPS a stream has carried in band so far: the last of each
-    type and id, in the order a serial decoder took them.
+    type and id.
 
     A decoder starting at a later restart point (a further session of :class:`ParallelDecode`)
     knows only the container's codec configuration, which keeps the stream's first parameter
@@ -34,6 +34,8 @@ class ParameterSets:
             del self._sets[next(iter(self._sets))]
 
     def prefixed(self, packet: Any) -> Any:
-        """``packet``, the first of a segment, carrying ahead of its own NAL units the parameter sets
-        seen before it of the keys it lacks (a copy), or ``packet`` itself where it lacks none."""
+        """``packet`` carrying ahead of its own NAL units the parameter sets seen before it (a copy;
+        :meth:`Decoder.with_parameter_sets`), or ``packet`` itself where none were: for a
+        segment's first packet, and to read a restart point's slice header as the serial decoder
+        does."""
         return self._decoder.with_parameter_sets(packet, list(self._sets.items())) if self._sets else packet

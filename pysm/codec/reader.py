@@ -61,11 +61,13 @@ def _memory_bytes(device: str) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _restart_kind(decoder: Decoder, packet: Any) -> int:
-    """CLEAN_RESTART or OPEN_RESTART where a segment may start at ``packet``, else 0."""
+def _restart_kind(decoder: Decoder, sets: ParameterSets, packet: Any) -> int:
+    """CLEAN_RESTART or OPEN_RESTART where a segment may start at ``packet``, else 0. Read with
+    the parameter sets the stream carried before it (``sets``): an H.264 recovery point's slice
+    header means something else under the container's SPS where a later part brought its own."""
     if not _is_key(packet):
         return 0
-    role = decoder.picture_role(packet)
+    role = decoder.picture_role(sets.prefixed(packet))
     return role if role in (CLEAN_RESTART, OPEN_RESTART) else 0
 
 
@@ -329,7 +331,7 @@ class VideoReader:
                 if watch:
                     for k, p in enumerate(batch):
                         sets.see(p)
-                        if _restart_kind(decoder, p):
+                        if _restart_kind(decoder, sets, p):
                             restarts = [restarts[-1], packets + k] if restarts else [packets + k]
                     packets += len(batch)
                 t = time.perf_counter()
@@ -365,7 +367,7 @@ class VideoReader:
         # cycle with its own iterator be collected (its iterator's cleanup then stops them).
         p = ParallelDecode(
             decoder, _weak(self._new_session), _weak(self._sessions_now, default=1),
-            functools.partial(_restart_kind, decoder), leading=decoder.is_leading,
+            functools.partial(_restart_kind, decoder, sets), leading=decoder.is_leading,
             hidden=decoder.hidden_copy, continues=continues, parameter_sets=sets, batch=self.batch_packets,
             max_lookahead_frames=self._lookahead_frames(),
             eager=asked, parallel_now=True, free_first=alone,
