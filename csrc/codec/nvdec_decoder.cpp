@@ -67,6 +67,14 @@ struct NvdecDecoder::Impl {
   CUvideoparser parser = nullptr;
   SessionPtr session;          // the hardware decoder and its context lock
   bool session_healthy = true;  // false after a driver failure: destroyed instead of parked
+  // The session a sequence change replaced (a later SPS needing more decode surfaces, as where
+  // two recordings are joined), kept until the next sequence change or flush: the parser shows
+  // the earlier part's last pictures after the new sequence starts, and their picture indices
+  // name surfaces of the session that decoded them (mapped from the new one, 4 frames of a
+  // joined clip came out as the second part's pictures, H100).
+  SessionPtr previous;
+  bool previous_healthy = true;
+  uint32_t generation = 0;  // of `session`, counted per session created; `previous` has an older one
   cudaVideoCodec codec = cudaVideoCodec_H264;
   AnnexBConverter annexb;
   std::vector<uint8_t> scratch;
@@ -90,6 +98,7 @@ struct NvdecDecoder::Impl {
     bool restart = false;  // from the parser's picture parameters (see damaged)
     int64_t pts = -1;
     bool discard = false;
+    uint32_t generation = 0;  // of the session that decoded it
   };
   std::array<Picture, 64> pictures{};  // per picture index, set when the picture is decoded
   Picture* picture(int index) {
@@ -135,6 +144,7 @@ struct NvdecDecoder::Impl {
   struct Mapped {
     unsigned long long ptr;
     std::shared_ptr<cuda::Event> done;
+    CUvideodecoder from;  // the session's decoder it was mapped from
   };
   std::deque<Mapped> mapped;
   std::vector<std::shared_ptr<cuda::Event>> events;  // the ready-event ring
@@ -142,6 +152,12 @@ struct NvdecDecoder::Impl {
   NvdecStats st;
 
   CUvideodecoder decoder() const { return session ? session->decoder : nullptr; }
+  // The decoder whose surface a picture index names: the one that decoded the picture.
+  CUvideodecoder decoder_of(int index) const {
+    const bool known = index >= 0 && index < static_cast<int>(pictures.size());
+    if (previous && known && pictures[static_cast<size_t>(index)].generation != generation) return previous->decoder;
+    return decoder();
+  }
 
   std::string describe() const {
     std::string s = cfg.codec;
@@ -195,12 +211,26 @@ struct NvdecDecoder::Impl {
       session.reset();
     session_healthy = true;
   }
+  // The same for the replaced session, once nothing is mapped from it (after reclaim(true)).
+  void retire_previous() {
+    if (!previous) return;
+    if (previous_healthy)
+      park_session(std::move(previous));
+    else
+      previous.reset();
+    previous_healthy = true;
+  }
 
   // ---- mapped-frame bookkeeping --------------------------------------------------------------
   void unmap_front() {
     Mapped m = mapped.front();
     mapped.pop_front();
-    if (api->cuvidUnmapVideoFrame(decoder(), m.ptr) != CUDA_SUCCESS) session_healthy = false;
+    if (api->cuvidUnmapVideoFrame(m.from, m.ptr) != CUDA_SUCCESS) {
+      if (previous && m.from == previous->decoder)
+        previous_healthy = false;
+      else
+        session_healthy = false;
+    }
   }
   // Unmap every frame whose copy has finished; with `all`, wait for the rest too.
   void reclaim(bool all) {
@@ -248,6 +278,7 @@ struct NvdecDecoder::Impl {
       pic->restart = d->codec == cudaVideoCodec_HEVC ? p->CodecSpecific.hevc.IrapPicFlag != 0 : p->intra_pic_flag != 0;
       pic->pts = d->packet_pts;
       pic->discard = d->packet_discard;
+      pic->generation = d->generation;
     }
     CUresult r = d->api->cuvidDecodePicture(d->session->decoder, p);
     if (r != CUDA_SUCCESS) {
@@ -327,7 +358,11 @@ struct NvdecDecoder::Impl {
         }
         // Fall through: another session.
       }
-      retire_session();
+      // Another session; this one stays for the pictures the parser has yet to show.
+      retire_previous();
+      previous = std::move(session);
+      previous_healthy = session_healthy;
+      session_healthy = true;
       st.recreates++;
     }
 
@@ -358,6 +393,7 @@ struct NvdecDecoder::Impl {
       session = std::make_unique<NvdecSession>(pctx, ci, describe_format(f));
     session->extra_surfaces = cfg.extra_decode_surfaces;
     session_healthy = true;
+    generation++;
     max_w = static_cast<unsigned>(ci.ulMaxWidth);
     max_h = static_cast<unsigned>(ci.ulMaxHeight);
     surfaces = want;
@@ -424,10 +460,11 @@ struct NvdecDecoder::Impl {
       mapped.front().done->synchronize();
       unmap_front();
     }
+    const CUvideodecoder from = decoder_of(di->picture_index);
     bool error = false;
     if (api->cuvidGetDecodeStatus) {
       CUVIDGETDECODESTATUS ds{};
-      if (api->cuvidGetDecodeStatus(decoder(), di->picture_index, &ds) == CUDA_SUCCESS &&
+      if (api->cuvidGetDecodeStatus(from, di->picture_index, &ds) == CUDA_SUCCESS &&
           (ds.decodeStatus == cuvidDecodeStatus_Error || ds.decodeStatus == cuvidDecodeStatus_Error_Concealed))
         error = true;
     }
@@ -461,7 +498,7 @@ struct NvdecDecoder::Impl {
 
     unsigned long long src = 0;
     unsigned int spitch = 0;
-    CUresult r = api->cuvidMapVideoFrame(decoder(), di->picture_index, &src, &spitch, &vpp);
+    CUresult r = api->cuvidMapVideoFrame(from, di->picture_index, &src, &spitch, &vpp);
     if (r != CUDA_SUCCESS) {
       st.dropped++;
       st.last_error = "cuvidMapVideoFrame: " + cu_result_name(r) + " (" + describe() + ")";
@@ -470,9 +507,9 @@ struct NvdecDecoder::Impl {
     }
     // From here the picture is mapped: it is queued for unmapping whatever happens below.
     try {
-      mapped.push_back({src, done});
+      mapped.push_back({src, done, from});
     } catch (...) {
-      api->cuvidUnmapVideoFrame(decoder(), src);
+      api->cuvidUnmapVideoFrame(from, src);
       throw;
     }
     try {
@@ -603,6 +640,7 @@ NvdecDecoder::~NvdecDecoder() {
   if (d.parser) d.api->cuvidDestroyVideoParser(d.parser);
   d.parser = nullptr;
   try {
+    d.retire_previous();
     d.retire_session();  // parked for the next stream (fast) or destroyed (~230 ms in the driver)
   } catch (...) {
   }
@@ -661,6 +699,10 @@ std::vector<Surface> NvdecDecoder::flush() {
   d.api->cuvidDestroyVideoParser(d.parser);
   d.parser = nullptr;
   d.send_headers = true;
+  if (d.previous) {  // every picture it decoded has been shown
+    d.reclaim(true);
+    d.retire_previous();
+  }
   d.damaged = false;
   d.given.fill({});  // nothing given before the flush is shown after it
   d.rethrow_failure();
