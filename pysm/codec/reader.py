@@ -238,6 +238,7 @@ class VideoReader:
         unit_num, unit_den = tb.numerator * 1_000_000_000, tb.denominator
         looping = self.loop and not self.info.is_live
         offset = 0       # ns added to this pass's timestamps, so that a looped timeline keeps rising
+        later = False    # a pass after the first
         span = None      # ns one pass lasts, from the first pass's packet timestamps
         other_sets = False  # the first pass carried parameter sets other than the configuration's
         lo = hi = None
@@ -250,7 +251,7 @@ class VideoReader:
                 batch = demuxer.read_batch(n)
                 if not batch:
                     break
-                if offset and not read_any and other_sets:
+                if later and not read_any and other_sets:
                     # A later pass of a file whose parameter sets change part-way: it starts with
                     # the codec configuration's, not the last in-band ones the decoder took (its
                     # first part decoded damaged with its last part's).
@@ -291,6 +292,7 @@ class VideoReader:
                     step_ns = int(1_000_000_000 / self.info.fps) if self.info.fps else 0
                 span = (hi - lo) * unit_num // unit_den + step_ns if lo is not None else 0
             offset += span
+            later = True
             demuxer.seek(0)
 
     def _frames(self, sessions: int) -> Iterator[Any]:
