@@ -326,12 +326,14 @@ struct NvdecDecoder::Impl {
     if (session) {
       const bool same_kind = f->codec == fmt.codec && f->chroma_format == fmt.chroma_format &&
                              f->bit_depth_luma_minus8 == fmt.bit_depth_luma_minus8;
-      const bool same_geometry = same_kind && f->coded_width == fmt.coded_width &&
-                                 f->coded_height == fmt.coded_height && tw == out_w && th == out_h &&
-                                 f->display_area.left == fmt.display_area.left &&
-                                 f->display_area.top == fmt.display_area.top &&
-                                 f->display_area.right == fmt.display_area.right &&
-                                 f->display_area.bottom == fmt.display_area.bottom && want <= surfaces;
+      // Frames of the same size and format (the surfaces' count aside).
+      const bool same_frames = same_kind && f->coded_width == fmt.coded_width &&
+                               f->coded_height == fmt.coded_height && tw == out_w && th == out_h &&
+                               f->display_area.left == fmt.display_area.left &&
+                               f->display_area.top == fmt.display_area.top &&
+                               f->display_area.right == fmt.display_area.right &&
+                               f->display_area.bottom == fmt.display_area.bottom;
+      const bool same_geometry = same_frames && want <= surfaces;
       if (same_geometry) {
         set_color(f);
         return static_cast<int>(surfaces);
@@ -358,11 +360,17 @@ struct NvdecDecoder::Impl {
         }
         // Fall through: another session.
       }
-      // Another session; this one stays for the pictures the parser has yet to show.
+      // Another session. Where only more surfaces are needed, this one stays for the pictures the
+      // parser has yet to show (they are copied out as frames of the new geometry: a session of
+      // another size or format is retired as before).
       retire_previous();
-      previous = std::move(session);
-      previous_healthy = session_healthy;
-      session_healthy = true;
+      if (same_frames) {
+        previous = std::move(session);
+        previous_healthy = session_healthy;
+        session_healthy = true;
+      } else {
+        retire_session();
+      }
       st.recreates++;
     }
 
