@@ -202,24 +202,19 @@ struct NvdecDecoder::Impl {
     return e;
   }
 
-  // Park the hardware session for the next stream, or destroy it after a driver failure.
-  void retire_session() {
-    if (!session) return;
-    if (session_healthy)
-      park_session(std::move(session));
-    else
-      session.reset();
-    session_healthy = true;
+  // Park a hardware session for the next stream, or destroy it after a driver failure.
+  void retire(SessionPtr& s, bool& healthy) {
+    if (s) {
+      if (healthy)
+        park_session(std::move(s));
+      else
+        s.reset();
+    }
+    healthy = true;
   }
-  // The same for the replaced session, once nothing is mapped from it (after reclaim(true)).
-  void retire_previous() {
-    if (!previous) return;
-    if (previous_healthy)
-      park_session(std::move(previous));
-    else
-      previous.reset();
-    previous_healthy = true;
-  }
+  void retire_session() { retire(session, session_healthy); }
+  // The replaced session, once nothing is mapped from it (after reclaim(true)).
+  void retire_previous() { retire(previous, previous_healthy); }
 
   // ---- mapped-frame bookkeeping --------------------------------------------------------------
   void unmap_front() {
