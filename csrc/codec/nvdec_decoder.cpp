@@ -152,6 +152,10 @@ struct NvdecDecoder::Impl {
   NvdecStats st;
 
   CUvideodecoder decoder() const { return session ? session->decoder : nullptr; }
+  // Whether the session of `from` (the current one or `previous`) may be parked for reuse.
+  bool& healthy(CUvideodecoder from) {
+    return previous && from == previous->decoder ? previous_healthy : session_healthy;
+  }
   // The decoder whose surface a picture index names: the one that decoded the picture.
   CUvideodecoder decoder_of(int index) const {
     const bool known = index >= 0 && index < static_cast<int>(pictures.size());
@@ -220,12 +224,7 @@ struct NvdecDecoder::Impl {
   void unmap_front() {
     Mapped m = mapped.front();
     mapped.pop_front();
-    if (api->cuvidUnmapVideoFrame(m.from, m.ptr) != CUDA_SUCCESS) {
-      if (previous && m.from == previous->decoder)
-        previous_healthy = false;
-      else
-        session_healthy = false;
-    }
+    if (api->cuvidUnmapVideoFrame(m.from, m.ptr) != CUDA_SUCCESS) healthy(m.from) = false;
   }
   // Unmap every frame whose copy has finished; with `all`, wait for the rest too.
   void reclaim(bool all) {
@@ -273,8 +272,9 @@ struct NvdecDecoder::Impl {
       pic->restart = d->codec == cudaVideoCodec_HEVC ? p->CodecSpecific.hevc.IrapPicFlag != 0 : p->intra_pic_flag != 0;
       pic->pts = d->packet_pts;
       pic->discard = d->packet_discard;
-      pic->generation = d->generation;
     }
+    // Where it was decoded, whatever the field (an unpaired second field too).
+    if (Picture* pic = d->picture(p->CurrPicIdx)) pic->generation = d->generation;
     CUresult r = d->api->cuvidDecodePicture(d->session->decoder, p);
     if (r != CUDA_SUCCESS) {
       // A picture the engine rejects (corrupt slice data): counted, displayed with its error
@@ -334,6 +334,9 @@ struct NvdecDecoder::Impl {
         return static_cast<int>(surfaces);
       }
       reclaim(true);  // no mapped frame may survive a reconfigure or a change of session
+      // A session replaced at an earlier change has shown its pictures by now (a whole sequence
+      // came between); kept through a reconfigure, its pictures would be copied with new sizes.
+      retire_previous();
       if (same_kind && api->cuvidReconfigureDecoder && f->coded_width <= max_w && f->coded_height <= max_h &&
           want <= surfaces) {
         CUVIDRECONFIGUREDECODERINFO rc{};
@@ -358,7 +361,6 @@ struct NvdecDecoder::Impl {
       // Another session. Where only more surfaces are needed, this one stays for the pictures the
       // parser has yet to show (they are copied out as frames of the new geometry: a session of
       // another size or format is retired as before).
-      retire_previous();
       if (same_frames) {
         previous = std::move(session);
         previous_healthy = session_healthy;
@@ -389,6 +391,9 @@ struct NvdecDecoder::Impl {
     ci.ulTargetWidth = static_cast<unsigned>((tw + 1) & ~1);
     ci.ulTargetHeight = static_cast<unsigned>((th + 1) & ~1);
     ci.ulNumOutputSurfaces = static_cast<unsigned>(std::max(cfg.output_surfaces, 1));
+    // Counted before the creation, which may throw: the pictures decoded so far stay with
+    // `previous` either way.
+    generation++;
     session = take_session(session_key(cfg.device, ci));
     if (session)
       st.sessions_reused++;
@@ -396,7 +401,6 @@ struct NvdecDecoder::Impl {
       session = std::make_unique<NvdecSession>(pctx, ci, describe_format(f));
     session->extra_surfaces = cfg.extra_decode_surfaces;
     session_healthy = true;
-    generation++;
     max_w = static_cast<unsigned>(ci.ulMaxWidth);
     max_h = static_cast<unsigned>(ci.ulMaxHeight);
     surfaces = want;
@@ -505,7 +509,7 @@ struct NvdecDecoder::Impl {
     if (r != CUDA_SUCCESS) {
       st.dropped++;
       st.last_error = "cuvidMapVideoFrame: " + cu_result_name(r) + " (" + describe() + ")";
-      session_healthy = false;
+      healthy(from) = false;
       return;  // the block goes back to the pool unused
     }
     // From here the picture is mapped: it is queued for unmapping whatever happens below.
@@ -547,7 +551,7 @@ struct NvdecDecoder::Impl {
       st.displayed++;
       if (out) out->push_back(std::move(s));
     } catch (...) {
-      session_healthy = false;
+      healthy(from) = false;
       // Mark the point after whatever copy was enqueued: the unmap and the block's reuse wait for it.
       try {
         const auto& ev = mapped.back().done;
@@ -702,12 +706,12 @@ std::vector<Surface> NvdecDecoder::flush() {
   d.api->cuvidDestroyVideoParser(d.parser);
   d.parser = nullptr;
   d.send_headers = true;
+  d.damaged = false;
+  d.given.fill({});  // nothing given before the flush is shown after it
   if (d.previous) {  // every picture it decoded has been shown
     d.reclaim(true);
     d.retire_previous();
   }
-  d.damaged = false;
-  d.given.fill({});  // nothing given before the flush is shown after it
   d.rethrow_failure();
   return frames;
 }
