@@ -323,7 +323,7 @@ class _Bits:
     def se(self, v: int) -> "_Bits":
         return self.ue(2 * v - 1 if v > 0 else -2 * v)
 
-    def nal(self, header: int) -> bytes:
+    def nal(self, header: int | bytes) -> bytes:
         bits = self.bits + "1"
         bits += "0" * (-len(bits) % 8)
         out, zeros = bytearray(), 0
@@ -333,7 +333,8 @@ class _Bits:
                 zeros = 0
             out.append(b)
             zeros = zeros + 1 if b == 0 else 0
-        return b"\x00\x00\x00\x01" + bytes([header]) + bytes(out)
+        head = bytes([header]) if isinstance(header, int) else header
+        return b"\x00\x00\x00\x01" + head + bytes(out)
 
 
 def _sps(poc_type=0, log2_lsb=4, log2_frame_num=4, frame_mbs_only=1, high=False, scaling=()):
@@ -466,6 +467,27 @@ def test_hevc_parameter_set_ids(tmp_path, params):
     conv = AnnexBConverter(info.codec, info.extradata or b"")
     keys = [key for key, _ in conv.parameter_sets(pkts[0])]
     assert keys == [(32, 0), (33, 0), (34, 0)]
+
+
+def test_hevc_parameter_sets_of_another_layer_are_keyed_apart(tmp_path):
+    # MV-HEVC (a second view, as in spatial video): layer 1's SPS and PPS may reuse the base
+    # layer's ids and must not replace its sets; such an SPS may also skip its
+    # profile_tier_level (sps_ext_or_max_sub_layers_minus1 7).
+    if not encoder_for("hevc"):
+        pytest.skip("no hevc encoder")
+    info, pkts = _packets(make_clip(tmp_path / "c.ts", "hevc", n=6, gop=6, options={
+        "x265-params": "bframes=0:keyint=6:repeat-headers=1:log-level=none"}))
+
+    def layer1(nal_type: int) -> bytes:
+        return bytes([nal_type << 1, 1 << 3 | 1])  # nuh_layer_id 1, temporal id 0
+
+    ext_sps = _Bits().u(4, 0).u(3, 7).ue(0).nal(layer1(33))  # no profile_tier_level; id 0
+    # sub-layers 0: temporal_id_nesting, then a 96-bit general profile_tier_level; id 2
+    ptl_sps = _Bits().u(4, 0).u(3, 0).u(1, 1).u(32, 0x01600000).u(32, 0).u(32, 0x5D).ue(2).nal(layer1(33))
+    pps = _Bits().ue(0).ue(0).nal(layer1(34))
+    conv = AnnexBConverter(info.codec, info.extradata or b"")
+    keys = [key for key, _ in conv.parameter_sets(ext_sps + ptl_sps + pps + bytes(pkts[0]))]
+    assert keys == [(33, 256), (33, 258), (34, 256), (32, 0), (33, 0), (34, 0)]
 
 
 def test_starts_sequence_never_trusts_malformed_packets():

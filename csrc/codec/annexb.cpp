@@ -220,12 +220,14 @@ PictureRole AnnexBConverter::picture_role(const uint8_t* d, size_t n, bool keyfr
 namespace {
 
 // The id of an H.264 SPS (7.3.2.1.1) or PPS (7.3.2.2), or of an HEVC VPS, SPS or PPS
-// (7.3.2.1-7.3.2.3 of H.265): -1 where it cannot be read.
+// (7.3.2.1-7.3.2.3 of H.265), plus 256 times its nuh_layer_id: -1 where it cannot be read.
 int parameter_set_id(bool hevc, int type, const uint8_t* nal, size_t len) {
   const size_t header = hevc ? 2 : 1;
   if (len <= header) return -1;
   RbspReader r(nal + header, len - header);
   uint32_t id = 0;
+  // A set of another layer (MV-HEVC's second view) may reuse a base-layer id: its own key.
+  const uint32_t layer = hevc ? (nal[0] & 1u) << 5 | nal[1] >> 3 : 0;
   if (!hevc) {
     if (type == 7) r.bits(24);  // profile_idc, constraint flags, level_idc
     id = r.ue();
@@ -233,7 +235,13 @@ int parameter_set_id(bool hevc, int type, const uint8_t* nal, size_t len) {
     id = r.bits(4);  // vps_video_parameter_set_id
   } else if (type == 33) {
     r.bits(4);  // sps_video_parameter_set_id
-    const uint32_t sub_layers = r.bits(3);  // sps_max_sub_layers_minus1
+    // sps_max_sub_layers_minus1; in a layer above the base (MV-HEVC, F.7.3.2.2.1)
+    // sps_ext_or_max_sub_layers_minus1, where 7 means no profile_tier_level follows.
+    const uint32_t sub_layers = r.bits(3);
+    if (layer > 0 && sub_layers == 7) {
+      id = r.ue();
+      return r.ok() && id < 16 ? static_cast<int>(layer << 8 | id) : -1;
+    }
     r.bit();    // sps_temporal_id_nesting_flag
     // profile_tier_level(1, sps_max_sub_layers_minus1): the general part, then per sub-layer.
     for (int i = 0; i < 3; ++i) r.bits(32);  // 88 bits of general profile, then general_level_idc
@@ -256,7 +264,7 @@ int parameter_set_id(bool hevc, int type, const uint8_t* nal, size_t len) {
   } else {
     id = r.ue();  // pps_pic_parameter_set_id
   }
-  return r.ok() && id < 256 ? static_cast<int>(id) : -1;
+  return r.ok() && id < 256 ? static_cast<int>(layer << 8 | id) : -1;
 }
 
 }  // namespace

@@ -62,7 +62,8 @@ class AnnexBConverter {
   PictureRole picture_role(const uint8_t* data, size_t size, bool keyframe) const;
 
   // A parameter-set NAL unit a packet carries in band: where it is in the packet (header byte
-  // included, framing not), its NAL type and its id (-1 where it cannot be read: malformed).
+  // included, framing not), its NAL type and its id (-1 where it cannot be read: malformed), plus
+  // 256 times its HEVC nuh_layer_id (MV-HEVC's second view has sets of its own).
   struct ParameterSet {
     size_t offset = 0, size = 0;
     int type = 0, id = -1;
