@@ -30,6 +30,15 @@ size_t annexb_nal_size(const uint8_t* nal, size_t max) {
 
 uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
+// Calls fn(nal, len) on each NAL unit of Annex-B data (the byte after each 00 00 01 start code;
+// `len` runs to the data's end) until fn returns true; true when it did.
+template <typename Fn>
+bool for_each_annexb_nal(const uint8_t* d, size_t n, Fn fn) {
+  for (size_t i = 0; i + 3 < n; ++i)
+    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && fn(d + i + 3, n - i - 3)) return true;
+  return false;
+}
+
 // Calls fn(nal, len) for each NAL unit of a packet of `ls`-byte length-prefixed NAL units until fn
 // returns true. Returns 1 when fn stopped the walk, 0 at the packet's end, -1 when a length runs
 // past the end (truncated or corrupt input; the NAL units before it were visited). With
@@ -122,10 +131,11 @@ AnnexBConverter::AnnexBConverter(const std::string& codec, const uint8_t* ed, si
   } else if (codec == "mpeg4" || codec == "mpeg2video" || codec == "mpeg1video" || codec == "vc1") {
     headers_.assign(ed, ed + n);  // raw VOL / sequence headers
   }
-  if (family_ == Family::H264)
-    for (size_t i = 0; i + 3 < headers_.size(); ++i)
-      if (headers_[i] == 0 && headers_[i + 1] == 0 && headers_[i + 2] == 1)
-        h264_sets_.add(&headers_[i + 3], annexb_nal_size(&headers_[i + 3], headers_.size() - i - 3));
+  if (family_ == Family::H264)  // the headers are Annex-B whatever the packets' framing
+    for_each_annexb_nal(headers_.data(), headers_.size(), [&](const uint8_t* nal, size_t len) {
+      h264_sets_.add(nal, annexb_nal_size(nal, len));
+      return false;
+    });
 }
 
 bool AnnexBConverter::convert(const uint8_t* d, size_t n, std::vector<uint8_t>& out) const {
@@ -144,10 +154,7 @@ template <typename Fn>
 int AnnexBConverter::find_nal(const uint8_t* d, size_t n, Fn fn, bool visit_cut) const {
   if (d == nullptr) return 0;
   if (nal_length_size_ > 0) return for_each_nal(d, n, static_cast<size_t>(nal_length_size_), fn, visit_cut);
-  // Annex-B: the byte after each 00 00 01 start code is a NAL header.
-  for (size_t i = 0; i + 3 < n; ++i)
-    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && fn(d + i + 3, n - i - 3)) return 1;
-  return 0;
+  return for_each_annexb_nal(d, n, fn) ? 1 : 0;
 }
 
 bool AnnexBConverter::starts_sequence(const uint8_t* d, size_t n, bool keyframe, bool no_leading) const {

@@ -315,7 +315,8 @@ cdef class AnnexBConverter:
     def parameter_sets(self, data):
         """The parameter-set NAL units (H.264 SPS/PPS, HEVC VPS/SPS/PPS) this packet carries before
         its first slice, in order, as ``((nal_type, id), nal)``: ``nal`` the NAL unit's bytes
-        (header byte included, without framing); ``id`` -1 where it cannot be read."""
+        (header byte included, without framing); ``id`` plus 256 times an HEVC set's nuh_layer_id,
+        -1 where it cannot be read."""
         cdef const uint8_t[::1] mv = memoryview(data).cast("B")
         cdef vector[CParameterSet] sets = self.c.parameter_sets(_buffer_ptr(mv), mv.shape[0])
         return [((s.type, s.id), bytes(mv[s.offset:s.offset + s.size])) for s in sets]

@@ -873,8 +873,8 @@ class Decoder:
 
     def with_configuration(self, packet: Any) -> Any:
         """``packet`` carrying ahead of its own NAL units the codec configuration's parameter sets
-        (the extradata's) of keys it does not carry itself (a copy), or ``packet`` itself: for
-        decoding to start over from the stream's first packet."""
+        (the extradata's; a copy, see :meth:`with_parameter_sets`), or ``packet`` itself where
+        there are none: for decoding to start over from the stream's first packet."""
         return self.with_parameter_sets(packet, list(self._configuration_sets().items()))
 
     def hidden_copy(self, packet: Any) -> Packet:

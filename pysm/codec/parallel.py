@@ -29,7 +29,7 @@ to us does that; H.264 does not forbid it) would go to the new segment and decod
 
 A further session's decoder knows only the container's parameter sets (SPS/PPS/VPS), while a file
 whose sets change part-way carries the new ones in band where they start to apply: a segment's
-first packet carries the sets the stream brought before it that it lacks
+first packet carries the sets the stream brought before it, ahead of its own
 (:class:`~pysm.codec.parameter_sets.ParameterSets`).
 
 Frames of later segments wait for the consumer, so the lookahead costs device memory: at most
